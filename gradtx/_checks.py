@@ -1,0 +1,145 @@
+"""Private validation and hyperparameter resolution shared by every factory.
+
+Factories validate their arguments when the user builds the optimizer (so the traceback points at
+the user's line); `update` functions only compare tree structures, at trace time.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+SWEEP_HINT = (
+    "To sweep over several values, build the optimizer inside the function you vmap: "
+    "jax.vmap(lambda lr: train(gradtx.adam(lr)))(lrs)."
+)
+
+
+def _is_none(x: Any) -> bool:
+  return x is None
+
+
+def is_tracer(x: Any) -> bool:
+  return isinstance(x, jax.core.Tracer)
+
+
+def resolve(value: Any, count: jax.Array) -> Any:
+  """The value of a hyperparameter at step `count`: `value(count)` for a schedule, else `value`."""
+  if callable(value):
+    return value(count)
+  return value
+
+
+def as_dtype(value: Any, like: jax.Array) -> Any:
+  """Casts a resolved hyperparameter to the dtype of a leaf (Python numbers stay weakly typed)."""
+  if isinstance(value, (int, float)) and not isinstance(value, bool):
+    return value
+  return jnp.asarray(value).astype(jnp.asarray(like).dtype)
+
+
+def _describe(value: Any) -> str:
+  if isinstance(value, (jax.Array, np.ndarray)) and not is_tracer(value):
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+      return repr(arr.item())
+    return f"an array of shape {arr.shape}"
+  return repr(value)
+
+
+def check_scalar(
+    fn: str,
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    schedule: bool = False,
+    optional: bool = False,
+) -> None:
+  """Validates a numeric hyperparameter: kind, scalar shape, finiteness and range.
+
+  Tracers and schedules get only the kind and shape checks (their values are unknown here).
+  """
+  if value is None and optional:
+    return
+  if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
+    if schedule:
+      return
+    raise TypeError(
+        f"gradtx.{fn}: {name} must be a number or a scalar array, got a callable "
+        f"{getattr(value, '__name__', type(value).__name__)}; {name} does not accept a schedule.")
+  if isinstance(value, bool) or not isinstance(
+      value, (numbers.Real, jax.Array, np.ndarray, np.generic)):
+    kinds = "a number, a scalar array or a schedule" if schedule else "a number or a scalar array"
+    raise TypeError(f"gradtx.{fn}: {name} must be {kinds}, got {type(value).__name__} {value!r}.")
+  shape = np.shape(value)
+  if shape != ():
+    raise ValueError(
+        f"gradtx.{fn}: {name} must be a scalar, got an array of shape {shape}. {SWEEP_HINT}")
+  if is_tracer(value):
+    return
+  dtype = np.asarray(value).dtype
+  if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)
+          or dtype == jnp.bfloat16):
+    raise TypeError(f"gradtx.{fn}: {name} must be real-valued, got dtype {dtype}.")
+  v = float(np.asarray(value, dtype=np.float64))
+  if not math.isfinite(v):
+    raise ValueError(f"gradtx.{fn}: {name} must be finite, got {_describe(value)}.")
+  lo = "(" if low_open else "["
+  hi = ")" if high_open else "]"
+  rng = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+  if low is not None and (v < low or (low_open and v == low)):
+    raise ValueError(f"gradtx.{fn}: {name} must be in {rng}, got {_describe(value)}.")
+  if high is not None and (v > high or (high_open and v == high)):
+    raise ValueError(f"gradtx.{fn}: {name} must be in {rng}, got {_describe(value)}.")
+
+
+def check_dtype(fn: str, name: str, dtype: Any) -> Any:
+  """Validates an optional floating dtype argument and returns it canonicalized (or None)."""
+  if dtype is None:
+    return None
+  try:
+    canonical = jax.dtypes.canonicalize_dtype(jnp.dtype(dtype))
+  except TypeError as e:
+    raise TypeError(f"gradtx.{fn}: {name} must be a dtype or None, got {dtype!r}.") from e
+  if not jnp.issubdtype(canonical, jnp.inexact):
+    raise ValueError(f"gradtx.{fn}: {name} must be a floating dtype, got {canonical}.")
+  return canonical
+
+
+def check_bool(fn: str, name: str, value: Any) -> None:
+  if not isinstance(value, (bool, np.bool_)):
+    raise TypeError(f"gradtx.{fn}: {name} must be a bool, got {type(value).__name__} {value!r}.")
+
+
+def check_choice(fn: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
+  if value not in choices:
+    raise ValueError(f"gradtx.{fn}: {name} must be one of {choices}, got {value!r}.")
+
+
+def check_same_structure(fn: str, name_a: str, a: Any, name_b: str, b: Any) -> None:
+  """Raises a ValueError naming both trees when their structures differ (`None` in `a` matches
+  anything, as optax's `None` updates do).
+
+  Runs at trace time only under `jit`; in eager mode it is one treedef comparison per call.
+  """
+  sa = jax.tree.structure(a, is_leaf=_is_none)
+  sb = jax.tree.structure(b, is_leaf=_is_none)
+  if sa != sb:
+    raise ValueError(
+        f"gradtx.{fn}: the structure of {name_b} does not match {name_a}.\n"
+        f"  {name_a}: {sa}\n  {name_b}: {sb}\n"
+        "Hint: init the optimizer with the same params pytree you pass gradients for.")
+
+
+def missing_params_error(fn: str) -> ValueError:
+  return ValueError(
+      f"gradtx.{fn}: this transformation needs the current params; call "
+      "update(updates, state, params) with params=<the current parameters>.")

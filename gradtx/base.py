@@ -1,0 +1,136 @@
+"""The transformation contract: `GradientTransformation`, its state and type aliases.
+
+A gradient transformation is a pair of pure functions. `init(params)` builds a state (a pytree of
+arrays); `update(updates, state, params=None, **extra_args)` maps incoming updates (usually
+gradients) to outgoing updates and a new state. Optimizers are `chain`s of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Protocol, Union
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+ArrayTree = Any
+Params = Any
+Updates = Any
+OptState = Any
+Numeric = Union[float, int, jax.Array]
+Schedule = Callable[[jax.Array], jax.Array]
+ScalarOrSchedule = Union[float, int, jax.Array, Schedule]
+
+
+class TransformInitFn(Protocol):
+  """`init(params) -> state`."""
+
+  def __call__(self, params: Params) -> OptState:
+    ...
+
+
+class TransformUpdateFn(Protocol):
+  """`update(updates, state, params=None, **extra_args) -> (updates, state)`."""
+
+  def __call__(
+      self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+  ) -> tuple[Updates, OptState]:
+    ...
+
+
+class GradientTransformation(NamedTuple):
+  """A pair of pure functions `(init, update)`, with optax's field names and signatures.
+
+  `init(params)` returns the state; `update(updates, state, params=None, **extra_args)` returns
+  `(new_updates, new_state)`. Every gradtx `update` accepts and ignores unknown keyword arguments,
+  so gradtx transformations run inside `optax.chain`, `flax.nnx.Optimizer` and flax linen's
+  `TrainState`, and optax's transformations run inside `gradtx.chain`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.scale(0.5)
+    >>> updates, state = tx.update({'w': jnp.ones(2)}, tx.init({'w': jnp.zeros(2)}))
+    >>> updates['w'].tolist()
+    [0.5, 0.5]
+  """
+
+  init: TransformInitFn
+  update: TransformUpdateFn
+
+
+class EmptyState(NamedTuple):
+  """The state of a stateless transformation: an empty NamedTuple."""
+
+
+def init_empty_state(params: Params) -> EmptyState:
+  """Returns `EmptyState()` whatever the params; the `init` of stateless transformations.
+
+  Example:
+    >>> import gradtx
+    >>> gradtx.init_empty_state({'w': 1.0})
+    EmptyState()
+  """
+  del params
+  return EmptyState()
+
+
+def identity() -> GradientTransformation:
+  """Passes updates through unchanged.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.identity()
+    >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0].tolist()
+    [1.0, 1.0]
+  """
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del params, extra_args
+    return updates, state
+
+  return GradientTransformation(init_empty_state, update_fn)
+
+
+def set_to_zero() -> GradientTransformation:
+  """Replaces every update by zeros of the same shape and dtype (freezes the parameters).
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.set_to_zero()
+    >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0].tolist()
+    [0.0, 0.0]
+  """
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del params, extra_args
+    return jax.tree.map(jnp.zeros_like, updates), state
+
+  return GradientTransformation(init_empty_state, update_fn)
+
+
+def stateless(
+    f: Callable[[Updates, Params | None], Updates],
+) -> GradientTransformation:
+  """Builds a stateless transformation from `f(updates, params) -> updates`.
+
+  Args:
+    f: a pure function of the updates and (possibly `None`) params returning new updates of the
+      same structure.
+
+  Returns:
+    A `GradientTransformation` whose state is `EmptyState()`.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, gradtx
+    >>> tx = gradtx.stateless(lambda u, p: jax.tree.map(lambda x: 2 * x, u))
+    >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0].tolist()
+    [2.0, 2.0]
+  """
+  if not callable(f):
+    raise TypeError(f"gradtx.stateless: f must be callable, got {type(f).__name__}.")
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del extra_args
+    return f(updates, params), state
+
+  return GradientTransformation(init_empty_state, update_fn)

@@ -1,0 +1,145 @@
+"""The contract: GradientTransformation, chain, identity, set_to_zero, stateless, apply_updates,
+and interoperation with optax.chain, flax nnx.Optimizer and flax linen's TrainState."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradtx
+
+
+def params():
+  return {"w": jnp.arange(6.0).reshape(2, 3), "b": jnp.ones(3)}
+
+
+def test_gradient_transformation_is_optax_shaped_namedtuple():
+  tx = gradtx.trace(0.9)
+  assert isinstance(tx, gradtx.GradientTransformation)
+  assert tx._fields == ("init", "update")
+  assert tx._fields == optax.GradientTransformation._fields
+  # no arrays inside the transformation object (flax nnx keeps it static)
+  assert jax.tree.leaves(tx, is_leaf=callable) == [tx.init, tx.update]
+
+
+def test_chain_composes_in_order_and_state_is_tuple():
+  tx = gradtx.chain(gradtx.scale(2.0), gradtx.trace(0.5), gradtx.scale_by_learning_rate(0.1))
+  state = tx.init(params())
+  assert isinstance(state, tuple) and len(state) == 3
+  u, state = tx.update(jax.tree.map(jnp.ones_like, params()), state)
+  np.testing.assert_allclose(u["b"], -0.2)
+  u, state = tx.update(jax.tree.map(jnp.ones_like, params()), state)
+  np.testing.assert_allclose(u["b"], -0.1 * (2.0 + 0.5 * 2.0))
+
+
+def test_chain_rejects_non_transformations():
+  with pytest.raises(TypeError, match="argument 1"):
+    gradtx.chain(gradtx.scale(1.0), gradtx.trace)
+
+
+def test_chain_rejects_wrong_state():
+  tx = gradtx.chain(gradtx.scale(1.0), gradtx.scale(2.0))
+  with pytest.raises(ValueError, match="state"):
+    tx.update(params(), (gradtx.EmptyState(),))
+
+
+def test_identity_set_to_zero_stateless():
+  p = params()
+  u, _ = gradtx.identity().update(p, gradtx.identity().init(p))
+  assert u is p
+  z, _ = gradtx.set_to_zero().update(p, gradtx.EmptyState())
+  assert all(float(jnp.abs(x).sum()) == 0.0 for x in jax.tree.leaves(z))
+  tx = gradtx.stateless(lambda u, p: jax.tree.map(lambda a, b: a + b, u, p))
+  out, state = tx.update(p, tx.init(p), p)
+  np.testing.assert_allclose(out["w"], 2 * p["w"])
+  assert state == gradtx.EmptyState()
+  with pytest.raises(TypeError, match="f must be callable"):
+    gradtx.stateless(3)
+
+
+def test_apply_updates_keeps_dtype_and_none():
+  p = {"a": jnp.ones(2, jnp.bfloat16), "b": jnp.ones(2)}
+  u = {"a": jnp.full(2, 0.5, jnp.float32), "b": None}
+  out = gradtx.apply_updates(p, u)
+  assert out["a"].dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(out["a"], np.float32), 1.5)
+  assert out["b"] is p["b"]
+
+
+def test_apply_updates_structure_mismatch_names_both():
+  with pytest.raises(ValueError, match="updates does not match params"):
+    gradtx.apply_updates({"a": jnp.ones(1), "b": jnp.ones(1)}, {"a": jnp.ones(1)})
+
+
+def test_safe_increment_saturates():
+  imax = jnp.iinfo(jnp.int32).max
+  assert int(gradtx.safe_increment(jnp.asarray(imax, jnp.int32))) == imax
+  assert int(gradtx.safe_increment(jnp.asarray(5, jnp.int32))) == 6
+  assert gradtx.safe_increment(jnp.asarray(5, jnp.int32)).dtype == jnp.int32
+
+
+def test_none_updates_pass_through_trace():
+  p = {"a": jnp.ones(2), "b": jnp.ones(2)}
+  tx = gradtx.trace(0.9)
+  s = tx.init(p)
+  u, s2 = tx.update({"a": jnp.ones(2), "b": None}, s)
+  assert u["b"] is None
+  np.testing.assert_allclose(s2.trace["b"], s.trace["b"])
+
+
+def test_gradtx_inside_optax_chain_and_optax_inside_gradtx_chain():
+  p = params()
+  g = jax.tree.map(lambda x: 0.1 * x + 1.0, p)
+  ours_in_theirs = optax.chain(gradtx.trace(0.9), optax.scale(-0.1))
+  theirs_in_ours = gradtx.chain(optax.trace(0.9), gradtx.scale(-0.1))
+  reference = optax.sgd(0.1, momentum=0.9)
+  s1, s2, s3 = ours_in_theirs.init(p), theirs_in_ours.init(p), reference.init(p)
+  for _ in range(5):
+    u1, s1 = jax.jit(ours_in_theirs.update)(g, s1, p)
+    u2, s2 = jax.jit(theirs_in_ours.update)(g, s2, p, value=jnp.asarray(1.0))  # extra args dropped
+    u3, s3 = reference.update(g, s3, p)
+    for a, b, c in zip(jax.tree.leaves(u1), jax.tree.leaves(u2), jax.tree.leaves(u3)):
+      np.testing.assert_allclose(a, c, rtol=1e-6)
+      np.testing.assert_allclose(b, c, rtol=1e-6)
+
+
+def test_flax_linen_train_state():
+  train_state = pytest.importorskip("flax.training.train_state")
+  p = {"w": jnp.asarray([2.0, -3.0])}
+  loss = lambda p: jnp.sum(p["w"] ** 2)
+  state = train_state.TrainState.create(
+      apply_fn=None, params=p, tx=gradtx.chain(gradtx.trace(0.5), gradtx.scale_by_learning_rate(0.1)))
+
+  @jax.jit
+  def step(state):
+    return state.apply_gradients(grads=jax.grad(loss)(state.params))
+
+  l0 = float(loss(state.params))
+  for _ in range(20):
+    state = step(state)
+  assert float(loss(state.params)) < 1e-2 * l0
+  assert int(state.step) == 20
+
+
+def test_flax_nnx_optimizer():
+  nnx = pytest.importorskip("flax.nnx")
+  model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+  tx = gradtx.chain(gradtx.trace(0.9), gradtx.scale_by_learning_rate(0.05))
+  opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(16, 3)), jnp.float32)
+  y = x @ jnp.asarray([[1.0, -1.0], [0.5, 0.0], [0.0, 2.0]])
+
+  def loss_fn(m):
+    return jnp.mean((m(x) - y) ** 2)
+
+  @nnx.jit
+  def step(m, o):
+    loss, grads = nnx.value_and_grad(loss_fn)(m)
+    o.update(m, grads)
+    return loss
+
+  first = float(step(model, opt))
+  for _ in range(50):
+    last = float(step(model, opt))
+  assert last < 0.1 * first
