@@ -12,6 +12,24 @@ from typing import Any, Callable, NamedTuple, Protocol, Union
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "ArrayTree",
+    "EmptyState",
+    "GradientTransformation",
+    "Numeric",
+    "OptState",
+    "Params",
+    "ScalarOrSchedule",
+    "Schedule",
+    "TransformInitFn",
+    "TransformUpdateFn",
+    "Updates",
+    "identity",
+    "init_empty_state",
+    "set_to_zero",
+    "stateless",
+]
+
 Array = jax.Array
 ArrayTree = Any
 Params = Any

@@ -7,6 +7,10 @@ from typing import Any, Callable
 
 from gradtx.base import GradientTransformation
 
+__all__ = [
+    "chain",
+]
+
 
 def _accepts_extra_args(update: Callable[..., Any]) -> bool:
   try:

@@ -11,6 +11,13 @@ from gradtx import _checks
 from gradtx.base import GradientTransformation, ScalarOrSchedule, Schedule, init_empty_state
 from gradtx.tree import safe_increment
 
+__all__ = [
+    "ScaleByScheduleState",
+    "scale",
+    "scale_by_learning_rate",
+    "scale_by_schedule",
+]
+
 
 def _scale_tree(updates: Any, factor: Any) -> Any:
   return jax.tree.map(

@@ -11,6 +11,21 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "abs_sq",
+    "bias_correction",
+    "cast",
+    "cast_like",
+    "full_like",
+    "global_norm",
+    "moment_like",
+    "safe_increment",
+    "update_infinity_moment",
+    "update_moment",
+    "update_moment_per_elem_norm",
+    "zeros_like",
+]
+
 
 def _is_none(x: Any) -> bool:
   return x is None
@@ -98,8 +113,8 @@ def update_moment(updates: Any, moments: Any, decay: Any, order: int) -> Any:
 
   Example:
     >>> import jax.numpy as jnp, gradtx
-    >>> gradtx.update_moment(jnp.ones(1), jnp.zeros(1), 0.9, 1).tolist()
-    [0.09999999403953552]
+    >>> round(gradtx.update_moment(jnp.ones(1), jnp.zeros(1), 0.9, 1).tolist()[0], 6)
+    0.1
   """
   return jax.tree.map(
       lambda g, t: None if g is None else (1 - decay) * (g**order) + decay * t,
@@ -145,10 +160,15 @@ def bias_correction(moment: Any, decay: Any, count: jax.Array) -> Any:
 
   Example:
     >>> import jax.numpy as jnp, gradtx
-    >>> gradtx.bias_correction(jnp.asarray([0.1]), 0.9, jnp.asarray(1)).tolist()
+    >>> gradtx.bias_correction(jnp.asarray([0.1]), 0.9, jnp.asarray(1)).round(4).tolist()
     [1.0]
   """
-  correction = 1 - decay**count
+  # `lax.pow` (not `**`): for a concrete scalar count, `**` takes the exact integer-power path
+  # eagerly but not under jit, which changes 1 - decay^t by ~1e-5 relative; this is jit's (and
+  # optax's) value in both modes. At least float32, so a bf16 or int decay does not round to 1.
+  decay = jnp.asarray(decay)
+  decay = decay.astype(jnp.promote_types(decay.dtype, jnp.float32))
+  correction = 1 - jax.lax.pow(decay, jnp.asarray(count))
   return jax.tree.map(
       lambda t: None if t is None else t / correction.astype(t.dtype), moment, is_leaf=_is_none)
 

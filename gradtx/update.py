@@ -9,6 +9,11 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 
+__all__ = [
+    "apply_updates",
+    "incremental_update",
+]
+
 
 def apply_updates(params: Any, updates: Any) -> Any:
   """Returns `params + updates`, each result cast back to its parameter's dtype.
