@@ -1,0 +1,528 @@
+"""NumPy float64 references transcribed from the papers. Imports neither jax nor gradtx.
+
+Convention for every reference `name(params, grads, **hyperparameters)`:
+  * `params`: list of float64 arrays (the pytree's leaves, in `jax.tree.leaves` order);
+  * `grads`: list over steps of lists of float64 arrays shaped like `params`;
+  * returns the list over steps of the *updates* (lists of arrays), as gradtx returns them
+    (deltas to add), applying each step's update to its private copy of the params (so weight
+    decay sees the evolving params, as in the gradtx test loop).
+  * Schedules are Python callables of the 0-based step count `t`.
+Each function cites the equation or algorithm it transcribes.
+"""
+
+import numpy as np
+
+
+def _val(h, t):
+  """A hyperparameter's value at 0-based step t (a schedule is called, a constant returned)."""
+  return h(t) if callable(h) else h
+
+
+def _loop(params, grads, step):
+  """Runs `step(t, p, g) -> u` leaf by leaf for every step; updates params in place."""
+  params = [np.array(p, dtype=np.float64) for p in params]
+  out = []
+  for t, gs in enumerate(grads):
+    us = [step(t, i, p, np.asarray(g, np.float64)) for i, (p, g) in enumerate(zip(params, gs))]
+    for p, u in zip(params, us):
+      p += u
+    out.append(us)
+  return out
+
+
+def scale(params, grads, step_size):
+  """u = alpha g."""
+  return _loop(params, grads, lambda t, i, p, g: step_size * g)
+
+
+def scale_by_schedule(params, grads, step_size_fn):
+  """u_t = alpha(t) g_t."""
+  return _loop(params, grads, lambda t, i, p, g: _val(step_size_fn, t) * g)
+
+
+def scale_by_learning_rate(params, grads, learning_rate, flip_sign=True):
+  """u_t = -eta_t g_t."""
+  sign = -1.0 if flip_sign else 1.0
+  return _loop(params, grads, lambda t, i, p, g: sign * _val(learning_rate, t) * g)
+
+
+def trace(params, grads, decay, nesterov=False):
+  """Sutskever et al. 2013 / Ruder eq. (heavy ball): v_t = g_t + mu v_{t-1}; NAG: u = g + mu v_t."""
+  v = [np.zeros_like(np.asarray(p, np.float64)) for p in params]
+
+  def step(t, i, p, g):
+    mu = _val(decay, t)
+    v[i] = g + mu * v[i]
+    return g + mu * v[i] if nesterov else v[i].copy()
+
+  return _loop(params, grads, step)
+
+
+def ema(params, grads, decay, debias=True):
+  """m_t = (1-b) g + b m_{t-1}; debiased m_t / (1 - b^t) (Kingma & Ba, Alg. 1)."""
+  m = [np.zeros_like(np.asarray(p, np.float64)) for p in params]
+
+  def step(t, i, p, g):
+    m[i] = (1 - decay) * g + decay * m[i]
+    return m[i] / (1 - decay ** (t + 1)) if debias else m[i].copy()
+
+  return _loop(params, grads, step)
+
+
+# --- sign.py, clipping.py, decay.py ------------------------------------------------------------
+
+
+def scale_by_sign(params, grads):
+  """signSGD (Bernstein et al. 2018, Alg. 1): u = sign(g)."""
+  return _loop(params, grads, lambda t, i, p, g: np.sign(g))
+
+
+def _sign_rule(params, grads, beta, decay, rule):
+  """Bello et al. 2017, Sec. 5: m_t = beta m_{t-1} + (1 - beta) g_t;
+  u = rule(g, sign(g) sign(m_t), f(t))."""
+  m = [np.zeros_like(np.asarray(p, np.float64)) for p in params]
+
+  def step(t, i, p, g):
+    m[i] = beta * m[i] + (1 - beta) * g
+    f = 1.0 if decay is None else float(_val(decay, t))
+    return rule(g, np.sign(g) * np.sign(m[i]), f)
+
+  return _loop(params, grads, step)
+
+
+def scale_by_powersign(params, grads, alpha=np.e, beta=0.9, decay=None):
+  """PowerSign (Bello et al. 2017, Sec. 5): u = alpha^(f(t) sign(g) sign(m)) g."""
+  return _sign_rule(params, grads, beta, decay, lambda g, s, f: alpha ** (f * s) * g)
+
+
+def scale_by_addsign(params, grads, alpha=1.0, beta=0.9, decay=None):
+  """AddSign (Bello et al. 2017, Sec. 5): u = (alpha + f(t) sign(g) sign(m)) g."""
+  return _sign_rule(params, grads, beta, decay, lambda g, s, f: (alpha + f * s) * g)
+
+
+def clip(params, grads, max_delta):
+  """Element-wise clipping to [-max_delta, max_delta]."""
+  return _loop(params, grads, lambda t, i, p, g: np.clip(g, -max_delta, max_delta))
+
+
+def clip_by_global_norm(params, grads, max_norm):
+  """Deep Learning with Theano, clip_norms: norm = sqrt(sum_i sum g_i^2);
+  g * c / norm if norm >= c else g (all leaves at once)."""
+  params = [np.array(p, dtype=np.float64) for p in params]
+  out = []
+  for gs in grads:
+    gs = [np.asarray(g, np.float64) for g in gs]
+    norm = np.sqrt(sum(np.sum(g**2) for g in gs))
+    us = [g * max_norm / norm if norm >= max_norm else g for g in gs]
+    for p, u in zip(params, us):
+      p += u
+    out.append(us)
+  return out
+
+
+def clip_by_block_rms(params, grads, threshold):
+  """Per-leaf RMS clipping: u = g / max(1, rms(g) / threshold)."""
+  return _loop(params, grads,
+               lambda t, i, p, g: g / max(1.0, np.sqrt(np.mean(g**2)) / threshold))
+
+
+def _flat_mask(mask):
+  """A full-structure mask of bools (nested dicts / tuples / lists) as a list in jax leaf order
+  (dict keys sorted, as jax flattens them)."""
+  if isinstance(mask, dict):
+    return [m for k in sorted(mask) for m in _flat_mask(mask[k])]
+  if isinstance(mask, (tuple, list)):
+    return [m for x in mask for m in _flat_mask(x)]
+  return [bool(mask)]
+
+
+def add_decayed_weights(params, grads, weight_decay=0.0, mask=None):
+  """L2 / decoupled weight decay (Loshchilov & Hutter 2019, Alg. 2 line 12): u = g + lambda_t p,
+  only on leaves where the (full-structure) mask is True."""
+  flat = None if mask is None else _flat_mask(mask)
+
+  def step(t, i, p, g):
+    if flat is not None and not flat[i]:
+      return g
+    return g + _val(weight_decay, t) * p
+
+  return _loop(params, grads, step)
+
+
+# ---- adaptive.py: Adagrad, RMSprop, centered RMSprop, Adadelta and the Adam family ----
+
+
+def _adaptive_full(params, value=0.0):
+  return [np.full(np.shape(p), value, np.float64) for p in params]
+
+
+def scale_by_rss(params, grads, initial_accumulator_value=0.1, eps=1e-7):
+  """Adagrad (Duchi et al. 2011, Fig. 1 diagonal form; Ruder 2016 eq. 9):
+  G_t = G_{t-1} + g_t^2 (G_0 = initial_accumulator_value), u_t = g_t / sqrt(G_t + eps), 0 where
+  G_t = 0."""
+  acc = _adaptive_full(params, initial_accumulator_value)
+
+  def step(t, i, p, g):
+    acc[i] = acc[i] + g * g
+    positive = acc[i] > 0
+    return np.where(positive, g / np.sqrt(np.where(positive, acc[i], 1.0) + eps), 0.0)
+
+  return _loop(params, grads, step)
+
+
+def scale_by_rms(params, grads, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
+                 bias_correction=False):
+  """RMSprop (Tieleman & Hinton 2012, lecture 6e; Ruder 2016 eq. 18):
+  E[g^2]_t = decay E[g^2]_{t-1} + (1 - decay) g_t^2, u_t = g_t / sqrt(E[g^2]_t + eps) (or
+  g_t / (sqrt(E[g^2]_t) + eps)); with bias_correction E[g^2]_t is divided by 1 - decay^t."""
+  nu = _adaptive_full(params, initial_scale)
+
+  def step(t, i, p, g):
+    nu[i] = decay * nu[i] + (1 - decay) * g * g
+    v = nu[i] / (1 - decay ** (t + 1)) if bias_correction else nu[i]
+    return g / np.sqrt(v + eps) if eps_in_sqrt else g / (np.sqrt(v) + eps)
+
+  return _loop(params, grads, step)
+
+
+def scale_by_stddev(params, grads, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
+                    bias_correction=False):
+  """Centered RMSprop (Graves 2013, eqs. 38-41 without the momentum term):
+  n_t = decay n_{t-1} + (1 - decay) g_t^2, m_t = decay m_{t-1} + (1 - decay) g_t,
+  u_t = g_t / sqrt(n_t - m_t^2 + eps) (or / (sqrt(n_t - m_t^2) + eps)); bias_correction divides
+  n_t and m_t by 1 - decay^t."""
+  mu, nu = _adaptive_full(params), _adaptive_full(params, initial_scale)
+
+  def step(t, i, p, g):
+    mu[i] = decay * mu[i] + (1 - decay) * g
+    nu[i] = decay * nu[i] + (1 - decay) * g * g
+    c = 1 - decay ** (t + 1) if bias_correction else 1.0
+    var = nu[i] / c - (mu[i] / c) ** 2
+    return g / np.sqrt(var + eps) if eps_in_sqrt else g / (np.sqrt(var) + eps)
+
+  return _loop(params, grads, step)
+
+
+def scale_by_adadelta(params, grads, rho=0.9, eps=1e-6):
+  """Adadelta (Zeiler 2012, Algorithm 1): E[g^2]_t = rho E[g^2]_{t-1} + (1 - rho) g_t^2,
+  dx_t = RMS[dx]_{t-1} / RMS[g]_t g_t with RMS[y] = sqrt(E[y^2] + eps),
+  E[dx^2]_t = rho E[dx^2]_{t-1} + (1 - rho) dx_t^2. Returned with a plus sign (the learning-rate
+  step supplies the minus)."""
+  e_g, e_x = _adaptive_full(params), _adaptive_full(params)
+
+  def step(t, i, p, g):
+    e_g[i] = rho * e_g[i] + (1 - rho) * g * g
+    dx = np.sqrt(e_x[i] + eps) / np.sqrt(e_g[i] + eps) * g
+    e_x[i] = rho * e_x[i] + (1 - rho) * dx * dx
+    return dx
+
+  return _loop(params, grads, step)
+
+
+def scale_by_adam(params, grads, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, nesterov=False, **_):
+  """Adam (Kingma & Ba 2015, Algorithm 1), t = 1, 2, ...:
+  m_t = b1 m_{t-1} + (1 - b1) g_t, v_t = b2 v_{t-1} + (1 - b2) g_t^2,
+  u_t = [m_t / (1 - b1^t)] / (sqrt(v_t / (1 - b2^t) + eps_root) + eps).
+  A schedule b1 is the Theano chapter's "Adam with b1 decay": the moment uses b1_t = b1(t - 1)
+  (= b1 lambda^(t-1) for b1(s) = b1 lambda^s), the bias correction the constant b1(0).
+  nesterov (Dozat 2016, optax's form): m_hat = b1_{t+1} m_t / (1 - b1^(t+1))
+  + (1 - b1_{t+1}) g_t / (1 - b1^t)."""
+  m, v = _adaptive_full(params), _adaptive_full(params)
+
+  def step(s, i, p, g):
+    t, b1_t, b1_c = s + 1, _val(b1, s), _val(b1, 0)
+    m[i] = b1_t * m[i] + (1 - b1_t) * g
+    v[i] = b2 * v[i] + (1 - b2) * g * g
+    if nesterov:
+      b1_n = _val(b1, s + 1)
+      m_hat = b1_n * m[i] / (1 - b1_c ** (t + 1)) + (1 - b1_n) * g / (1 - b1_c ** t)
+    else:
+      m_hat = m[i] / (1 - b1_c ** t)
+    return m_hat / (np.sqrt(v[i] / (1 - b2 ** t) + eps_root) + eps)
+
+  return _loop(params, grads, step)
+
+
+def theano_adam(params, grads, learning_rate=1.0, b1=0.9, b2=0.999, l=1 - 1e-8):
+  """The Theano chapter's Adam with b1 decay, verbatim (t is a float starting at 1):
+  b1_t = b1 * l**(t-1); m_t = b1_t m + (1 - b1_t) g; v_t = b2 v + (1 - b2) g**2;
+  p <- p - (learning_rate * m_t / (1 - b1**t)) / (sqrt(v_t / (1 - b2**t)) + 1e-6).
+  Returns the parameter deltas (so learning_rate=1 gives minus gradtx's scale_by_adam updates)."""
+  m, v = _adaptive_full(params), _adaptive_full(params)
+
+  def step(s, i, p, g):
+    t = float(s + 1)
+    b1_t = b1 * l ** (t - 1)
+    m[i] = b1_t * m[i] + (1 - b1_t) * g
+    v[i] = b2 * v[i] + (1 - b2) * g ** 2
+    return -(learning_rate * m[i] / (1 - b1 ** t)) / (np.sqrt(v[i] / (1 - b2 ** t)) + 1e-6)
+
+  return _loop(params, grads, step)
+
+
+def scale_by_adamax(params, grads, b1=0.9, b2=0.999, eps=1e-8):
+  """AdaMax (Kingma & Ba 2015, Algorithm 2; Ruder 2016 eqs. 24-25): m_t = b1 m + (1 - b1) g,
+  u_t = max(b2 u_{t-1}, |g_t| + eps) (eps inside the max, as optax),
+  update m_t / (1 - b1^t) / u_t."""
+  m, u = _adaptive_full(params), _adaptive_full(params)
+
+  def step(s, i, p, g):
+    m[i] = b1 * m[i] + (1 - b1) * g
+    u[i] = np.maximum(b2 * u[i], np.abs(g) + eps)
+    return m[i] / (1 - b1 ** (s + 1)) / u[i]
+
+  return _loop(params, grads, step)
+
+
+def scale_by_amsgrad(params, grads, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+                     bias_correction_mu=True, bias_correction_nu=True, **_):
+  """AMSGrad (Reddi et al. 2018, Algorithm 2 with constant b1): m_t = b1 m + (1 - b1) g,
+  v_t = b2 v + (1 - b2) g^2, v_max_t = max(v_max_{t-1}, v_t), update m_t / (sqrt(v_max_t) + eps).
+  Both bias-correction flags False is the paper; True divides m_t by 1 - b1^t and v_t (before
+  the max) by 1 - b2^t, as optax."""
+  m, v, v_max = _adaptive_full(params), _adaptive_full(params), _adaptive_full(params)
+
+  def step(s, i, p, g):
+    t = s + 1
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = b2 * v[i] + (1 - b2) * g * g
+    m_hat = m[i] / (1 - b1 ** t) if bias_correction_mu else m[i]
+    v_hat = v[i] / (1 - b2 ** t) if bias_correction_nu else v[i]
+    v_max[i] = np.maximum(v_max[i], v_hat)
+    return m_hat / (np.sqrt(v_max[i] + eps_root) + eps)
+
+  return _loop(params, grads, step)
+
+
+def scale_by_nadam(params, grads, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+                   momentum_decay=0.004, **_):
+  """NAdam (Dozat 2016, Algorithm 2 with the warm-up schedule), as torch.optim.NAdam, t = 1, 2..:
+  mu_t = b1 (1 - 0.5 * 0.96^(t psi)), m_t = b1 m + (1 - b1) g, v_t = b2 v + (1 - b2) g^2,
+  u_t = [(1 - mu_t) / (1 - prod_{k<=t} mu_k) g_t + mu_{t+1} / (1 - prod_{k<=t+1} mu_k) m_t]
+  / (sqrt(v_t / (1 - b2^t) + eps_root) + eps)."""
+  m, v = _adaptive_full(params), _adaptive_full(params)
+  mu = lambda t: b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+
+  def step(s, i, p, g):
+    t = s + 1
+    prod_t = np.prod([mu(k) for k in range(1, t + 1)])
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = b2 * v[i] + (1 - b2) * g * g
+    v_hat = v[i] / (1 - b2 ** t)
+    num = (1 - mu(t)) / (1 - prod_t) * g + mu(t + 1) / (1 - prod_t * mu(t + 1)) * m[i]
+    return num / (np.sqrt(v_hat + eps_root) + eps)
+
+  return _loop(params, grads, step)
+
+
+# ---------------------------------------------------------------------------------------------
+# Aliases: whole optimizers transcribed from their papers' algorithms (independent of the
+# primitive references above, so a wrong composition in gradtx/aliases.py is caught).
+
+
+def _zeros(params):
+  return [np.zeros_like(np.asarray(p, np.float64)) for p in params]
+
+
+def sgd(params, grads, learning_rate, momentum=None, nesterov=False, **_):
+  """Theano chapter / Sutskever et al.: v = mu v - lr g; p += v (NAG: p += mu v - lr g)."""
+  v = _zeros(params)
+
+  def step(t, i, p, g):
+    lr = _val(learning_rate, t)
+    if momentum is None:
+      return -lr * g
+    mu = _val(momentum, t)
+    v[i] = mu * v[i] - lr * g
+    return mu * v[i] - lr * g if nesterov else v[i].copy()
+
+  return _loop(params, grads, step)
+
+
+def sgdw(params, grads, learning_rate, momentum=0.9, weight_decay=1e-4, nesterov=False, **_):
+  """Loshchilov & Hutter, Algorithm 1 (eta_t = 1): m = b m + lr g; p -= m + lr w p."""
+  assert not nesterov
+  m = _zeros(params)
+
+  def step(t, i, p, g):
+    lr = _val(learning_rate, t)
+    m[i] = _val(momentum, t) * m[i] + lr * g
+    return -(m[i] + lr * _val(weight_decay, t) * p)
+
+  return _loop(params, grads, step)
+
+
+def adagrad(params, grads, learning_rate, initial_accumulator_value=0.1, eps=1e-7, **_):
+  """Theano chapter: acc += g^2; p -= lr g / sqrt(acc + eps) (accumulator started at a0)."""
+  acc = [np.full_like(np.asarray(p, np.float64), initial_accumulator_value) for p in params]
+
+  def step(t, i, p, g):
+    acc[i] = acc[i] + g**2
+    return -_val(learning_rate, t) * g / np.sqrt(acc[i] + eps)
+
+  return _loop(params, grads, step)
+
+
+def adadelta(params, grads, learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, **_):
+  """Zeiler Algorithm 1 / Theano chapter (coupled L2 decay added to the gradient first)."""
+  acc, acc_delta = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    g = g + _val(weight_decay, t) * p
+    acc[i] = rho * acc[i] + (1 - rho) * g**2
+    upd = g * np.sqrt(acc_delta[i] + eps) / np.sqrt(acc[i] + eps)
+    acc_delta[i] = rho * acc_delta[i] + (1 - rho) * upd**2
+    return -_val(learning_rate, t) * upd
+
+  return _loop(params, grads, step)
+
+
+def rmsprop(params, grads, learning_rate, decay=0.9, eps=1e-8, initial_scale=0.0,
+            eps_in_sqrt=True, centered=False, momentum=None, nesterov=False,
+            bias_correction=False, **_):
+  """Tieleman & Hinton (Theano chapter); centered: Graves 2013 eq. 38-41; momentum on the step."""
+  assert not bias_correction
+  acc = [np.full_like(np.asarray(p, np.float64), initial_scale) for p in params]
+  mg, mom = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    acc[i] = decay * acc[i] + (1 - decay) * g**2
+    mg[i] = decay * mg[i] + (1 - decay) * g
+    var = acc[i] - mg[i] ** 2 if centered else acc[i]
+    denom = np.sqrt(var + eps) if eps_in_sqrt else np.sqrt(var) + eps
+    s = -_val(learning_rate, t) * g / denom
+    if momentum is None:
+      return s
+    mom[i] = s + _val(momentum, t) * mom[i]
+    return s + _val(momentum, t) * mom[i] if nesterov else mom[i].copy()
+
+  return _loop(params, grads, step)
+
+
+def _adam_core(params, grads, b1, b2, eps, eps_root, decoupled, learning_rate, weight_decay):
+  m, v = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = b2 * v[i] + (1 - b2) * g**2
+    m_hat = m[i] / (1 - b1 ** (t + 1))
+    v_hat = v[i] / (1 - b2 ** (t + 1))
+    direction = m_hat / (np.sqrt(v_hat + eps_root) + eps)
+    if decoupled:
+      direction = direction + _val(weight_decay, t) * p
+    return -_val(learning_rate, t) * direction
+
+  return _loop(params, grads, step)
+
+
+def adam(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+         nesterov=False, **_):
+  """Kingma & Ba, Algorithm 1 (eps outside the root, eps_root inside)."""
+  assert not nesterov
+  return _adam_core(params, grads, b1, b2, eps, eps_root, False, learning_rate, 0.0)
+
+
+def adamw(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+          weight_decay=1e-4, nesterov=False, **_):
+  """Loshchilov & Hutter, Algorithm 2 with eta_t = lr: p -= lr (m_hat/(sqrt(v_hat)+eps) + w p)."""
+  assert not nesterov
+  return _adam_core(params, grads, b1, b2, eps, eps_root, True, learning_rate, weight_decay)
+
+
+def adamax(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-8, **_):
+  """Kingma & Ba, Algorithm 2: u = max(b2 u, |g| + eps); p -= lr / (1 - b1^t) m / u."""
+  m, u = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    m[i] = b1 * m[i] + (1 - b1) * g
+    u[i] = np.maximum(b2 * u[i], np.abs(g) + eps)
+    return -_val(learning_rate, t) / (1 - b1 ** (t + 1)) * m[i] / u[i]
+
+  return _loop(params, grads, step)
+
+
+def amsgrad(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+            bias_correction_mu=True, bias_correction_nu=True, **_):
+  """Reddi et al., Algorithm 2 (no bias correction when both flags are False)."""
+  m, v, v_max = _zeros(params), _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = b2 * v[i] + (1 - b2) * g**2
+    m_hat = m[i] / (1 - b1 ** (t + 1)) if bias_correction_mu else m[i]
+    v_eff = v[i] / (1 - b2 ** (t + 1)) if bias_correction_nu else v[i]
+    v_max[i] = np.maximum(v_max[i], v_eff)
+    return -_val(learning_rate, t) * m_hat / (np.sqrt(v_max[i] + eps_root) + eps)
+
+  return _loop(params, grads, step)
+
+
+def nadam(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+          momentum_decay=None, **_):
+  """Dozat 2016: m_bar = b1 m_hat_{t+1} + (1 - b1) g / (1 - b1^t); with momentum_decay, torch's
+  NAdam (mu_t = b1 (1 - 0.5 * 0.96^(t psi)))."""
+  m, v = _zeros(params), _zeros(params)
+  prod = [1.0]
+
+  def step(t, i, p, g):
+    n = t + 1
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = b2 * v[i] + (1 - b2) * g**2
+    denom = np.sqrt(v[i] / (1 - b2**n) + eps_root) + eps
+    if momentum_decay is None:
+      m_bar = b1 * m[i] / (1 - b1 ** (n + 1)) + (1 - b1) * g / (1 - b1**n)
+      return -_val(learning_rate, t) * m_bar / denom
+    mu_t = b1 * (1 - 0.5 * 0.96 ** (n * momentum_decay))
+    mu_next = b1 * (1 - 0.5 * 0.96 ** ((n + 1) * momentum_decay))
+    if i == 0:
+      prod[0] *= mu_t
+    direction = ((1 - mu_t) / (1 - prod[0]) * g
+                 + mu_next / (1 - prod[0] * mu_next) * m[i]) / denom
+    return -_val(learning_rate, t) * direction
+
+  return _loop(params, grads, step)
+
+
+def _neg_lr_times(primitive_updates, learning_rate):
+  return [[-_val(learning_rate, t) * u for u in us] for t, us in enumerate(primitive_updates)]
+
+
+def powersign(params, grads, learning_rate, alpha=np.e, beta=0.9, decay=None, **_):
+  """-lr * PowerSign direction (Bello et al. 2017); the direction is `scale_by_powersign`."""
+  return _neg_lr_times(scale_by_powersign(params, grads, alpha=alpha, beta=beta, decay=decay),
+                       learning_rate)
+
+
+def addsign(params, grads, learning_rate, alpha=1.0, beta=0.9, decay=None, **_):
+  """-lr * AddSign direction (Bello et al. 2017); the direction is `scale_by_addsign`."""
+  return _neg_lr_times(scale_by_addsign(params, grads, alpha=alpha, beta=beta, decay=decay),
+                       learning_rate)
+
+
+def adamaxw(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, **_):
+  """AdaMax (Kingma & Ba, Alg. 2) with decoupled decay: p -= lr (m_hat / u + w p)."""
+  m, u = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    m[i] = b1 * m[i] + (1 - b1) * g
+    u[i] = np.maximum(b2 * u[i], np.abs(g) + eps)
+    return -_val(learning_rate, t) * (m[i] / (1 - b1 ** (t + 1)) / u[i]
+                                      + _val(weight_decay, t) * p)
+
+  return _loop(params, grads, step)
+
+
+def nadamw(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+           weight_decay=1e-4, **_):
+  """Dozat's Nadam direction plus decoupled decay (Loshchilov & Hutter): p -= lr (d + w p)."""
+  m, v = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    n = t + 1
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = b2 * v[i] + (1 - b2) * g**2
+    m_bar = b1 * m[i] / (1 - b1 ** (n + 1)) + (1 - b1) * g / (1 - b1**n)
+    d = m_bar / (np.sqrt(v[i] / (1 - b2**n) + eps_root) + eps)
+    return -_val(learning_rate, t) * (d + _val(weight_decay, t) * p)
+
+  return _loop(params, grads, step)

@@ -1,0 +1,270 @@
+"""One table that drives the generic tests (tests/test_registry.py).
+
+Each `Entry` names a public transformation or alias, how to build it, the NumPy reference of its
+paper's equation (tests/reference.py), its optax counterpart (or None), and a hyperparameter to
+sweep under `jax.vmap`. A test fails if a public transformation or alias has no entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import gradtx
+import reference as ref
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  id: str                       # unique test id, e.g. "adam" or "adam-nesterov"
+  name: str                     # the public gradtx name the entry covers
+  kwargs: dict                  # hyperparameters, passed to gradtx, the reference and optax
+  reference: Callable | None    # NumPy reference (tests/reference.py) or None (e.g. random noise)
+  optax: Callable | None = None  # optax factory taking the same kwargs, or None
+  optax_kwargs: dict | None = None  # kwargs for optax when they differ from `kwargs`
+  sweep: tuple[str, tuple] | None = None  # (hyperparameter, values) for the vmap test
+  needs_params: bool = False    # update() needs params
+  rtol: float = 1e-5
+  atol: float = 1e-6
+
+  def make(self, **overrides: Any) -> gradtx.GradientTransformation:
+    return getattr(gradtx, self.name)(**{**self.kwargs, **overrides})
+
+
+ENTRIES: list[Entry] = [
+    Entry("scale", "scale", dict(step_size=-0.3), ref.scale, optax.scale,
+          sweep=("step_size", (-0.1, 0.2, 0.5))),
+    Entry("scale_by_schedule", "scale_by_schedule",
+          dict(step_size_fn=lambda t: 0.5 / (1.0 + t)), ref.scale_by_schedule,
+          optax.scale_by_schedule),
+    Entry("scale_by_learning_rate", "scale_by_learning_rate", dict(learning_rate=0.1),
+          ref.scale_by_learning_rate, optax.scale_by_learning_rate,
+          sweep=("learning_rate", (0.01, 0.1, 1.0))),
+    Entry("scale_by_learning_rate-schedule", "scale_by_learning_rate",
+          dict(learning_rate=lambda t: 0.1 * 0.9**t), ref.scale_by_learning_rate,
+          optax.scale_by_learning_rate),
+    Entry("trace", "trace", dict(decay=0.9), ref.trace, optax.trace,
+          sweep=("decay", (0.0, 0.5, 0.9))),
+    Entry("trace-nesterov", "trace", dict(decay=0.8, nesterov=True), ref.trace, optax.trace),
+    Entry("trace-schedule", "trace", dict(decay=lambda t: 0.99 - 0.5 * 0.5**t),
+          ref.trace),
+    Entry("ema", "ema", dict(decay=0.9), ref.ema, optax.ema, sweep=("decay", (0.5, 0.9, 0.99))),
+    Entry("ema-nodebias", "ema", dict(decay=0.7, debias=False), ref.ema, optax.ema),
+]
+
+# Names that are not gradient transformations (helpers, types, states) and so need no entry.
+NOT_TRANSFORMS = {
+    "GradientTransformation", "EmptyState", "Params", "Updates", "OptState", "Schedule",
+    "ScalarOrSchedule", "ArrayTree", "Numeric", "TransformInitFn", "TransformUpdateFn",
+    "init_empty_state", "apply_updates", "incremental_update", "chain", "stateless",
+    "safe_increment", "zeros_like", "full_like", "cast", "cast_like", "moment_like", "abs_sq",
+    "update_moment", "update_moment_per_elem_norm", "update_infinity_moment", "bias_correction",
+    "global_norm", "identity", "set_to_zero",
+}
+
+
+# --- sign.py, noise.py, clipping.py, decay.py, wrappers.py --------------------------------------
+
+
+import jax  # noqa: E402  (appended block)
+
+
+def _optax_add_noise_raw_key(**kwargs):
+  """optax.add_noise with its state's typed key stored as raw key data (gradtx's layout), so the
+  generic test can compare `rng_key` field by field; the numbers are optax's own."""
+  tx = optax.add_noise(**kwargs)
+  raw = lambda s: s._replace(rng_key=jax.random.key_data(s.rng_key))
+  typed = lambda s: s._replace(rng_key=jax.random.wrap_key_data(s.rng_key))
+
+  def update(updates, state, params=None, **extra_args):
+    del extra_args
+    updates, state = tx.update(updates, typed(state), params)
+    return updates, raw(state)
+
+  return optax.GradientTransformation(lambda params: raw(tx.init(params)), update)
+
+
+_FULL_MASK = {"a": (True, False), "b": {"c": False, "d": True}}
+
+
+def _mask_fn(params):
+  """A callable mask for the generic test tree: every leaf but the scalar 'c'."""
+  del params
+  return {"a": (True, True), "b": {"c": False, "d": True}}
+
+ENTRIES += [
+    Entry("scale_by_sign", "scale_by_sign", dict(), ref.scale_by_sign, optax.scale_by_sign),
+    Entry("scale_by_powersign", "scale_by_powersign", dict(), ref.scale_by_powersign,
+          sweep=("alpha", (1.5, 2.0, 2.718281828))),
+    Entry("scale_by_powersign-linear_decay", "scale_by_powersign",
+          dict(decay=lambda t: 1.0 - t / 20.0), ref.scale_by_powersign,
+          sweep=("beta", (0.0, 0.5, 0.9))),
+    Entry("scale_by_powersign-alpha2", "scale_by_powersign", dict(alpha=2.0, beta=0.8),
+          ref.scale_by_powersign),
+    Entry("scale_by_addsign", "scale_by_addsign", dict(), ref.scale_by_addsign,
+          sweep=("alpha", (1.0, 1.5, 2.0))),
+    Entry("scale_by_addsign-linear_decay", "scale_by_addsign",
+          dict(decay=lambda t: 1.0 - t / 20.0), ref.scale_by_addsign,
+          sweep=("beta", (0.0, 0.5, 0.9))),
+    Entry("scale_by_addsign-alpha2", "scale_by_addsign", dict(alpha=2.0, beta=0.8),
+          ref.scale_by_addsign),
+    Entry("add_noise", "add_noise", dict(eta=0.01, gamma=0.55, key=0), None,
+          _optax_add_noise_raw_key, sweep=("eta", (0.0, 0.01, 0.3))),
+    Entry("add_noise-key", "add_noise", dict(eta=0.3, gamma=1.0, key=42), None,
+          _optax_add_noise_raw_key, sweep=("gamma", (0.0, 0.55, 1.0))),
+    Entry("clip", "clip", dict(max_delta=0.5), ref.clip, optax.clip,
+          sweep=("max_delta", (0.0, 0.5, 2.0))),
+    Entry("clip_by_global_norm", "clip_by_global_norm", dict(max_norm=1.0),
+          ref.clip_by_global_norm, optax.clip_by_global_norm,
+          sweep=("max_norm", (0.5, 1.0, 100.0))),
+    Entry("clip_by_global_norm-no_clip", "clip_by_global_norm", dict(max_norm=1e3),
+          ref.clip_by_global_norm, optax.clip_by_global_norm),
+    Entry("clip_by_block_rms", "clip_by_block_rms", dict(threshold=0.8), ref.clip_by_block_rms,
+          optax.clip_by_block_rms, sweep=("threshold", (0.1, 0.8, 10.0))),
+    Entry("add_decayed_weights", "add_decayed_weights", dict(weight_decay=0.1),
+          ref.add_decayed_weights, optax.add_decayed_weights, needs_params=True,
+          sweep=("weight_decay", (0.0, 0.1, 0.5))),
+    Entry("add_decayed_weights-schedule", "add_decayed_weights",
+          dict(weight_decay=lambda t: 0.1 * 0.9**t), ref.add_decayed_weights,
+          optax.add_decayed_weights, needs_params=True),
+    Entry("add_decayed_weights-mask", "add_decayed_weights",
+          dict(weight_decay=0.2, mask=_FULL_MASK), ref.add_decayed_weights,
+          optax.add_decayed_weights, needs_params=True, sweep=("weight_decay", (0.0, 0.2, 1.0))),
+    Entry("masked", "masked", dict(inner=gradtx.scale(2.0), mask={"a": (True, False), "b": False}),
+          None, optax.masked,
+          optax_kwargs=dict(inner=optax.scale(2.0), mask={"a": (True, False), "b": False})),
+    Entry("masked-trace-callable", "masked",
+          dict(inner=gradtx.trace(0.9), mask=_mask_fn), None, optax.masked,
+          optax_kwargs=dict(inner=optax.trace(0.9), mask=_mask_fn)),
+]
+
+NOT_TRANSFORMS |= {"MaskedNode"}
+
+# adaptive.py: Adagrad, RMSprop, centered RMSprop, Adadelta and the Adam family.
+ENTRIES += [
+    Entry("scale_by_rss", "scale_by_rss", dict(initial_accumulator_value=0.1, eps=1e-7),
+          ref.scale_by_rss, optax.scale_by_rss,
+          sweep=("initial_accumulator_value", (0.0, 0.1, 1.0))),
+    Entry("scale_by_rss-zero-init", "scale_by_rss", dict(initial_accumulator_value=0.0, eps=0.0),
+          ref.scale_by_rss, optax.scale_by_rss, sweep=("eps", (0.0, 1e-7, 1e-2))),
+    Entry("scale_by_rms", "scale_by_rms", dict(decay=0.9), ref.scale_by_rms, optax.scale_by_rms,
+          sweep=("decay", (0.5, 0.9, 0.99))),
+    Entry("scale_by_rms-bias_correction", "scale_by_rms",
+          dict(decay=0.99, eps=1e-6, eps_in_sqrt=False, bias_correction=True), ref.scale_by_rms,
+          optax.scale_by_rms, sweep=("decay", (0.5, 0.9, 0.999))),
+    Entry("scale_by_rms-initial_scale", "scale_by_rms",
+          dict(decay=0.8, eps=1e-3, initial_scale=1.0, eps_in_sqrt=False), ref.scale_by_rms,
+          optax.scale_by_rms, sweep=("initial_scale", (0.0, 0.5, 2.0))),
+    Entry("scale_by_stddev", "scale_by_stddev", dict(decay=0.9), ref.scale_by_stddev,
+          optax.scale_by_stddev, sweep=("decay", (0.5, 0.8, 0.9))),
+    # Bias-corrected, the first step has nu_hat - mu_hat^2 = 0 up to rounding: a large eps keeps
+    # the float32 result comparable with the float64 reference.
+    Entry("scale_by_stddev-bias_correction", "scale_by_stddev",
+          dict(decay=0.9, eps=1.0, bias_correction=True), ref.scale_by_stddev,
+          optax.scale_by_stddev, sweep=("eps", (0.5, 1.0, 2.0))),
+    Entry("scale_by_stddev-eps_outside", "scale_by_stddev",
+          dict(decay=0.8, eps=1e-3, initial_scale=1.0, eps_in_sqrt=False), ref.scale_by_stddev,
+          optax.scale_by_stddev),
+    Entry("scale_by_adadelta", "scale_by_adadelta", dict(rho=0.9, eps=1e-6),
+          ref.scale_by_adadelta, optax.scale_by_adadelta, sweep=("rho", (0.5, 0.9, 0.95))),
+    Entry("scale_by_adam", "scale_by_adam", dict(b1=0.9, b2=0.999, eps=1e-8), ref.scale_by_adam,
+          optax.scale_by_adam, sweep=("b2", (0.9, 0.99, 0.999))),
+    Entry("scale_by_adam-nesterov", "scale_by_adam", dict(b1=0.8, b2=0.99, eps=1e-6,
+          nesterov=True), ref.scale_by_adam, optax.scale_by_adam, sweep=("b1", (0.0, 0.5, 0.9))),
+    Entry("scale_by_adam-eps_root", "scale_by_adam", dict(eps=1e-4, eps_root=1e-6),
+          ref.scale_by_adam, optax.scale_by_adam, sweep=("eps_root", (0.0, 1e-8, 1e-4))),
+    # Schedules use `** (1.0 * t)`: `x ** t` with a concrete int t is exact-integer-power eagerly
+    # but not under jit, which the eager == jit test would see.
+    Entry("scale_by_adam-b1-schedule", "scale_by_adam",
+          dict(b1=lambda t: 0.9 * 0.9 ** (1.0 * t), eps=1e-6), ref.scale_by_adam),
+    Entry("scale_by_adam-b1-theano", "scale_by_adam",
+          dict(b1=lambda t: 0.9 * (1 - 1e-8) ** t, eps=1e-6), ref.scale_by_adam,
+          sweep=("b2", (0.9, 0.99, 0.999))),
+    Entry("scale_by_adam-b1-schedule-nesterov", "scale_by_adam",
+          dict(b1=lambda t: 0.9 * 0.95 ** (1.0 * t), nesterov=True), ref.scale_by_adam),
+    Entry("scale_by_adamax", "scale_by_adamax", dict(b1=0.9, b2=0.999, eps=1e-8),
+          ref.scale_by_adamax, optax.scale_by_adamax, sweep=("b1", (0.0, 0.5, 0.9))),
+    Entry("scale_by_amsgrad", "scale_by_amsgrad", dict(b1=0.9, b2=0.999, eps=1e-8),
+          ref.scale_by_amsgrad, optax.scale_by_amsgrad, sweep=("b2", (0.9, 0.99, 0.999))),
+    Entry("scale_by_amsgrad-paper", "scale_by_amsgrad",
+          dict(b1=0.9, b2=0.99, eps=1e-8, bias_correction_mu=False, bias_correction_nu=False),
+          ref.scale_by_amsgrad, optax.scale_by_amsgrad, sweep=("b1", (0.0, 0.5, 0.9))),
+    Entry("scale_by_nadam", "scale_by_nadam", dict(b1=0.9, b2=0.999, eps=1e-8),
+          ref.scale_by_nadam, sweep=("momentum_decay", (0.0, 0.004, 0.1))),
+    Entry("scale_by_nadam-eps_root", "scale_by_nadam",
+          dict(b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-8), ref.scale_by_nadam,
+          sweep=("b1", (0.0, 0.5, 0.9))),
+]
+
+# --- aliases --------------------------------------------------------------------------------
+
+
+def _cosine_decay(t, period=20):
+  """Bello et al.'s cosine decay 0.5 (1 + cos(2 pi t / T)); works on Python ints and tracers."""
+  cos = np.cos if isinstance(t, (int, np.integer)) else jnp.cos
+  return 0.5 * (1 + cos(2 * np.pi * t / period))
+
+
+_SCHED = lambda t: 0.05 * 0.9**t  # a learning-rate schedule for the schedule variants
+ENTRIES += [
+    Entry("sgd", "sgd", dict(learning_rate=0.1), ref.sgd, optax.sgd,
+          sweep=("learning_rate", (0.01, 0.1, 0.3))),
+    Entry("sgd-momentum", "sgd", dict(learning_rate=0.05, momentum=0.9), ref.sgd, optax.sgd,
+          sweep=("momentum", (0.0, 0.5, 0.9))),
+    Entry("sgd-nesterov", "sgd", dict(learning_rate=0.05, momentum=0.9, nesterov=True), ref.sgd,
+          optax.sgd),
+    Entry("sgdw", "sgdw", dict(learning_rate=0.05, momentum=0.9, weight_decay=0.1), ref.sgdw,
+          sweep=("weight_decay", (0.0, 0.01, 0.1)), needs_params=True),
+    Entry("noisy_sgd", "noisy_sgd", dict(learning_rate=0.1, eta=0.01, gamma=0.55, key=3), None,
+          optax.noisy_sgd, sweep=("learning_rate", (0.01, 0.1))),
+    Entry("adagrad", "adagrad", dict(learning_rate=0.1), ref.adagrad, optax.adagrad,
+          sweep=("learning_rate", (0.01, 0.1, 0.5))),
+    Entry("adadelta", "adadelta", dict(), ref.adadelta, optax.adadelta,
+          optax_kwargs=dict(learning_rate=1.0), sweep=("rho", (0.5, 0.9, 0.95)),
+          needs_params=True),
+    Entry("adadelta-decay", "adadelta", dict(learning_rate=0.5, rho=0.95, weight_decay=0.01),
+          ref.adadelta, optax.adadelta, needs_params=True),
+    Entry("rmsprop", "rmsprop", dict(learning_rate=0.01), ref.rmsprop, optax.rmsprop,
+          sweep=("decay", (0.5, 0.9, 0.99))),
+    Entry("rmsprop-centered-momentum", "rmsprop",
+          dict(learning_rate=0.01, centered=True, momentum=0.9), ref.rmsprop, optax.rmsprop),
+    Entry("rmsprop-nesterov-eps-outside", "rmsprop",
+          dict(learning_rate=0.01, momentum=0.5, nesterov=True, eps_in_sqrt=False, eps=1e-3),
+          ref.rmsprop, optax.rmsprop),
+    Entry("adam", "adam", dict(learning_rate=0.01), ref.adam, optax.adam,
+          sweep=("learning_rate", (1e-3, 1e-2, 1e-1))),
+    Entry("adam-b2-eps_root", "adam", dict(learning_rate=0.01, b2=0.95, eps_root=1e-8), ref.adam,
+          optax.adam, sweep=("b2", (0.9, 0.95, 0.999))),
+    Entry("adam-schedule", "adam", dict(learning_rate=_SCHED), ref.adam, optax.adam),
+    Entry("adamw", "adamw", dict(learning_rate=0.01, weight_decay=0.1), ref.adamw, optax.adamw,
+          sweep=("weight_decay", (0.0, 0.01, 0.1)), needs_params=True),
+    Entry("adamw-schedule", "adamw", dict(learning_rate=_SCHED, weight_decay=0.1), ref.adamw,
+          optax.adamw, needs_params=True),
+    Entry("adamax", "adamax", dict(learning_rate=0.01), ref.adamax, optax.adamax,
+          sweep=("b1", (0.5, 0.9))),
+    Entry("adamaxw", "adamaxw", dict(learning_rate=0.01, weight_decay=0.05), ref.adamaxw,
+          optax.adamaxw, needs_params=True),
+    Entry("nadam", "nadam", dict(learning_rate=0.01), ref.nadam, optax.nadam,
+          sweep=("learning_rate", (1e-3, 1e-2))),
+    Entry("nadam-momentum_decay", "nadam", dict(learning_rate=0.01, momentum_decay=0.004),
+          ref.nadam, sweep=("learning_rate", (1e-3, 1e-2))),
+    Entry("nadamw", "nadamw", dict(learning_rate=0.01, weight_decay=0.1), ref.nadamw,
+          optax.nadamw, needs_params=True),
+    Entry("amsgrad", "amsgrad", dict(learning_rate=0.01), ref.amsgrad, optax.amsgrad,
+          sweep=("learning_rate", (1e-3, 1e-2))),
+    Entry("amsgrad-paper", "amsgrad",
+          dict(learning_rate=0.01, bias_correction_mu=False, bias_correction_nu=False),
+          ref.amsgrad, optax.amsgrad),
+    Entry("powersign", "powersign", dict(learning_rate=0.01), ref.powersign,
+          sweep=("learning_rate", (1e-3, 1e-2))),
+    Entry("powersign-linear-decay", "powersign",
+          dict(learning_rate=0.01, decay=lambda t: 1.0 - t / 20.0), ref.powersign),
+    Entry("addsign", "addsign", dict(learning_rate=0.01), ref.addsign,
+          sweep=("beta", (0.5, 0.9))),
+    Entry("addsign-cosine-decay", "addsign",
+          dict(learning_rate=0.01, decay=_cosine_decay), ref.addsign),
+]
