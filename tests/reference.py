@@ -526,3 +526,67 @@ def nadamw(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.
     return -_val(learning_rate, t) * (d + _val(weight_decay, t) * p)
 
   return _loop(params, grads, step)
+
+
+# ---- Schedules (gradtx/schedules.py) ------------------------------------------------------------
+# Each returns the value at the 0-based step `t` (a Python int) in float64.
+
+
+def linear_decay(t, eps_0, eps_tau, tau, begin=0):
+  """Goodfellow, Bengio & Courville, Deep Learning, eq. (8.14): eps_k = (1 - a) eps_0 + a eps_tau,
+  a = k / tau, held at eps_tau after step tau (k counted from `begin`)."""
+  a = min(max(t - begin, 0) / tau, 1.0)
+  return (1 - a) * eps_0 + a * eps_tau
+
+
+def warm_restarts_schedule(t, init_value, first_period, period_multiplier=1.0, min_value=0.0,
+                           decay_factor=1.0):
+  """Loshchilov & Hutter 2017 (SGDR), eq. (5): eta = eta_min + (eta_max^i - eta_min)
+  (1 + cos(pi T_cur / T_i)) / 2, walking the cycles one by one (T_{i+1} = m T_i,
+  eta_max^i = eta_0 decay^i). With m == 1 the cycle index is t // T_0 (exact integers)."""
+  if period_multiplier == 1:
+    i = t // first_period
+    start, period = i * first_period, first_period
+  else:
+    i, start, period = 0, 0, first_period
+    while t >= start + period:
+      start, period, i = start + period, period * period_multiplier, i + 1
+  eta_max = init_value * decay_factor**i
+  return min_value + (eta_max - min_value) * (1 + np.cos(np.pi * (t - start) / period)) / 2
+
+
+def restart_steps(first_period, period_multiplier, last_step):
+  """SGDR's restart steps S_1 < S_2 < ... <= last_step, in integer arithmetic:
+  S_{i+1} = S_i + T_0 m^i (integer T_0 and m)."""
+  starts, start, period = [], first_period, first_period * period_multiplier
+  while start <= last_step:
+    starts.append(start)
+    start, period = start + period, period * period_multiplier
+  return starts
+
+
+def cyclic_schedule(t, base_value, max_value, step_size, mode="triangular", gamma=1.0):
+  """Smith 2017, Sec. 3.1: cycle = floor(1 + t / 2s), x = |t / s - 2 cycle + 1|,
+  lr = base + (max - base) max(0, 1 - x) scale, scale = 1 (triangular), 1 / 2^(cycle - 1)
+  (triangular2) or gamma^t (exp_range)."""
+  cycle = np.floor(1 + t / (2 * step_size))
+  x = abs(t / step_size - 2 * cycle + 1)
+  scale = {"triangular": 1.0, "triangular2": 1 / 2.0**(cycle - 1), "exp_range": gamma**t}[mode]
+  return base_value + (max_value - base_value) * max(0.0, 1 - x) * scale
+
+
+def transformer_schedule(t, d_model, warmup_steps=4000, scale=1.0):
+  """Vaswani et al. 2017, eq. (3): d^-0.5 min(n^-0.5, n w^-1.5) with step_num n = t + 1."""
+  n = t + 1
+  return scale * d_model**-0.5 * min(n**-0.5, n * warmup_steps**-1.5)
+
+
+def momentum_schedule(t, max_momentum=0.99, steps_per_stage=250):
+  """Sutskever et al. 2013, Sec. 4.1: mu_t = min(1 - 2^(-1 - log2(floor(t / 250) + 1)), mu_max)."""
+  return min(1 - 2.0**(-1 - np.log2(np.floor(t / steps_per_stage) + 1)), max_momentum)
+
+
+def scale_learning_rate(learning_rate, batch_size, base_batch_size, rule="linear"):
+  """Goyal et al. 2017 (linear: eta B / B_0); Krizhevsky 2014, Hoffer et al. 2017 (sqrt)."""
+  ratio = batch_size / base_batch_size
+  return learning_rate * (ratio if rule == "linear" else np.sqrt(ratio))

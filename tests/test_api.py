@@ -50,7 +50,8 @@ def test_every_public_name_has_a_docstring(name):
   assert inspect.getdoc(obj), f"gradtx.{name} has no docstring"
 
 
-ALGORITHM_MODULES = {"momentum", "adaptive", "adam_family", "sign", "noise", "aliases"}
+ALGORITHM_MODULES = {"momentum", "adaptive", "adam_family", "sign", "noise", "aliases",
+                     "paper_schedules"}
 
 
 def test_every_algorithm_docstring_has_references_and_example():
