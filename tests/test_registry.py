@@ -3,12 +3,12 @@ NumPy reference, against optax, under eager / jit / vmap, with bfloat16, and sta
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 import gradtx
@@ -32,10 +32,27 @@ def make_grads(steps=STEPS, dtype=jnp.float32, seed=1):
           for _ in range(steps)]
 
 
-def run(tx, params, grads, jit=True, **extra):
+_BY_ID = {e.id: e for e in ENTRIES}
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(entry_id):
+  """One transformation and one jitted update per entry, shared by the float32 tests (so each
+  entry compiles once, not once per test)."""
+  tx = _BY_ID[entry_id].make()
+  return tx, jax.jit(tx.update)
+
+
+def run_compiled(entry, params, grads):
+  tx, step = compiled(entry.id)
+  return run(tx, params, grads, step=step)
+
+
+def run(tx, params, grads, jit=True, step=None, **extra):
   """Applies `tx` over the gradient sequence; returns (list of update trees, final state)."""
   state = tx.init(params)
-  step = jax.jit(tx.update) if jit else tx.update
+  if step is None:
+    step = jax.jit(tx.update) if jit else tx.update
   out = []
   for g in grads:
     u, state = step(g, state, params, **extra)
@@ -59,12 +76,18 @@ def entry_ids():
   return [e.id for e in ENTRIES]
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=entry_ids())
+def params_for(entries):
+  """Parametrizes over entries, keeping each entry's tests on one xdist worker (so its compiled
+  update is shared across the tests)."""
+  return [pytest.param(e, id=e.id, marks=pytest.mark.xdist_group(e.id)) for e in entries]
+
+
+@pytest.mark.parametrize("entry", params_for(ENTRIES))
 def test_matches_numpy_reference(entry):
   if entry.reference is None:
     pytest.skip("no deterministic reference (tested in its own module)")
   params, grads = make_params(), make_grads()
-  got, _ = run(entry.make(), params, grads)
+  got, _ = run_compiled(entry, params, grads)
   want = entry.reference(leaves64(params), [leaves64(g) for g in grads], **entry.kwargs)
   assert len(want) == STEPS
   assert_close(got, want, entry.rtol, entry.atol, entry.id)
@@ -92,12 +115,12 @@ def _named_fields(state, path=()):
   return out
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=entry_ids())
+@pytest.mark.parametrize("entry", params_for(ENTRIES))
 def test_matches_optax(entry):
   if entry.optax is None:
     pytest.skip("optax has no counterpart")
   params, grads = make_params(), make_grads()
-  got, state = run(entry.make(), params, grads)
+  got, state = run_compiled(entry, params, grads)
   otx = entry.optax(**(entry.optax_kwargs if entry.optax_kwargs is not None else entry.kwargs))
   want, ostate = run(otx, params, grads)
   assert_close(got, [leaves64(w) for w in want], 1e-6, 1e-7, entry.id)
@@ -115,16 +138,16 @@ def test_matches_optax(entry):
                                    rtol=1e-6, atol=1e-7, err_msg=f"{entry.id} state {k}")
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=entry_ids())
+@pytest.mark.parametrize("entry", params_for(ENTRIES))
 def test_eager_equals_jit(entry):
   params, grads = make_params(), make_grads(steps=4)
   eager, s1 = run(entry.make(), params, grads, jit=False)
-  jitted, s2 = run(entry.make(), params, grads, jit=True)
+  jitted, s2 = run_compiled(entry, params, grads)
   assert_close(eager, [leaves64(j) for j in jitted], 1e-6, 1e-7, entry.id)
   assert jax.tree.structure(s1) == jax.tree.structure(s2)
 
 
-@pytest.mark.parametrize("entry", [e for e in ENTRIES if e.sweep], ids=[e.id for e in ENTRIES if e.sweep])
+@pytest.mark.parametrize("entry", params_for([e for e in ENTRIES if e.sweep]))
 def test_vmap_over_hyperparameter_equals_loop(entry):
   name, values = entry.sweep
   params, grads = make_params(), make_grads(steps=6)
@@ -147,13 +170,13 @@ def _state_signature(state):
                                      for x in jax.tree.leaves(state)]
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=entry_ids())
+@pytest.mark.parametrize("entry", params_for(ENTRIES))
 def test_state_invariants_and_dtypes(entry):
   for dtype in (jnp.float32, jnp.bfloat16):
     params = make_params(dtype)
-    tx = entry.make()
+    tx, step = compiled(entry.id) if dtype == jnp.float32 else (entry.make(), None)
     state0 = tx.init(params)
-    step = jax.jit(tx.update)
+    step = step or jax.jit(tx.update)
     state = state0
     for g in make_grads(steps=3, dtype=dtype):
       u, state = step(g, state, params)
@@ -173,7 +196,7 @@ def test_state_invariants_and_dtypes(entry):
         assert isinstance(leaf, jax.Array), f"{entry.id}: state leaf {type(leaf)} is not an array"
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=entry_ids())
+@pytest.mark.parametrize("entry", params_for(ENTRIES))
 def test_unknown_extra_args_ignored_and_finite(entry):
   params = make_params()
   tx = entry.make()
@@ -183,7 +206,7 @@ def test_unknown_extra_args_ignored_and_finite(entry):
     assert np.all(np.isfinite(np.asarray(leaf)))
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=entry_ids())
+@pytest.mark.parametrize("entry", params_for(ENTRIES))
 def test_count_at_int32_max_keeps_working(entry):
   params = make_params()
   tx = entry.make()
@@ -204,7 +227,7 @@ def test_count_at_int32_max_keeps_working(entry):
       assert int(v) == imax
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=entry_ids())
+@pytest.mark.parametrize("entry", params_for(ENTRIES))
 def test_mismatched_update_tree_raises(entry):
   params = make_params()
   tx = entry.make()
