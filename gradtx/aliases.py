@@ -68,6 +68,8 @@ def sgd(
     Sutskever, Martens, Dahl & Hinton, "On the importance of initialization and momentum in deep
     learning", ICML 2013.
   """
+  _checks.check_scalar("sgd", "momentum", momentum, low=0.0, high=1.0, schedule=True,
+                       optional=True)
   if momentum is None:
     if nesterov:
       raise ValueError("gradtx.sgd: nesterov=True needs a momentum, got momentum=None.")
@@ -118,6 +120,7 @@ def sgdw(
     Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, Algorithm 1.
     https://arxiv.org/abs/1711.05101
   """
+  _checks.check_scalar("sgdw", "momentum", momentum, low=0.0, high=1.0, schedule=True)
   return chain(
       trace(decay=momentum, nesterov=nesterov),
       add_decayed_weights(weight_decay, mask),
@@ -280,6 +283,8 @@ def rmsprop(
     https://arxiv.org/abs/1308.0850
   """
   _checks.check_bool("rmsprop", "centered", centered)
+  _checks.check_scalar("rmsprop", "momentum", momentum, low=0.0, high=1.0, schedule=True,
+                       optional=True)
   if momentum is None and nesterov:
     raise ValueError("gradtx.rmsprop: nesterov=True needs a momentum, got momentum=None.")
   scaler = scale_by_stddev if centered else scale_by_rms
