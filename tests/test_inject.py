@@ -1,0 +1,479 @@
+"""inject_hyperparams (equals the plain alias, readable and writable state, vmap, optax.chain, flax
+nnx, errors), set_hyperparams, and grid_sweep (equals the separate runs, chunked equals
+unchunked)."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradtx
+from gradtx import _checks
+from gradtx.inject import InjectHyperparamsState, grid_sweep, inject_hyperparams, set_hyperparams
+
+STEPS = 12
+
+
+def make_params(dtype=jnp.float32):
+  rng = np.random.default_rng(0)
+  return {
+      "a": (jnp.asarray(rng.normal(size=3), dtype), jnp.asarray(rng.normal(size=(2, 5)), dtype)),
+      "b": {"c": jnp.asarray(rng.normal(), dtype),
+            "d": jnp.asarray(rng.normal(size=(4, 1, 3)), dtype)},
+  }
+
+
+def make_grads(steps=STEPS, dtype=jnp.float32, seed=1):
+  rng = np.random.default_rng(seed)
+  return [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), dtype), make_params())
+          for _ in range(steps)]
+
+
+def _mask_fn(params):
+  """A callable mask (params -> tree of bools): must pass through, not be taken for a schedule."""
+  return jax.tree.map(lambda p: p.ndim > 0, params)
+
+
+def run(tx, grads, params=None, state=None, step=None, jit=False):
+  """Applies `tx` over `grads`; returns (list of updates, list of states after each). Eager by
+  default: a dozen small steps run faster than they compile."""
+  params = make_params() if params is None else params
+  state = tx.init(params) if state is None else state
+  step = step or (jax.jit(tx.update) if jit else tx.update)
+  ups, states = [], []
+  for g in grads:
+    u, state = step(g, state, params)
+    params = gradtx.apply_updates(params, u)
+    ups.append(u)
+    states.append(state)
+  return ups, states
+
+
+def assert_trees_close(a, b, rtol=1e-6, atol=1e-7, what=""):
+  assert jax.tree.structure(a) == jax.tree.structure(b), what
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=rtol,
+                               atol=atol, err_msg=what)
+
+
+def signature(state):
+  return jax.tree.structure(state), [(jnp.shape(x), jnp.asarray(x).dtype)
+                                     for x in jax.tree.leaves(state)]
+
+
+CONSTANT_CASES = {
+    "adam": (gradtx.adam, dict(learning_rate=1e-2, b1=0.8, b2=0.99)),
+    "adamw": (gradtx.adamw, dict(learning_rate=1e-2, weight_decay=0.1, mask=_mask_fn)),
+    "sgd-momentum": (gradtx.sgd, dict(learning_rate=0.1, momentum=0.9, nesterov=True)),
+    "rmsprop": (gradtx.rmsprop, dict(learning_rate=1e-2, decay=0.8, momentum=0.5,
+                                     centered=True)),
+}
+
+SCHEDULE_CASES = {
+    "adam": (gradtx.adam, dict(learning_rate=gradtx.warmup_cosine_decay_schedule(0.0, 0.1, 3, 12),
+                               b1=0.8)),
+    "adamw": (gradtx.adamw, dict(learning_rate=gradtx.cosine_decay_schedule(0.1, 12),
+                                 weight_decay=lambda t: 0.1 * 0.9**t)),
+    "sgd-momentum": (gradtx.sgd, dict(learning_rate=gradtx.exponential_decay(0.1, 3, 0.5),
+                                      momentum=gradtx.linear_schedule(0.5, 0.95, 8))),
+    "rmsprop": (gradtx.rmsprop, dict(learning_rate=gradtx.linear_schedule(1e-2, 1e-3, 10),
+                                     momentum=0.9)),
+}
+
+# The numeric arguments (defaults included) each case stores in its state.
+EXPECTED_KEYS = {
+    "adam": {"learning_rate", "b1", "b2", "eps", "eps_root"},
+    "adamw": {"learning_rate", "b1", "b2", "eps", "eps_root", "weight_decay"},
+    "sgd-momentum": {"learning_rate", "momentum"},
+    "rmsprop": {"learning_rate", "decay", "eps", "initial_scale", "momentum"},
+}
+
+
+def float32_alias(factory, kwargs, state):
+  """The alias given, for every injected constant, the float32 array the state holds (defaults
+  included); schedules, masks and flags as given."""
+  constants = {k: v for k, v in state.hyperparams.items() if not callable(kwargs.get(k))}
+  return factory(**{**kwargs, **constants})
+
+
+@pytest.mark.parametrize("case", sorted(CONSTANT_CASES))
+def test_equals_alias_with_constants(case):
+  factory, kwargs = CONSTANT_CASES[case]
+  grads = make_grads()
+  tx = inject_hyperparams(factory)(**kwargs)
+  got, states = run(tx, grads)
+  want, want_states = run(float32_alias(factory, kwargs, tx.init(make_params())), grads)
+  assert_trees_close(got, want, what=case)
+  assert_trees_close(states[-1].inner_state, want_states[-1], what=f"{case} inner state")
+  # The alias with Python floats differs only by float32 rounding of 1 - b2 and the like.
+  plain, _ = run(factory(**kwargs), grads)
+  assert_trees_close(got, plain, rtol=5e-5, atol=1e-7, what=f"{case} Python floats")
+  assert set(states[-1].hyperparams) == EXPECTED_KEYS[case]
+  assert int(states[-1].count) == STEPS and states[-1].count.dtype == jnp.int32
+  for name, value in states[-1].hyperparams.items():
+    if name in kwargs:
+      assert float(value) == pytest.approx(kwargs[name], rel=1e-6), name
+
+
+@pytest.mark.parametrize("case", sorted(SCHEDULE_CASES))
+def test_equals_alias_with_schedules(case):
+  factory, kwargs = SCHEDULE_CASES[case]
+  grads = make_grads()
+  tx = inject_hyperparams(factory)(**kwargs)
+  got, states = run(tx, grads)
+  want, _ = run(float32_alias(factory, kwargs, tx.init(make_params())), grads)
+  assert_trees_close(got, want, what=case)
+  assert set(states[-1].hyperparams) == EXPECTED_KEYS[case]
+  lr = kwargs["learning_rate"]
+  assert float(tx.init(make_params()).hyperparams["learning_rate"]) == pytest.approx(
+      float(lr(0)), rel=1e-6, abs=1e-7)
+  for t, state in enumerate(states):  # after step t the state holds the value used at step t
+    assert float(state.hyperparams["learning_rate"]) == pytest.approx(float(lr(t)), rel=1e-6,
+                                                                       abs=1e-7)
+
+
+def test_schedule_is_evaluated_by_the_wrapper_unless_static():
+  """scale_by_adam's own b1 schedule also uses b1(0) in its bias correction: injected, b1 is a
+  plain value per step (optax's semantics); named in static_args, the inner schedule is used."""
+  b1 = lambda t: 0.5 + 0.4 * (1.0 - 0.8**t)
+  params, grads = make_params(), make_grads(steps=5)
+  tx = inject_hyperparams(gradtx.adam)(learning_rate=1e-2, b1=b1)
+  got, states = run(tx, grads, params)
+  hyperparams = dict(tx.init(params).hyperparams)
+  inner, p = tx.init(params).inner_state, params
+  for t, g in enumerate(grads):
+    want, inner = gradtx.adam(**{**hyperparams, "b1": b1(t)}).update(g, inner, p)
+    assert_trees_close(got[t], want, what=f"step {t}")
+    assert float(states[t].hyperparams["b1"]) == pytest.approx(b1(t), rel=1e-6)
+    p = gradtx.apply_updates(p, want)
+  tx = inject_hyperparams(gradtx.adam, static_args="b1")(learning_rate=1e-2, b1=b1)
+  got, states = run(tx, grads, params)
+  assert "b1" not in states[-1].hyperparams
+  hyperparams.pop("b1")
+  want, _ = run(gradtx.adam(**hyperparams, b1=b1), grads, params)
+  assert_trees_close(got, want)
+
+
+def test_matches_optax_inject_hyperparams():
+  schedule = gradtx.cosine_decay_schedule(0.1, 12)
+  kwargs = dict(learning_rate=schedule, weight_decay=0.05, b1=0.85)
+  grads = make_grads()
+  got, states = run(inject_hyperparams(gradtx.adamw)(**kwargs), grads, jit=True)
+  want, ostates = run(optax.inject_hyperparams(optax.adamw)(**kwargs), grads, jit=True)
+  assert_trees_close(got, want)
+  for s, o in zip(states, ostates):
+    assert set(s.hyperparams) == set(o.hyperparams)
+    assert_trees_close(s.hyperparams, o.hyperparams)
+    assert int(s.count) == int(o.count)
+
+
+def test_overwrite_between_steps_equals_alias_with_new_value_and_does_not_recompile():
+  tx = inject_hyperparams(gradtx.adam)(learning_rate=1e-2)
+  step = jax.jit(tx.update)
+  params, grads = make_params(), make_grads(steps=5)
+  state0 = tx.init(params)
+  _, states = run(tx, grads[:3], params, step=step)
+  state = states[-1]
+  assert float(state.hyperparams["learning_rate"]) == pytest.approx(1e-2)
+
+  hyperparams = dict(state0.hyperparams)  # float32 arrays, for the reference alias
+  state.hyperparams["learning_rate"] = jnp.float32(1e-4)  # as in optax: mutate the dict
+  got, state = step(grads[3], state, params)
+  want, want_inner = gradtx.adam(**{**hyperparams, "learning_rate": jnp.float32(1e-4)}).update(
+      grads[3], states[-1].inner_state, params)
+  assert_trees_close(got, want)
+  assert_trees_close(state.inner_state, want_inner)
+  assert float(state.hyperparams["learning_rate"]) == pytest.approx(1e-4)
+
+  state = set_hyperparams(state, learning_rate=3e-3, b1=0.5)  # Python floats, cast to float32
+  got, new_state = step(grads[4], state, params)
+  want, _ = gradtx.adam(**{**hyperparams, "learning_rate": jnp.float32(3e-3),
+                           "b1": jnp.float32(0.5)}).update(grads[4], state.inner_state, params)
+  assert_trees_close(got, want)
+  assert signature(new_state) == signature(state0)
+  assert step._cache_size() == 1, "overwriting a hyperparameter with an array recompiled"
+
+  # A Python float is weakly typed: one more compiled variant, reused by later Python floats (the
+  # step returns the float32 array, so the state's signature is restored).
+  new_state.hyperparams["learning_rate"] = 1e-4
+  _, new_state = step(grads[4], new_state, params)
+  size = step._cache_size()
+  for value in (2e-4, 3e-4):
+    new_state.hyperparams["learning_rate"] = value
+    _, new_state = step(grads[4], new_state, params)
+    assert float(new_state.hyperparams["learning_rate"]) == pytest.approx(value)
+  assert step._cache_size() == size
+  assert signature(new_state) == signature(state0)
+
+
+def test_set_hyperparams_finds_nested_states_and_leaves_input_unchanged():
+  tx = gradtx.chain(gradtx.clip_by_global_norm(1.0),
+                    inject_hyperparams(gradtx.sgd)(learning_rate=0.1, momentum=0.9))
+  state = tx.init(make_params())
+  new = set_hyperparams(state, momentum=0.5)
+  assert float(new[1].hyperparams["momentum"]) == 0.5
+  assert float(state[1].hyperparams["momentum"]) == pytest.approx(0.9)
+  assert signature(new) == signature(state)
+  with pytest.raises(ValueError, match="'lr'.*learning_rate, momentum"):
+    set_hyperparams(state, lr=0.1)
+  with pytest.raises(ValueError, match="no InjectHyperparamsState"):
+    set_hyperparams(gradtx.adam(0.1).init(make_params()), learning_rate=0.1)
+
+
+def _quadratic_train(tx, params, steps=3):
+  """A few steps on sum(p**2) from `params`; returns the final params."""
+  state = tx.init(params)
+  for _ in range(steps):
+    g = jax.grad(lambda p: sum(jnp.sum(x**2) for x in jax.tree.leaves(p)))(params)
+    u, state = tx.update(g, state, params)
+    params = gradtx.apply_updates(params, u)
+  return params
+
+
+def test_vmap_over_batch_of_injected_states_equals_loop():
+  tx = inject_hyperparams(gradtx.adamw)(learning_rate=1e-2, weight_decay=1e-2)
+  params = make_params()
+  lrs = jnp.asarray([1e-3, 1e-2, 1e-1])
+  wds = jnp.asarray([0.0, 1e-2, 0.3])
+
+  def train(state, p):
+    for _ in range(3):
+      g = jax.grad(lambda p: sum(jnp.sum(x**2) for x in jax.tree.leaves(p)))(p)
+      u, state = tx.update(g, state, p)
+      p = gradtx.apply_updates(p, u)
+    return p, state
+
+  states = jax.vmap(lambda lr, wd: set_hyperparams(tx.init(params), learning_rate=lr,
+                                                   weight_decay=wd))(lrs, wds)
+  batched_p, batched_s = jax.jit(jax.vmap(train, in_axes=(0, None)))(states, params)
+  for i in range(3):
+    s = set_hyperparams(tx.init(params), learning_rate=lrs[i], weight_decay=wds[i])
+    p, s = train(s, params)
+    assert_trees_close(jax.tree.map(lambda x: x[i], batched_p), p, rtol=1e-5, atol=1e-7)
+    assert_trees_close(jax.tree.map(lambda x: x[i], batched_s), s, rtol=1e-5, atol=1e-7)
+
+
+def test_built_inside_vmap_with_traced_hyperparameters_equals_alias():
+  params = make_params()
+  lrs = jnp.asarray([1e-3, 3e-2, 0.3])
+  batched = jax.jit(jax.vmap(
+      lambda lr: _quadratic_train(inject_hyperparams(gradtx.rmsprop)(lr, momentum=0.5), params)
+  ))(lrs)
+  single = jax.jit(lambda lr: _quadratic_train(gradtx.rmsprop(lr, momentum=0.5), params))
+  for i, lr in enumerate(lrs):
+    assert_trees_close(jax.tree.map(lambda x: x[i], batched), single(lr), rtol=1e-5, atol=1e-7)
+
+
+def test_in_optax_chain_and_with_optax_factories():
+  grads = make_grads(steps=10)
+  got, states = run(optax.chain(optax.clip_by_global_norm(1.0),
+                                inject_hyperparams(gradtx.adam)(learning_rate=1e-2)), grads)
+  want, _ = run(optax.chain(optax.clip_by_global_norm(1.0), gradtx.adam(1e-2)), grads)
+  assert_trees_close(got, want)
+  assert isinstance(states[-1][1], InjectHyperparamsState)
+  tx = inject_hyperparams(gradtx.adam)(learning_rate=1e-2)  # extra arguments reach the inner
+  u, _ = tx.update(grads[0], tx.init(make_params()), make_params(), value=jnp.ones(()))
+  assert_trees_close(u, got[0])
+  # An optax factory inside gradtx's wrapper, inside gradtx.chain, equals optax's own wrapper.
+  got, _ = run(gradtx.chain(inject_hyperparams(optax.adam)(learning_rate=1e-2, b1=0.8)), grads)
+  want, _ = run(optax.inject_hyperparams(optax.adam)(learning_rate=1e-2, b1=0.8), grads)
+  assert_trees_close([u for u in got], want)
+
+
+def test_flax_nnx_optimizer_reads_and_overwrites_hyperparameters():
+  nnx = pytest.importorskip("flax.nnx")
+  model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+  tx = inject_hyperparams(gradtx.adamw)(learning_rate=5e-2, weight_decay=1e-3)
+  opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(32, 3)), jnp.float32)
+  y = x @ jnp.asarray([[1.0, -1.0], [0.5, 0.0], [0.0, 2.0]])
+
+  @nnx.jit
+  def step(m, o):
+    loss, grads = nnx.value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(m)
+    o.update(m, grads)
+    return loss
+
+  first = float(step(model, opt))
+  for _ in range(5):
+    last = float(step(model, opt))
+  assert last < first
+  for leaf in jax.tree.leaves(opt.opt_state):
+    assert isinstance(leaf, jax.Array)
+  assert int(opt.opt_state.count[...]) == 6
+  assert float(opt.opt_state.hyperparams["learning_rate"][...]) == pytest.approx(5e-2)
+  # Overwrite through the optimizer's state: zero learning rate freezes the model.
+  opt.opt_state.hyperparams["learning_rate"][...] = jnp.asarray(0.0)
+  kernel = np.asarray(model.kernel[...])
+  step(model, opt)
+  np.testing.assert_array_equal(np.asarray(model.kernel[...]), kernel)
+
+
+def test_non_numeric_and_static_args_pass_through():
+  params = make_params()
+  tx = inject_hyperparams(gradtx.adamw)(1e-2, mu_dtype=jnp.bfloat16, mask=_mask_fn,
+                                        nesterov=True)
+  state = tx.init(params)
+  assert set(state.hyperparams) == EXPECTED_KEYS["adamw"]
+  assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(state.inner_state[0].mu))
+  # A schedule named in static_args is handed to the inner factory as is: not in the state.
+  schedule = gradtx.exponential_decay(0.1, 2, 0.5)
+  tx = inject_hyperparams(gradtx.sgd, static_args="learning_rate")(schedule, momentum=0.9)
+  grads = make_grads(steps=4)
+  got, states = run(tx, grads)
+  assert set(states[-1].hyperparams) == {"momentum"}
+  want, _ = run(gradtx.sgd(schedule, momentum=0.9), grads)
+  assert_trees_close(got, want)
+  # None and bools pass through: sgd without momentum stores only the learning rate.
+  assert set(inject_hyperparams(gradtx.sgd)(0.1).init(params).hyperparams) == {"learning_rate"}
+
+
+def test_hyperparameter_dtypes_are_stable():
+  params = make_params(jnp.bfloat16)
+  grads = make_grads(steps=3, dtype=jnp.bfloat16)
+  # bfloat16 params: hyperparameters in float32 (in bfloat16, b2 = 0.999 would round to 1).
+  tx = inject_hyperparams(gradtx.adam)(learning_rate=1e-2)
+  state0 = tx.init(params)
+  assert all(v.dtype == jnp.float32 for v in state0.hyperparams.values())
+  assert float(state0.hyperparams["b2"]) == pytest.approx(0.999)
+  state = state0
+  for g in grads:
+    u, state = tx.update(g, state)  # no params: the dtype comes from the updates
+    assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(u))
+  assert signature(state) == signature(state0)
+  # An explicit hyperparam_dtype is used for every float, and kept by update.
+  tx16 = inject_hyperparams(gradtx.sgd, hyperparam_dtype=jnp.bfloat16)(
+      learning_rate=jnp.float32(0.1), momentum=0.9)
+  state = tx16.init(params)
+  assert all(v.dtype == jnp.bfloat16 for v in state.hyperparams.values())
+  u, state = tx16.update(grads[0], state, params)
+  assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(u))
+  assert all(v.dtype == jnp.bfloat16 for v in state.hyperparams.values())
+
+
+def test_error_unknown_hyperparameter_names_argument_and_factory():
+  with pytest.raises(TypeError, match=r"unknown hyperparameter 'lr'.*adamw takes learning_rate"):
+    inject_hyperparams(gradtx.adamw)(lr=1e-3)
+  with pytest.raises(TypeError, match="inject_hyperparams\\(adam\\).*learning_rate"):
+    inject_hyperparams(gradtx.adam)()
+
+
+def test_error_non_scalar_hyperparameter_points_to_vmap():
+  with pytest.raises(ValueError, match=r"learning_rate must be a scalar.*shape \(2,\)") as e:
+    inject_hyperparams(gradtx.adamw)(learning_rate=jnp.asarray([1e-3, 1e-2]))
+  assert _checks.SWEEP_HINT in str(e.value)
+
+
+def test_errors_at_construction():
+  with pytest.raises(ValueError, match="b1"):
+    inject_hyperparams(gradtx.adam)(1e-3, b1=1.5)  # the inner factory's own check
+  with pytest.raises(ValueError, match="static_args.*'lr'"):
+    inject_hyperparams(gradtx.adam, static_args=("lr",))
+  with pytest.raises(TypeError, match="inner_factory"):
+    inject_hyperparams(gradtx.adam(1e-3))
+  with pytest.raises(ValueError, match="hyperparam_dtype"):
+    inject_hyperparams(gradtx.adam, hyperparam_dtype=jnp.int32)
+
+
+# --- grid_sweep ----------------------------------------------------------------------------------
+
+SWEEP_STEPS = 30
+LRS = jnp.logspace(-3.0, -0.5, 64)
+WDS = jnp.asarray([0.0, 1e-3, 1e-2, 1e-1])
+
+
+def _regression_data():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(32, 4)).astype(np.float32)
+  y = x @ np.asarray([1.0, -2.0, 0.5, 3.0], np.float32) + 0.1 * rng.normal(size=32)
+  return jnp.asarray(x), jnp.asarray(y, jnp.float32)
+
+
+def _loss(p, x, y):
+  return jnp.mean((x @ p["w"] + p["b"] - y) ** 2)
+
+
+def _scan_train(tx, state=None):
+  x, y = _regression_data()
+  p0 = {"w": jnp.zeros(4), "b": jnp.zeros(())}
+
+  def body(carry, _):
+    p, s = carry
+    loss, g = jax.value_and_grad(_loss)(p, x, y)
+    u, s = tx.update(g, s, p)
+    return (gradtx.apply_updates(p, u), s), loss
+
+  init = tx.init(p0) if state is None else state(p0)
+  (p, _), losses = jax.lax.scan(body, (p0, init), None, length=SWEEP_STEPS)
+  return {"params": p, "losses": losses}
+
+
+def train_adamw(learning_rate, weight_decay):
+  return _scan_train(gradtx.adamw(learning_rate=learning_rate, weight_decay=weight_decay))
+
+
+_INJECTED = inject_hyperparams(gradtx.adamw)(learning_rate=1e-3, weight_decay=0.0)
+
+
+def train_injected(learning_rate, weight_decay):
+  """The same training with one optimizer built outside, its hyperparameters set in the state."""
+  return _scan_train(_INJECTED, state=lambda p: set_hyperparams(
+      _INJECTED.init(p), learning_rate=learning_rate, weight_decay=weight_decay))
+
+
+@functools.lru_cache(maxsize=None)
+def full_sweep():
+  return grid_sweep(train_adamw, learning_rate=LRS, weight_decay=WDS)
+
+
+def test_grid_sweep_equals_256_separate_runs():
+  out = full_sweep()
+  assert out["losses"].shape == (64, 4, SWEEP_STEPS)
+  assert out["params"]["w"].shape == (64, 4, 4) and out["params"]["b"].shape == (64, 4)
+  single = jax.jit(train_adamw)  # traced hyperparameters: one compile for the 256 runs
+  runs = [[single(lr, wd) for wd in WDS] for lr in LRS]
+  want = jax.tree.map(lambda *xs: jnp.stack(xs), *[jax.tree.map(lambda *ys: jnp.stack(ys), *r)
+                                                   for r in runs])
+  assert single._cache_size() == 1
+  assert_trees_close(out, want, rtol=1e-5, atol=1e-6)
+  # The sweep is not degenerate: the learning rate matters and a good one fits the data.
+  final = np.asarray(out["losses"][:, :, -1])
+  assert final.min() < 0.1 * final.max()
+
+
+def test_grid_sweep_chunked_equals_unchunked():
+  out = full_sweep()
+  chunked = grid_sweep(train_adamw, chunk_size=48, learning_rate=LRS, weight_decay=WDS)
+  assert jax.tree.structure(chunked) == jax.tree.structure(out)
+  assert_trees_close(chunked, out, rtol=1e-5, atol=1e-6)  # vectorized differently: rounding
+
+
+def test_grid_sweep_through_injected_state_equals_separate_runs():
+  lrs = LRS[::8]
+  got = grid_sweep(train_injected, learning_rate=lrs, weight_decay=WDS)
+  assert got["losses"].shape == (8, 4, SWEEP_STEPS)
+  single = jax.jit(train_injected)
+  for i, lr in enumerate(lrs):
+    for j, wd in enumerate(WDS):
+      assert_trees_close(jax.tree.map(lambda x: x[i, j], got), single(lr, wd), rtol=1e-5,
+                         atol=1e-6)
+  # The closure sweep keeps b2 = 0.999 as a Python float: equal up to float32 rounding of 1 - b2.
+  assert_trees_close(got, jax.tree.map(lambda x: x[::8], full_sweep()), rtol=2e-4, atol=1e-5)
+
+
+def test_grid_sweep_errors():
+  with pytest.raises(ValueError, match="learning_rate must be a non-empty 1-d grid"):
+    grid_sweep(train_adamw, learning_rate=jnp.ones((2, 2)), weight_decay=WDS)
+  with pytest.raises(ValueError, match="weight_decay must be a non-empty 1-d grid"):
+    grid_sweep(train_adamw, learning_rate=LRS, weight_decay=[])
+  with pytest.raises(ValueError, match="chunk_size"):
+    grid_sweep(train_adamw, chunk_size=0, learning_rate=LRS, weight_decay=WDS)
+  with pytest.raises(ValueError, match="at least one grid"):
+    grid_sweep(train_adamw)
+  with pytest.raises(TypeError, match="train_fn"):
+    grid_sweep(None, learning_rate=LRS)
