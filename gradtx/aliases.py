@@ -24,7 +24,7 @@ from gradtx.combine import chain
 from gradtx.decay import add_decayed_weights
 from gradtx.momentum import trace
 from gradtx.noise import add_noise
-from gradtx.scaling import scale_by_learning_rate
+from gradtx.scaling import scale, scale_by_learning_rate
 from gradtx.sign import scale_by_addsign, scale_by_powersign
 
 __all__ = [
@@ -86,45 +86,61 @@ def sgdw(
     weight_decay: ScalarOrSchedule = 1e-4,
     nesterov: bool = False,
     mask: MaskOrFn | Callable | None = None,
+    *,
+    schedule_multiplier: ScalarOrSchedule | None = None,
 ) -> GradientTransformation:
   r"""SGD with momentum and decoupled weight decay (SGDW, Loshchilov & Hutter).
 
-  Builds `chain(trace(momentum, nesterov), add_decayed_weights(weight_decay, mask),
-  scale_by_learning_rate(learning_rate))`. The decay bypasses the momentum buffer, so for a
-  constant learning rate this is the paper's
+  By default (optax's form) builds `chain(trace(momentum, nesterov), add_decayed_weights(
+  weight_decay, mask), scale_by_learning_rate(learning_rate))`: the decay bypasses the momentum
+  buffer and is multiplied by the full learning rate; the buffer holds raw gradients, scaled by
+  the current rate. `sgdw(lr, m, weight_decay=0)` equals `sgd(lr, m)`.
 
-  .. math::
-      v_t = \gamma v_{t-1} + \eta g_t, \qquad \theta_t = \theta_{t-1} - v_t - \eta w \theta_{t-1}.
-
-  With a learning-rate schedule the momentum buffer holds raw gradients and is scaled by the
-  current :math:`\eta_t` (optax's `sgd` convention), and the decay is multiplied by the full
-  :math:`\eta_t`. `sgdw(lr, m, weight_decay=0)` equals `sgd(lr, m)`.
+  With `schedule_multiplier` :math:`\eta_t` it is the paper's Algorithm 1, with base rate
+  :math:`\alpha` = `learning_rate`: :math:`m_t = \gamma m_{t-1} + \eta_t \alpha g_t`,
+  :math:`\theta_t = \theta_{t-1} - m_t - \eta_t \lambda \theta_{t-1}`, built as
+  `chain(scale_by_learning_rate(learning_rate, flip_sign=False),
+  scale_by_learning_rate(schedule_multiplier, flip_sign=False), trace(momentum, nesterov),
+  add_decayed_weights(weight_decay, mask, schedule_multiplier=schedule_multiplier), scale(-1))`.
+  SGDWR is `schedule_multiplier=warm_restarts_schedule(1.0, T0, T_mult)` (see `gradtx.decay`).
 
   Args:
-    learning_rate: :math:`\eta`, a float, scalar array or schedule.
+    learning_rate: :math:`\alpha` (:math:`\eta` in optax's form), a float, array or schedule.
     momentum: :math:`\gamma` in [0, 1], float, array or schedule.
-    weight_decay: :math:`w` >= 0, float, array or schedule.
+    weight_decay: :math:`\lambda` >= 0, float, array or schedule (e.g.
+      `normalized_weight_decay_schedule`).
     nesterov: Nesterov momentum.
     mask: which params are decayed (pytree of bools or a callable of the params).
+    schedule_multiplier: :math:`\eta_t` >= 0, float, array or schedule; None for optax's form.
 
   Returns:
     A `GradientTransformation`.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
-    >>> tx = gradtx.sgdw(0.1, weight_decay=0.5)
+    >>> tx = gradtx.sgdw(0.1, weight_decay=0.5, schedule_multiplier=0.5)
     >>> tx.update(jnp.ones(1), tx.init(jnp.ones(1)), jnp.ones(1))[0].tolist()
-    [-0.15000000596046448]
+    [-0.30000001192092896]
 
   References:
     Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, Algorithm 1.
     https://arxiv.org/abs/1711.05101
   """
   _checks.check_scalar("sgdw", "momentum", momentum, low=0.0, high=1.0, schedule=True)
+  _checks.check_scalar("sgdw", "schedule_multiplier", schedule_multiplier, low=0.0,
+                       schedule=True, optional=True)
+  if schedule_multiplier is None:
+    return chain(
+        trace(decay=momentum, nesterov=nesterov),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
   return chain(
+      scale_by_learning_rate(learning_rate, flip_sign=False),
+      scale_by_learning_rate(schedule_multiplier, flip_sign=False),
       trace(decay=momentum, nesterov=nesterov),
-      add_decayed_weights(weight_decay, mask),
-      scale_by_learning_rate(learning_rate),
+      add_decayed_weights(weight_decay, mask, schedule_multiplier=schedule_multiplier),
+      scale(-1.0),
   )
 
 
@@ -355,39 +371,59 @@ def adamw(
     *,
     nesterov: bool = False,
     nu_dtype: Any = None,
+    schedule_multiplier: ScalarOrSchedule | None = None,
 ) -> GradientTransformation:
   r"""AdamW: Adam with decoupled weight decay (Loshchilov & Hutter).
 
-  Builds `chain(scale_by_adam(...), add_decayed_weights(weight_decay, mask),
-  scale_by_learning_rate(learning_rate))`, i.e.
-  :math:`\theta_t = \theta_{t-1} - \eta_t (\hat m_t / (\sqrt{\hat v_t} + \epsilon) + w
-  \theta_{t-1})`: the decay is not divided by the adaptive denominator, unlike Adam with L2.
-  As optax, the decay is multiplied by the full learning rate.
+  By default (optax's form) builds `chain(scale_by_adam(...), add_decayed_weights(weight_decay,
+  mask), scale_by_learning_rate(learning_rate))`, i.e.
+  :math:`\theta_t = \theta_{t-1} - \eta_t (\hat m_t / (\sqrt{\hat v_t} + \epsilon) + \lambda
+  \theta_{t-1})`: the decay is not divided by the adaptive denominator, unlike Adam with L2, and
+  is multiplied by the full learning rate.
+
+  With `schedule_multiplier` :math:`\eta_t` it is the paper's Algorithm 2, with base rate
+  :math:`\alpha` = `learning_rate`: :math:`\theta_t = \theta_{t-1} - \eta_t (\alpha \hat m_t /
+  (\sqrt{\hat v_t} + \epsilon) + \lambda \theta_{t-1})`, built as `chain(scale_by_adam(...),
+  scale_by_learning_rate(learning_rate, flip_sign=False), add_decayed_weights(weight_decay, mask),
+  scale_by_learning_rate(schedule_multiplier))`. AdamWR is `schedule_multiplier=
+  warm_restarts_schedule(1.0, T0, T_mult)` with `weight_decay=normalized_weight_decay_schedule(
+  ..., T0, T_mult)`; the recipe is in `gradtx.decay`'s module docstring.
 
   Args:
-    learning_rate: a float, scalar array or schedule.
+    learning_rate: :math:`\alpha` (:math:`\eta` in optax's form), a float, array or schedule.
     b1, b2, eps, eps_root, mu_dtype, nu_dtype, nesterov: as `adam`.
-    weight_decay: :math:`w` >= 0, float, array or schedule.
+    weight_decay: :math:`\lambda` >= 0, float, array or schedule.
     mask: which params are decayed (pytree of bools or callable), e.g. not biases.
+    schedule_multiplier: :math:`\eta_t` >= 0, float, array or schedule; None for optax's form.
 
   Returns:
     A `GradientTransformation`.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
-    >>> tx = gradtx.adamw(0.1, weight_decay=0.5)
+    >>> tx = gradtx.adamw(0.1, weight_decay=0.5, schedule_multiplier=0.5)
     >>> tx.update(jnp.zeros(1), tx.init(jnp.ones(1)), jnp.ones(1))[0].tolist()
-    [-0.05000000074505806]
+    [-0.25]
 
   References:
-    Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
+    Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, Algorithm 2.
     https://arxiv.org/abs/1711.05101
   """
+  _checks.check_scalar("adamw", "schedule_multiplier", schedule_multiplier, low=0.0,
+                       schedule=True, optional=True)
+  adam_scaling = scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
+                               nesterov=nesterov, nu_dtype=nu_dtype)
+  if schedule_multiplier is None:
+    return chain(
+        adam_scaling,
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
   return chain(
-      scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
-                    nesterov=nesterov, nu_dtype=nu_dtype),
+      adam_scaling,
+      scale_by_learning_rate(learning_rate, flip_sign=False),
       add_decayed_weights(weight_decay, mask),
-      scale_by_learning_rate(learning_rate),
+      scale_by_learning_rate(schedule_multiplier),
   )
 
 
