@@ -590,3 +590,159 @@ def scale_learning_rate(learning_rate, batch_size, base_batch_size, rule="linear
   """Goyal et al. 2017 (linear: eta B / B_0); Krizhevsky 2014, Hoffer et al. 2017 (sqrt)."""
   ratio = batch_size / base_batch_size
   return learning_rate * (ratio if rule == "linear" else np.sqrt(ratio))
+
+
+# ---- Decoupled weight decay in the paper's exact form (Loshchilov & Hutter, ICLR 2019) --------
+# alpha = learning_rate is the base rate, eta_t = schedule_multiplier(t) the multiplier, evaluated
+# at the 0-based count t (the paper's SetScheduleMultiplier(t) with t counted from 1).
+
+
+def add_decayed_weights_multiplied(params, grads, weight_decay=0.0, mask=None,
+                                   schedule_multiplier=None):
+  """Loshchilov & Hutter 2019, Alg. 1 line 9's decay term: u = g + eta_t lambda_t p (eta_t = 1
+  when None), only on leaves where the (full-structure) mask is True."""
+  flat = None if mask is None else _flat_mask(mask)
+  eta = 1.0 if schedule_multiplier is None else schedule_multiplier
+
+  def step(t, i, p, g):
+    if flat is not None and not flat[i]:
+      return g
+    return g + _val(eta, t) * _val(weight_decay, t) * p
+
+  return _loop(params, grads, step)
+
+
+def sgdw_algorithm1(params, grads, learning_rate, momentum=0.9, weight_decay=1e-4,
+                    nesterov=False, mask=None, schedule_multiplier=None):
+  """Loshchilov & Hutter 2019, Algorithm 1 (SGDW): m_t = b1 m_{t-1} + eta_t alpha g_t,
+  theta_t = theta_{t-1} - m_t - eta_t lambda theta_{t-1}. Nesterov (not in the paper): the step
+  is b1 m_t + eta_t alpha g_t instead of m_t."""
+  flat = None if mask is None else _flat_mask(mask)
+  m = _zeros(params)
+
+  def step(t, i, p, g):
+    eta = _val(schedule_multiplier, t)
+    m[i] = _val(momentum, t) * m[i] + eta * _val(learning_rate, t) * g
+    direction = (_val(momentum, t) * m[i] + eta * _val(learning_rate, t) * g if nesterov
+                 else m[i])
+    decay = 0.0 if flat is not None and not flat[i] else eta * _val(weight_decay, t) * p
+    return -(direction + decay)
+
+  return _loop(params, grads, step)
+
+
+def adamw_algorithm2(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+                     weight_decay=1e-4, mask=None, schedule_multiplier=None, nesterov=False,
+                     **_):
+  """Loshchilov & Hutter 2019, Algorithm 2 (AdamW): m_hat, v_hat as Adam,
+  theta_t = theta_{t-1} - eta_t (alpha m_hat / (sqrt(v_hat) + eps) + lambda theta_{t-1})."""
+  assert not nesterov
+  flat = None if mask is None else _flat_mask(mask)
+  m, v = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = b2 * v[i] + (1 - b2) * g**2
+    m_hat = m[i] / (1 - b1 ** (t + 1))
+    v_hat = v[i] / (1 - b2 ** (t + 1))
+    decay = 0.0 if flat is not None and not flat[i] else _val(weight_decay, t) * p
+    eta = _val(schedule_multiplier, t)
+    return -eta * (_val(learning_rate, t) * m_hat / (np.sqrt(v_hat + eps_root) + eps) + decay)
+
+  return _loop(params, grads, step)
+
+
+def normalized_weight_decay(weight_decay_norm, batch_size, num_train_points, num_epochs):
+  """Loshchilov & Hutter 2019, Sec. 3 / App. B.1: lambda = lambda_norm sqrt(b / (B T))."""
+  return weight_decay_norm * np.sqrt(batch_size / (num_train_points * num_epochs))
+
+
+def warm_restart_period(t, first_period, period_multiplier=1.0):
+  """The length in steps of the SGDR cycle containing step t, walking the cycles one by one."""
+  start, period = 0, first_period
+  while t >= start + period:
+    start, period = start + period, period * period_multiplier
+  return period
+
+
+# ---- Plateau and averaging (gradtx/wrappers.py reduce_on_plateau, gradtx/averaging.py) ---------
+
+
+def reduce_on_plateau_states(values, factor=0.1, patience=10, rtol=1e-4, atol=0.0, cooldown=0,
+                             accumulation_size=1, min_scale=0.0, mode="min"):
+  """Bourez, "Deep Learning with Theano", update rules: reduce the learning rate by a factor when
+  the loss stops improving; with optax's / PyTorch's counters. Averages `accumulation_size`
+  values into one evaluation; it improves on `best` if avg < best - rtol |best| - atol ('min';
+  mirrored for 'max'); `patience` evaluations without improvement multiply the scale by `factor`
+  (floored at `min_scale`) and start `cooldown` evaluations in which plateaus are not counted.
+  Returns, after every value, the dict (scale, best_value, plateau_count, cooldown_count, count,
+  avg_value)."""
+  sign = 1.0 if mode == "min" else -1.0
+  s = dict(scale=1.0, best_value=sign * np.inf, plateau_count=0, cooldown_count=0, count=0,
+           avg_value=0.0)
+  out = []
+  for v in values:
+    s["avg_value"] = (s["count"] * s["avg_value"] + float(v)) / (s["count"] + 1)
+    s["count"] += 1
+    if s["count"] == accumulation_size:
+      avg, best = s["avg_value"], s["best_value"]
+      threshold = sign * best - (0.0 if np.isinf(best) else rtol * abs(best) + atol)
+      if sign * avg < threshold:
+        s["best_value"], s["plateau_count"] = avg, 0
+      else:
+        s["plateau_count"] += 1
+      if s["cooldown_count"] > 0:
+        s["cooldown_count"] -= 1
+        s["plateau_count"] = 0
+      elif s["plateau_count"] >= patience:
+        s["scale"] = max(s["scale"] * factor, min_scale)
+        s["plateau_count"], s["cooldown_count"] = 0, cooldown
+      else:
+        s["scale"] = max(s["scale"], min_scale)
+      s["count"], s["avg_value"] = 0, 0.0
+    out.append(dict(s))
+  return out
+
+
+def reduce_on_plateau(params, grads, values, **hyperparameters):
+  """u_t = scale_t g_t with scale_t from `reduce_on_plateau_states(values)`."""
+  scales = [s["scale"] for s in reduce_on_plateau_states(values, **hyperparameters)]
+  return _loop(params, grads, lambda t, i, p, g: scales[t] * g)
+
+
+def pass_through(params, grads, **_):
+  """u_t = g_t: the averaging transformations return the updates unchanged."""
+  return _loop(params, grads, lambda t, i, p, g: g.copy())
+
+
+def polyak_average(thetas):
+  """Polyak & Juditsky 1992; Deep Learning book eq. (8.39): theta_hat_t = (1/t) sum_{i<=t}
+  theta_i, summed directly. `thetas` lists the iterates theta_1 .. theta_T (lists of arrays)."""
+  return [[sum(th[j] for th in thetas[:t]) / t for j in range(len(thetas[0]))]
+          for t in range(1, len(thetas) + 1)]
+
+
+def ema_average(thetas, theta_0, decay, debias=True):
+  """Deep Learning book eq. (8.40): m_t = decay m_{t-1} + (1 - decay) theta_t, with m_0 = 0 and
+  Adam's bias correction m_t / (1 - decay^t) (Kingma & Ba, Alg. 1), or m_0 = theta_0 and no
+  correction."""
+  m = [np.zeros_like(p) if debias else np.array(p, np.float64) for p in theta_0]
+  out = []
+  for t, th in enumerate(thetas, start=1):
+    m = [decay * mj + (1 - decay) * np.asarray(tj, np.float64) for mj, tj in zip(m, th)]
+    out.append([mj / (1 - decay**t) for mj in m] if debias else [mj.copy() for mj in m])
+  return out
+
+
+def snapshot_ring(thetas, end_steps, num_snapshots):
+  """Huang et al. 2017 (Snapshot Ensembles), Alg.: after the last step of each cycle (1-based
+  step numbers `end_steps`, the SGDR restarts), save the params; keep the newest `num_snapshots`
+  in slots 0, 1, ..., wrapping around. Returns after every step (slots as a list of param lists
+  or None, number stored, next slot)."""
+  slots, stored, nxt, out = [None] * num_snapshots, 0, 0, []
+  for step, th in enumerate(thetas, start=1):
+    if step in end_steps:
+      slots[nxt] = [np.array(x, np.float64) for x in th]
+      nxt, stored = (nxt + 1) % num_snapshots, min(stored + 1, num_snapshots)
+    out.append((list(slots), stored, nxt))
+  return out

@@ -30,9 +30,14 @@ class Entry:
   needs_params: bool = False    # update() needs params
   rtol: float = 1e-5
   atol: float = 1e-6
+  update_kwargs: Callable[[int], dict] | None = None  # update() keyword arguments at step i
 
   def make(self, **overrides: Any) -> gradtx.GradientTransformation:
     return getattr(gradtx, self.name)(**{**self.kwargs, **overrides})
+
+  def kwargs_at(self, step: int) -> dict:
+    """The keyword arguments of update() at `step` (e.g. value=loss for reduce_on_plateau)."""
+    return self.update_kwargs(step) if self.update_kwargs is not None else {}
 
 
 ENTRIES: list[Entry] = [
@@ -268,3 +273,118 @@ ENTRIES += [
     Entry("addsign-cosine-decay", "addsign",
           dict(learning_rate=0.01, decay=_cosine_decay), ref.addsign),
 ]
+
+# --- wrappers.py reduce_on_plateau, averaging.py ----------------------------------------------
+
+import dataclasses as _dataclasses  # noqa: E402  (appended block)
+import functools as _functools  # noqa: E402
+
+# A loss with two plateaus and a late improvement: over the 20 generic steps the scale is reduced
+# (patience), held (cooldown), floored (min_scale) and the accumulated variant averages pairs.
+_PLATEAU_VALUES = (5.0, 4.0, 3.0, 3.0, 3.0, 3.0, 3.0, 2.9999, 2.5, 2.5,
+                   2.5, 2.5, 2.5, 2.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+
+
+def _plateau_kwargs(t):
+  """update() keyword arguments at step t: the monitored loss."""
+  return dict(value=jnp.asarray(_PLATEAU_VALUES[t % len(_PLATEAU_VALUES)], jnp.float32))
+
+
+_PLATEAU = dict(factor=0.5, patience=2, cooldown=1, min_scale=0.1)
+_PLATEAU_ACC = dict(factor=0.3, patience=1, accumulation_size=2, atol=0.01)
+
+# reduce_on_plateau needs `value=` at every update: registered once Entry has `update_kwargs`
+# (a callable step -> dict of update() keyword arguments; see tests/test_registry.py).
+if "update_kwargs" in {f.name for f in _dataclasses.fields(Entry)}:
+  ENTRIES += [
+      Entry("reduce_on_plateau", "reduce_on_plateau", _PLATEAU,
+            _functools.partial(ref.reduce_on_plateau, values=_PLATEAU_VALUES),
+            optax.contrib.reduce_on_plateau, sweep=("factor", (0.1, 0.5, 0.9)),
+            update_kwargs=_plateau_kwargs),
+      Entry("reduce_on_plateau-accumulate", "reduce_on_plateau", _PLATEAU_ACC,
+            _functools.partial(ref.reduce_on_plateau, values=_PLATEAU_VALUES),
+            optax.contrib.reduce_on_plateau, sweep=("min_scale", (0.0, 0.05, 0.5)),
+            update_kwargs=_plateau_kwargs),
+  ]
+
+ENTRIES += [
+    Entry("polyak_averaging", "polyak_averaging", dict(), ref.pass_through, needs_params=True),
+    Entry("ema_params", "ema_params", dict(decay=0.9), ref.pass_through, needs_params=True,
+          sweep=("decay", (0.5, 0.9, 0.99))),
+    Entry("ema_params-nodebias", "ema_params", dict(decay=0.8, debias=False), ref.pass_through,
+          needs_params=True),
+    Entry("snapshot_ensemble", "snapshot_ensemble", dict(num_snapshots=3, first_period=2),
+          ref.pass_through, needs_params=True, sweep=("first_period", (2.0, 3.0, 5.0))),
+    Entry("snapshot_ensemble-multiplier", "snapshot_ensemble",
+          dict(num_snapshots=2, first_period=1, period_multiplier=2), ref.pass_through,
+          needs_params=True, sweep=("period_multiplier", (1.0, 1.5, 2.0))),
+]
+
+NOT_TRANSFORMS |= {"averaged_params", "ensemble_params", "ensemble_predict"}
+
+# --- decoupled weight decay in the paper's exact form (adamw / sgdw schedule_multiplier) --------
+
+from gradtx.decay import normalized_weight_decay_schedule  # noqa: E402  (appended block)
+
+_SGDR_MULTIPLIER = gradtx.warm_restarts_schedule(1.0, 4, 2)  # restarts at steps 4 and 12
+_WD_NORMALIZED = normalized_weight_decay_schedule(0.5, 10, 95, 4, 2)  # 9.5 steps per epoch
+
+
+def _sgdr_multiplier(t):
+  """eta_t of SGDR (T_0 = 4, T_mult = 2): NumPy float64 for the references' Python ints, gradtx's
+  schedule for the traced counts."""
+  if isinstance(t, (int, np.integer)):
+    return ref.warm_restarts_schedule(int(t), 1.0, 4, 2)
+  return _SGDR_MULTIPLIER(t)
+
+
+def _adamwr_weight_decay(t):
+  """AdamWR's normalized decay lambda_norm sqrt(b / (B T_i)) for the cycle of step t."""
+  if isinstance(t, (int, np.integer)):
+    return ref.normalized_weight_decay(0.5, 10, 95, ref.warm_restart_period(int(t), 4, 2) / 9.5)
+  return _WD_NORMALIZED(t)
+
+
+# optax has no multiplier, but adamw(alpha, lambda, schedule_multiplier=eta) is optax.adamw with
+# learning rate alpha eta_t and decay lambda / alpha.
+_OPTAX_ADAMW_PAPER = dict(learning_rate=lambda t: 0.01 * _SGDR_MULTIPLIER(t), weight_decay=10.0)
+
+ENTRIES += [
+    Entry("add_decayed_weights-schedule_multiplier", "add_decayed_weights",
+          dict(weight_decay=0.1, schedule_multiplier=_sgdr_multiplier),
+          ref.add_decayed_weights_multiplied, needs_params=True,
+          sweep=("weight_decay", (0.0, 0.1, 0.5))),
+    Entry("add_decayed_weights-schedule_multiplier-mask", "add_decayed_weights",
+          dict(weight_decay=0.2, mask=_FULL_MASK, schedule_multiplier=0.5),
+          ref.add_decayed_weights_multiplied, needs_params=True,
+          sweep=("schedule_multiplier", (0.0, 0.5, 1.0))),
+    Entry("adamw-paper-warm_restarts", "adamw",
+          dict(learning_rate=0.01, weight_decay=0.1, schedule_multiplier=_sgdr_multiplier),
+          ref.adamw_algorithm2, optax.adamw, optax_kwargs=_OPTAX_ADAMW_PAPER, needs_params=True,
+          sweep=("weight_decay", (0.0, 0.01, 0.1))),
+    Entry("adamw-paper-mask", "adamw",
+          dict(learning_rate=0.01, b1=0.8, weight_decay=0.3, mask=_FULL_MASK,
+               schedule_multiplier=0.5),
+          ref.adamw_algorithm2, needs_params=True,
+          sweep=("schedule_multiplier", (0.0, 0.5, 1.0))),
+    Entry("adamwr", "adamw",
+          dict(learning_rate=0.01, weight_decay=_adamwr_weight_decay,
+               schedule_multiplier=_sgdr_multiplier),
+          ref.adamw_algorithm2, needs_params=True, sweep=("learning_rate", (1e-3, 1e-2, 1e-1))),
+    Entry("sgdw-paper-warm_restarts", "sgdw",
+          dict(learning_rate=0.05, momentum=0.9, weight_decay=0.1,
+               schedule_multiplier=_sgdr_multiplier),
+          ref.sgdw_algorithm1, needs_params=True, sweep=("momentum", (0.0, 0.5, 0.9))),
+    Entry("sgdw-paper-nesterov-mask", "sgdw",
+          dict(learning_rate=0.05, momentum=0.8, weight_decay=0.2, nesterov=True,
+               mask=_FULL_MASK, schedule_multiplier=0.7),
+          ref.sgdw_algorithm1, needs_params=True,
+          sweep=("schedule_multiplier", (0.0, 0.7, 1.0))),
+    Entry("sgdwr", "sgdw",
+          dict(learning_rate=0.05, momentum=0.9, weight_decay=_adamwr_weight_decay,
+               schedule_multiplier=_sgdr_multiplier),
+          ref.sgdw_algorithm1, needs_params=True, sweep=("learning_rate", (0.01, 0.05))),
+]
+
+NOT_TRANSFORMS |= {"normalized_weight_decay", "normalized_weight_decay_schedule",
+                   "lr_range_test", "plot_schedule", "plot_lr_range_test"}

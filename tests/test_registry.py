@@ -45,17 +45,19 @@ def compiled(entry_id):
 
 def run_compiled(entry, params, grads):
   tx, step = compiled(entry.id)
-  return run(tx, params, grads, step=step)
+  return run(tx, params, grads, step=step, update_kwargs=entry.update_kwargs)
 
 
-def run(tx, params, grads, jit=True, step=None, **extra):
-  """Applies `tx` over the gradient sequence; returns (list of update trees, final state)."""
+def run(tx, params, grads, jit=True, step=None, update_kwargs=None, **extra):
+  """Applies `tx` over the gradient sequence; returns (list of update trees, final state).
+  `update_kwargs(i)` gives step i's keyword arguments of update (`extra` overrides them)."""
   state = tx.init(params)
   if step is None:
     step = jax.jit(tx.update) if jit else tx.update
   out = []
-  for g in grads:
-    u, state = step(g, state, params, **extra)
+  for i, g in enumerate(grads):
+    kwargs = {**(update_kwargs(i) if update_kwargs is not None else {}), **extra}
+    u, state = step(g, state, params, **kwargs)
     params = gradtx.apply_updates(params, u)
     out.append(u)
   return out, state
@@ -122,7 +124,7 @@ def test_matches_optax(entry):
   params, grads = make_params(), make_grads()
   got, state = run_compiled(entry, params, grads)
   otx = entry.optax(**(entry.optax_kwargs if entry.optax_kwargs is not None else entry.kwargs))
-  want, ostate = run(otx, params, grads)
+  want, ostate = run(otx, params, grads, update_kwargs=entry.update_kwargs)
   assert_close(got, [leaves64(w) for w in want], 1e-6, 1e-7, entry.id)
   ours, theirs = _named_fields(state), _named_fields(ostate)
   shared = [k for k in ours if k in theirs and k[-1] != "<type>"]
@@ -141,7 +143,7 @@ def test_matches_optax(entry):
 @pytest.mark.parametrize("entry", params_for(ENTRIES))
 def test_eager_equals_jit(entry):
   params, grads = make_params(), make_grads(steps=4)
-  eager, s1 = run(entry.make(), params, grads, jit=False)
+  eager, s1 = run(entry.make(), params, grads, jit=False, update_kwargs=entry.update_kwargs)
   jitted, s2 = run_compiled(entry, params, grads)
   assert_close(eager, [leaves64(j) for j in jitted], 1e-6, 1e-7, entry.id)
   assert jax.tree.structure(s1) == jax.tree.structure(s2)
@@ -153,7 +155,8 @@ def test_vmap_over_hyperparameter_equals_loop(entry):
   params, grads = make_params(), make_grads(steps=6)
 
   def train(h):
-    ups, _ = run(entry.make(**{name: h}), params, grads, jit=False)
+    ups, _ = run(entry.make(**{name: h}), params, grads, jit=False,
+                 update_kwargs=entry.update_kwargs)
     return ups
 
   batched = jax.jit(jax.vmap(train))(jnp.asarray(values, jnp.float32))
@@ -178,8 +181,8 @@ def test_state_invariants_and_dtypes(entry):
     state0 = tx.init(params)
     step = step or jax.jit(tx.update)
     state = state0
-    for g in make_grads(steps=3, dtype=dtype):
-      u, state = step(g, state, params)
+    for i, g in enumerate(make_grads(steps=3, dtype=dtype)):
+      u, state = step(g, state, params, **entry.kwargs_at(i))
       assert jax.tree.structure(u) == jax.tree.structure(params)
       for leaf in jax.tree.leaves(u):
         assert leaf.dtype == dtype, f"{entry.id}: updates must keep {dtype}, got {leaf.dtype}"
@@ -201,7 +204,8 @@ def test_unknown_extra_args_ignored_and_finite(entry):
   params = make_params()
   tx = entry.make()
   grads = make_grads(steps=2)
-  u1, _ = run(tx, params, grads, some_unknown_argument=3.0, value=jnp.asarray(1.0))
+  u1, _ = run(tx, params, grads, update_kwargs=entry.update_kwargs, some_unknown_argument=3.0,
+              value=jnp.asarray(1.0))
   for leaf in jax.tree.leaves(u1):
     assert np.all(np.isfinite(np.asarray(leaf)))
 
@@ -218,8 +222,8 @@ def test_count_at_int32_max_keeps_working(entry):
     return jnp.full_like(x, imax) if names and names[-1] == "count" else x
 
   state = jax.tree_util.tree_map_with_path(saturate, state)
-  _, s1 = tx.update(make_grads(steps=1)[0], state, params)
-  u, s2 = tx.update(make_grads(steps=1)[0], s1, params)
+  _, s1 = tx.update(make_grads(steps=1)[0], state, params, **entry.kwargs_at(0))
+  u, s2 = tx.update(make_grads(steps=1)[0], s1, params, **entry.kwargs_at(1))
   for leaf in jax.tree.leaves(u):
     assert np.all(np.isfinite(np.asarray(leaf))), entry.id
   for k, v in _named_fields(s2).items():
@@ -237,11 +241,11 @@ def test_mismatched_update_tree_raises(entry):
   if not has_param_trees and not entry.needs_params:
     pytest.skip("stateless element-wise transformation: any tree is valid")
   with pytest.raises(ValueError, match="structure"):
-    tx.update(bad, state, params)
+    tx.update(bad, state, params, **entry.kwargs_at(0))
 
 
 FAMILY_MODULES = ["scaling", "momentum", "adaptive", "adam_family", "sign", "noise", "clipping",
-                  "decay", "wrappers", "aliases"]
+                  "decay", "wrappers", "averaging", "aliases"]
 
 
 def test_every_public_transformation_is_registered():
