@@ -17,10 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _checks
+from gradtx import _checks, _cycles
 from gradtx.base import GradientTransformation, Numeric
-from gradtx.paper_schedules import _cycle_float, _cycle_table
-from gradtx.schedules import _INT32_MAX, _concrete, _num
 from gradtx.tree import safe_increment
 
 __all__ = [
@@ -325,9 +323,9 @@ def snapshot_ensemble(
   _checks.check_scalar(fn, "first_period", first_period, low=0.0, low_open=True)
   _checks.check_scalar(fn, "period_multiplier", period_multiplier, low=1.0)
   integer_periods = None
-  if _concrete(first_period) and _concrete(period_multiplier):
-    t0, m = _num(first_period), _num(period_multiplier)
-    if t0 == int(t0) and m == int(m) and t0 <= _INT32_MAX and m <= _INT32_MAX:
+  if _cycles.concrete(first_period) and _cycles.concrete(period_multiplier):
+    t0, m = _cycles.num(first_period), _cycles.num(period_multiplier)
+    if t0 == int(t0) and m == int(m) and t0 <= _cycles.INT32_MAX and m <= _cycles.INT32_MAX:
       integer_periods = (int(t0), int(m))
 
   def init_fn(params):
@@ -366,9 +364,9 @@ def _ends_cycle(count, first_period, period_multiplier, integer_periods):
   """Whether step `count` (0-based) is the last of its warm-restart cycle: `count + 1` starts the
   next cycle, with the cycles of `warm_restarts_schedule` (never once the count saturates)."""
   if integer_periods is not None:  # the schedule's exact integer cycle starts
-    cycle = _cycle_table(*integer_periods)
+    cycle = _cycles.cycle_table(*integer_periods)
   else:
-    cycle = lambda t: _cycle_float(t, first_period, period_multiplier)
+    cycle = lambda t: _cycles.cycle_float(t, first_period, period_multiplier)
   following = safe_increment(count)
   return (following != count) & (cycle(following)[0] != cycle(count)[0])
 

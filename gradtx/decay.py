@@ -33,10 +33,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
+from gradtx import _checks, _cycles
 from gradtx.base import GradientTransformation, Numeric, ScalarOrSchedule, Schedule
-from gradtx.paper_schedules import _cycle_float, _cycle_table
-from gradtx.schedules import _INT32_MAX, _concrete, _num
 from gradtx.tree import cast_like, safe_increment
 from gradtx.wrappers import masked
 
@@ -238,9 +236,9 @@ def normalized_weight_decay_schedule(
   _checks.check_scalar(fn, "steps_per_epoch", steps_per_epoch, low=0.0, low_open=True,
                        optional=True)
   integer_periods = None
-  if _concrete(first_period) and _concrete(period_multiplier):
-    t0, m = _num(first_period), _num(period_multiplier)
-    if t0 == int(t0) and m == int(m) and t0 <= _INT32_MAX and m <= _INT32_MAX:
+  if _cycles.concrete(first_period) and _cycles.concrete(period_multiplier):
+    t0, m = _cycles.num(first_period), _cycles.num(period_multiplier)
+    if t0 == int(t0) and m == int(m) and t0 <= _cycles.INT32_MAX and m <= _cycles.INT32_MAX:
       integer_periods = (int(t0), int(m))
 
   def schedule(count):
@@ -259,5 +257,5 @@ def _cycle_period(count, first_period, period_multiplier, integer_periods):
   """The length in steps of the warm-restart cycle containing `count` (float32)."""
   t = jnp.maximum(count, 0)
   if integer_periods is not None and jnp.issubdtype(t.dtype, jnp.integer):
-    return _cycle_table(*integer_periods)(t.astype(jnp.int32))[2]
-  return _cycle_float(t, first_period, period_multiplier)[2]
+    return _cycles.cycle_table(*integer_periods)(t.astype(jnp.int32))[2]
+  return _cycles.cycle_float(t, first_period, period_multiplier)[2]

@@ -11,15 +11,12 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from gradtx import _checks
+from gradtx import _checks, _cycles
 from gradtx.base import Numeric, ScalarOrSchedule, Schedule
-from gradtx.schedules import _INT32_MAX, _as_float, _concrete, _divmod, _num
 
 __all__ = [
     "cyclic_schedule",
@@ -28,78 +25,6 @@ __all__ = [
     "transformer_schedule",
     "warm_restarts_schedule",
 ]
-
-def _int_power(base: Any, exponent: jax.Array) -> jax.Array:
-  """`base ** exponent` for an integer-valued exponent in [0, 2**31), by binary exponentiation.
-
-  Exact when the result is an integer below 2**24 (`jnp.power` may round integer powers).
-  """
-  e = exponent.astype(jnp.int32)
-  power = jnp.asarray(base, jnp.float32)
-  result = jnp.ones(jnp.broadcast_shapes(jnp.shape(power), jnp.shape(e)), jnp.float32)
-
-  def square_and_multiply(bit, carry):
-    result, power = carry
-    return jnp.where(((e >> bit) & 1) == 1, result * power, result), power * power
-
-  return jax.lax.fori_loop(0, 31, square_and_multiply, (result, power))[0]
-
-
-def _cycle_float(t: jax.Array, first_period: Any, period_multiplier: Any):
-  """Cycle index i, steps left T_i - T_cur and T_i in float32, for traced or non-integer
-  periods."""
-  t = t.astype(jnp.float32)
-  t0 = jnp.asarray(first_period, jnp.float32)
-  m = jnp.asarray(period_multiplier, jnp.float32)
-  grow = m > 1
-  m_safe = jnp.where(grow, m, 2.0)  # keeps the unused branch finite when m == 1
-  i = jnp.where(grow, jnp.floor(jnp.log1p(t * (m_safe - 1) / t0) / jnp.log(m_safe)),
-                jnp.floor(t / t0))
-  i = jnp.maximum(i, 0.0)
-  ratio = jnp.where(grow, m_safe, 1.0)  # T_{i+1} / T_i
-  p = _int_power(ratio, i)  # m^i
-
-  def start(p, i):  # S_i = T_0 (m^i - 1) / (m - 1), or T_0 i when m == 1
-    return t0 * jnp.where(grow, (p - 1) / (m_safe - 1), i)
-
-  # The logarithm may land one cycle off near a restart: compare with the cycle starts.
-  up = t >= start(p * ratio, i + 1)
-  down = t < start(p, i)
-  i = i + up - down
-  p = jnp.where(up, p * ratio, jnp.where(down, p / ratio, p))
-  return i, start(p * ratio, i + 1) - t, t0 * p
-
-
-def _cycle_table(first_period: int, period_multiplier: int):
-  """Exact int32 cycle index, steps left T_i - T_cur and T_i for integer periods, over every
-  int32 count."""
-  if period_multiplier == 1:
-    def cycle_constant(t):
-      left = first_period - jnp.remainder(t, first_period)
-      return t // first_period, left.astype(jnp.float32), jnp.float32(first_period)
-
-    return cycle_constant
-  starts = [0]
-  while starts[-1] <= _INT32_MAX:
-    starts.append(starts[-1] * period_multiplier + first_period)
-  lengths = np.asarray([b - a for a, b in zip(starts[:-1], starts[1:])], np.float32)
-  starts = np.minimum(np.asarray(starts, np.float64), _INT32_MAX).astype(np.int32)
-  last = len(lengths) - 1
-  slope, log_m = (period_multiplier - 1) / first_period, math.log(period_multiplier)
-
-  def cycle_geometric(t):
-    i = jnp.floor(jnp.log1p(t.astype(jnp.float32) * slope) / log_m).astype(jnp.int32)
-    i = jnp.clip(i, 0, last)
-    s = jnp.asarray(starts)
-    i = jnp.clip(i + (t >= s[i + 1]).astype(jnp.int32) - (t < s[i]).astype(jnp.int32), 0, last)
-    t_i = jnp.asarray(lengths)[i]
-    # steps left in the cycle, exact in int32 unless the cycle ends past the int32 range
-    left = jnp.where(i < last, (s[i + 1] - t).astype(jnp.float32),
-                     t_i - (t - s[i]).astype(jnp.float32))
-    return i, left, t_i
-
-  return cycle_geometric
-
 
 def warm_restarts_schedule(
     init_value: Numeric,
@@ -157,9 +82,9 @@ def warm_restarts_schedule(
   _checks.check_scalar(fn, "min_value", min_value)
   _checks.check_scalar(fn, "decay_factor", decay_factor, low=0.0, low_open=True)
   integer_periods = None
-  if _concrete(first_period) and _concrete(period_multiplier):
-    t0, m = _num(first_period), _num(period_multiplier)
-    if t0 == int(t0) and m == int(m) and t0 <= _INT32_MAX and m <= _INT32_MAX:
+  if _cycles.concrete(first_period) and _cycles.concrete(period_multiplier):
+    t0, m = _cycles.num(first_period), _cycles.num(period_multiplier)
+    if t0 == int(t0) and m == int(m) and t0 <= _cycles.INT32_MAX and m <= _cycles.INT32_MAX:
       integer_periods = (int(t0), int(m))
 
   def schedule(count):
@@ -176,9 +101,9 @@ def _warm_restarts(count, init_value, first_period, period_multiplier, min_value
                    integer_periods):
   t = jnp.maximum(count, 0)
   if integer_periods is not None and jnp.issubdtype(t.dtype, jnp.integer):
-    i, left, t_i = _cycle_table(*integer_periods)(t.astype(jnp.int32))
+    i, left, t_i = _cycles.cycle_table(*integer_periods)(t.astype(jnp.int32))
   else:
-    i, left, t_i = _cycle_float(t, first_period, period_multiplier)
+    i, left, t_i = _cycles.cycle_float(t, first_period, period_multiplier)
   eta_max = init_value * jnp.power(decay_factor, i.astype(jnp.float32))
   # (1 + cos(pi T_cur / T_i)) / 2 = sin^2(pi (T_i - T_cur) / (2 T_i)): accurate near the end
   return min_value + (eta_max - min_value) * jnp.sin(0.5 * jnp.pi * left / t_i)**2
@@ -233,16 +158,16 @@ def cyclic_schedule(
   fn = "cyclic_schedule"
   _checks.check_scalar(fn, "base_value", base_value)
   _checks.check_scalar(fn, "max_value", max_value)
-  if _concrete(base_value) and _concrete(max_value) and _num(base_value) > _num(max_value):
+  if _cycles.concrete(base_value) and _cycles.concrete(max_value) and _cycles.num(base_value) > _cycles.num(max_value):
     raise ValueError(f"gradtx.{fn}: base_value must be <= max_value, got base_value="
-                     f"{_num(base_value)!r} and max_value={_num(max_value)!r}.")
+                     f"{_cycles.num(base_value)!r} and max_value={_cycles.num(max_value)!r}.")
   _checks.check_scalar(fn, "step_size", step_size, low=0.0, low_open=True)
   _checks.check_choice(fn, "mode", mode, _CYCLIC_MODES)
   _checks.check_scalar(fn, "gamma", gamma, low=0.0, high=1.0, low_open=True)
 
   def schedule(count):
-    t = _as_float(count)
-    cycle, position = _divmod(count, 2 * step_size)  # position = t - 2 s (c - 1)
+    t = _cycles.as_float(count)
+    cycle, position = _cycles.divmod_count(count, 2 * step_size)  # position = t - 2 s (c - 1)
     cycle = cycle + 1
     x = jnp.abs(position / step_size - 1)  # = |t / s - 2c + 1|, without cancellation
     if mode == "triangular":
@@ -295,7 +220,7 @@ def transformer_schedule(d_model: Numeric, warmup_steps: Numeric = 4000,
   _checks.check_scalar(fn, "scale", scale, low=0.0)
 
   def schedule(count):
-    t = _as_float(count) + 1
+    t = _cycles.as_float(count) + 1
     warmup = t * jnp.power(jnp.asarray(warmup_steps, jnp.float32), -1.5)
     return scale * jax.lax.rsqrt(jnp.asarray(d_model, jnp.float32)) * jnp.minimum(
         jax.lax.rsqrt(t), warmup)
@@ -339,7 +264,7 @@ def momentum_schedule(max_momentum: Numeric = 0.99, steps_per_stage: Numeric = 2
   _checks.check_scalar(fn, "steps_per_stage", steps_per_stage, low=0.0, low_open=True)
 
   def schedule(count):
-    stage = _divmod(count, steps_per_stage)[0]
+    stage = _cycles.divmod_count(count, steps_per_stage)[0]
     return jnp.minimum(1 - 0.5 / (stage + 1), max_momentum)
 
   return schedule

@@ -33,11 +33,9 @@ import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import jax
 import jax.numpy as jnp
-import numpy as np
 
-from gradtx import _checks
+from gradtx import _checks, _cycles
 from gradtx.base import Numeric, Schedule
 
 __all__ = [
@@ -56,44 +54,9 @@ __all__ = [
     "warmup_exponential_decay_schedule",
 ]
 
-_INT32_MAX = 2**31 - 1
-
 
 # --------------------------------------------------------------------------------------------
 # Private helpers.
-
-
-def _concrete(x: Any) -> bool:
-  return not _checks.is_tracer(x)
-
-
-def _num(x: Any) -> float:
-  """The float value of a concrete scalar."""
-  return float(np.asarray(x, dtype=np.float64))
-
-
-def _as_float(x: Any) -> jax.Array:
-  x = jnp.asarray(x)
-  return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.float32)
-
-
-def _divmod(count: Any, divisor: Any) -> tuple[jax.Array, jax.Array]:
-  """`(floor(count / divisor), count mod divisor)` in float32, exact for integer counts and
-  concrete integer divisors.
-
-  Under jit, XLA turns a division by a constant into a multiplication by its rounded reciprocal,
-  so `floor(41 / 41.0)` can come out as 0; integer division avoids that, and the remainder stays
-  exact at large counts where `count / divisor - quotient` would cancel.
-  """
-  count = jnp.asarray(count)
-  if (jnp.issubdtype(count.dtype, jnp.integer) and _concrete(divisor)
-      and _num(divisor) == int(_num(divisor)) and 0 < _num(divisor) <= _INT32_MAX):
-    d = int(_num(divisor))
-    return (jnp.floor_divide(count, d).astype(jnp.float32),
-            jnp.remainder(count, d).astype(jnp.float32))
-  t = _as_float(count)
-  q = jnp.floor(t / divisor)
-  return q, t - q * divisor
 
 
 def _require_concrete(fn: str, name: str, value: Any) -> None:
@@ -106,7 +69,7 @@ def _require_concrete(fn: str, name: str, value: Any) -> None:
 
 def _constant(value: Any) -> Schedule:
   def schedule(count):
-    return jnp.broadcast_to(_as_float(value), jnp.shape(count))
+    return jnp.broadcast_to(_cycles.as_float(value), jnp.shape(count))
 
   return schedule
 
@@ -197,7 +160,7 @@ def polynomial_schedule(
 
 
 def _polynomial(init_value, end_value, power, transition_steps, transition_begin) -> Schedule:
-  if _concrete(transition_steps) and _num(transition_steps) == 0:
+  if _cycles.concrete(transition_steps) and _cycles.num(transition_steps) == 0:
     return _constant(init_value)
   traced = _checks.is_tracer(transition_steps)
 
@@ -303,20 +266,20 @@ def exponential_decay(
   _checks.check_scalar(fn, "transition_begin", transition_begin, low=0)
   _checks.check_bool(fn, "staircase", staircase)
   _checks.check_scalar(fn, "end_value", end_value, optional=True)
-  if _concrete(transition_steps) and _num(transition_steps) == 0:
+  if _cycles.concrete(transition_steps) and _cycles.num(transition_steps) == 0:
     return _constant(init_value)
   traced = _checks.is_tracer(transition_steps)
 
   def clip(value):
-    if _concrete(decay_rate):
-      return (jnp.maximum if _num(decay_rate) < 1.0 else jnp.minimum)(value, end_value)
+    if _cycles.concrete(decay_rate):
+      return (jnp.maximum if _cycles.num(decay_rate) < 1.0 else jnp.minimum)(value, end_value)
     return jnp.where(decay_rate < 1.0, jnp.maximum(value, end_value),
                      jnp.minimum(value, end_value))
 
   def schedule(count):
     steps = jnp.where(transition_steps > 0, transition_steps, 1) if traced else transition_steps
     decreased_count = count - transition_begin
-    p = _divmod(decreased_count, steps)[0] if staircase else decreased_count / steps
+    p = _cycles.divmod_count(decreased_count, steps)[0] if staircase else decreased_count / steps
     value = jnp.where(decreased_count <= 0, init_value, init_value * jnp.power(decay_rate, p))
     if end_value is not None:
       value = clip(value)
@@ -355,7 +318,7 @@ def piecewise_constant_schedule(
   items = _check_boundaries(fn, boundaries_and_scales)
 
   def schedule(count):
-    value = jnp.broadcast_to(_as_float(init_value), jnp.shape(count))
+    value = jnp.broadcast_to(_cycles.as_float(init_value), jnp.shape(count))
     for boundary, scale in items:
       value = jnp.where(count >= boundary, value * scale, value)
     return value
@@ -521,12 +484,12 @@ def warmup_cosine_decay_schedule(
     _checks.check_scalar(fn, name, value)
   _checks.check_scalar(fn, "warmup_steps", warmup_steps, low=0)
   _checks.check_scalar(fn, "decay_steps", decay_steps, low=0, low_open=True)
-  if _concrete(warmup_steps) and _concrete(decay_steps) and decay_steps <= warmup_steps:
+  if _cycles.concrete(warmup_steps) and _cycles.concrete(decay_steps) and decay_steps <= warmup_steps:
     raise ValueError(
         f"gradtx.{fn}: decay_steps must be greater than warmup_steps (it counts the warmup "
         f"too), got decay_steps={decay_steps!r} and warmup_steps={warmup_steps!r}.")
-  if _concrete(peak_value) and _concrete(end_value):
-    alpha = 0.0 if _num(peak_value) == 0.0 else end_value / peak_value
+  if _cycles.concrete(peak_value) and _cycles.concrete(end_value):
+    alpha = 0.0 if _cycles.num(peak_value) == 0.0 else end_value / peak_value
   else:
     alpha = jnp.where(peak_value == 0.0, 0.0,
                       end_value / jnp.where(peak_value == 0.0, 1.0, peak_value))
@@ -688,7 +651,7 @@ def linear_onecycle_schedule(
   fn = "linear_onecycle_schedule"
   _check_onecycle(fn, transition_steps, peak_value, pct_start, div_factor, final_div_factor)
   _require_concrete(fn, "pct_final", pct_final)
-  _checks.check_scalar(fn, "pct_final", pct_final, low=_num(pct_start), high=1.0)
+  _checks.check_scalar(fn, "pct_final", pct_final, low=_cycles.num(pct_start), high=1.0)
   return piecewise_interpolate_schedule(
       "linear", peak_value / div_factor,
       {int(pct_start * transition_steps): div_factor,
