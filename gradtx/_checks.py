@@ -6,6 +6,7 @@ the user's line); `update` functions only compare tree structures, at trace time
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from typing import Any
@@ -18,6 +19,16 @@ SWEEP_HINT = (
     "To sweep over several values, build the optimizer inside the function you vmap: "
     "jax.vmap(lambda lr: train(gradtx.adam(lr)))(lrs)."
 )
+
+
+def accepts_extra_args(update: Any) -> bool:
+  """Whether an `update` function takes `**extra_args` (gradtx's and optax's ExtraArgs ones do);
+  plain optax transformations do not, and are called without extra arguments."""
+  try:
+    parameters = inspect.signature(update).parameters.values()
+  except (TypeError, ValueError):
+    return False
+  return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _is_none(x: Any) -> bool:

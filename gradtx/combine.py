@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable
-
+from gradtx import _checks
 from gradtx.base import GradientTransformation
 
 __all__ = [
     "chain",
 ]
-
-
-def _accepts_extra_args(update: Callable[..., Any]) -> bool:
-  try:
-    parameters = inspect.signature(update).parameters.values()
-  except (TypeError, ValueError):
-    return False
-  return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
@@ -48,7 +38,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
           "not gradtx.adam.")
   inits = tuple(t.init for t in transforms)
   updates_fns = tuple(t.update for t in transforms)
-  takes_extra = tuple(_accepts_extra_args(u) for u in updates_fns)
+  takes_extra = tuple(_checks.accepts_extra_args(u) for u in updates_fns)
 
   def init_fn(params):
     return tuple(fn(params) for fn in inits)

@@ -20,7 +20,6 @@ import numpy as np
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation, OptState
-from gradtx.combine import _accepts_extra_args
 from gradtx.tree import safe_increment
 
 __all__ = [
@@ -233,7 +232,7 @@ def inject_hyperparams(
 
     step0 = jnp.zeros([], jnp.int32)
     probe = build({**numeric, **{k: s(step0) for k, s in schedules.items()}})
-    takes_extra = _accepts_extra_args(probe.update)
+    takes_extra = _checks.accepts_extra_args(probe.update)
 
     def init_fn(params):
       dtype = hyperparam_dtype or _float_dtype(params)

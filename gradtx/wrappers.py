@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -40,15 +39,6 @@ def _is_callable_mask(mask: Any) -> bool:
   """A mask is a function if it is a callable leaf (optax's rule: all leaves callable)."""
   leaves = jax.tree.leaves(jax.tree.map(callable, mask))
   return bool(leaves) and all(leaves)
-
-
-def _accepts_extra_args(update: Any) -> bool:
-  """Whether `update` takes `**extra_args` (gradtx's and optax's ExtraArgs ones do)."""
-  try:
-    parameters = inspect.signature(update).parameters.values()
-  except (TypeError, ValueError):
-    return True
-  return any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _check_mask_leaves(mask_tree: Any) -> None:
@@ -119,7 +109,7 @@ def masked(
     raise TypeError("gradtx.masked: mask must be a pytree of bools or a function, got None.")
   _checks.check_bool("masked", "mask_compatible_extra_args", mask_compatible_extra_args)
   mask_is_fn = _is_callable_mask(mask)
-  pass_extra_args = _accepts_extra_args(inner.update)
+  pass_extra_args = _checks.accepts_extra_args(inner.update)
   if not mask_is_fn:
     _check_mask_leaves(mask)
 
