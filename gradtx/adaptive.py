@@ -172,8 +172,8 @@ def scale_by_rms(
 
   Returns:
     A `GradientTransformation` with state `ScaleByRmsState(nu)`, or
-    `ScaleByRmsWithCountState(count, nu)` when `bias_correction` is set (a static flag). Differences
-    from optax: `decay` = 1 is rejected with `bias_correction` (optax divides by zero).
+    `ScaleByRmsWithCountState(count, nu)` when `bias_correction` is set (a static flag). Unlike
+    optax, `decay` = 1 is rejected with `bias_correction` (optax divides by zero).
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -264,8 +264,8 @@ def scale_by_stddev(
 
   Returns:
     A `GradientTransformation` with state `ScaleByRStdDevState(mu, nu)`, or
-    `ScaleByRStdDevWithCountState(count, mu, nu)` when `bias_correction` is set. Differences
-    from optax: `decay` = 1 is rejected with `bias_correction` (optax divides by zero).
+    `ScaleByRStdDevWithCountState(count, mu, nu)` when `bias_correction` is set. Unlike optax,
+    `decay` = 1 is rejected with `bias_correction` (optax divides by zero).
 
   Example:
     >>> import jax.numpy as jnp, gradtx
