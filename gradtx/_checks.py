@@ -112,6 +112,23 @@ def check_scalar(
     raise ValueError(f"gradtx.{fn}: {name} must be in {rng}, got {_describe(value)}.")
 
 
+def check_int(fn: str, name: str, value: Any, low: int, hint: str = "") -> None:
+  """Validates an integer hyperparameter: a Python int or an integer scalar array (a tracer is
+  checked for kind and shape only), >= `low`."""
+  if isinstance(value, (bool, np.bool_)) or not isinstance(
+      value, (int, np.integer, jax.Array, np.ndarray)):
+    raise TypeError(
+        f"gradtx.{fn}: {name} must be an int, got {type(value).__name__} {value!r}.")
+  if np.shape(value) != ():
+    raise ValueError(f"gradtx.{fn}: {name} must be a scalar, got an array of shape "
+                     f"{np.shape(value)}. {SWEEP_HINT}")
+  if not jnp.issubdtype(jnp.asarray(value).dtype, jnp.integer):
+    raise TypeError(
+        f"gradtx.{fn}: {name} must be an int, got dtype {jnp.asarray(value).dtype}.")
+  if not is_tracer(value) and int(value) < low:
+    raise ValueError(f"gradtx.{fn}: {name} must be >= {low}, got {int(value)}.{hint}")
+
+
 def check_dtype(fn: str, name: str, dtype: Any) -> Any:
   """Validates an optional floating dtype argument and returns it canonicalized (or None)."""
   if dtype is None:

@@ -148,23 +148,6 @@ def _is_none(x: Any) -> bool:
   return x is None
 
 
-def _check_int(fn: str, name: str, value: Any, low: int, hint: str = "") -> None:
-  """Validates an integer hyperparameter: a Python int or an integer scalar array (a tracer is
-  checked for kind and shape only), >= `low`."""
-  if isinstance(value, (bool, np.bool_)) or not isinstance(
-      value, (int, np.integer, jax.Array, np.ndarray)):
-    raise TypeError(
-        f"gradtx.{fn}: {name} must be an int, got {type(value).__name__} {value!r}.")
-  if np.shape(value) != ():
-    raise ValueError(f"gradtx.{fn}: {name} must be a scalar, got an array of shape "
-                     f"{np.shape(value)}. {_checks.SWEEP_HINT}")
-  if not jnp.issubdtype(jnp.asarray(value).dtype, jnp.integer):
-    raise TypeError(
-        f"gradtx.{fn}: {name} must be an int, got dtype {jnp.asarray(value).dtype}.")
-  if not _checks.is_tracer(value) and int(value) < low:
-    raise ValueError(f"gradtx.{fn}: {name} must be >= {low}, got {int(value)}.{hint}")
-
-
 def _metric_dtype(params: Any) -> Any:
   """The dtype of reduce_on_plateau's scalars: the params' widest float dtype, at least float32."""
   dtypes = [jnp.asarray(x).dtype for x in jax.tree.leaves(params)]
@@ -266,12 +249,12 @@ def reduce_on_plateau(
   """
   fn = "reduce_on_plateau"
   _checks.check_scalar(fn, "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
-  _check_int(fn, "patience", patience, 1,
+  _checks.check_int(fn, "patience", patience, 1,
              " patience=1 reduces after the first evaluation without improvement.")
   _checks.check_scalar(fn, "rtol", rtol, low=0.0, high=1.0)
   _checks.check_scalar(fn, "atol", atol, low=0.0)
-  _check_int(fn, "cooldown", cooldown, 0)
-  _check_int(fn, "accumulation_size", accumulation_size, 1)
+  _checks.check_int(fn, "cooldown", cooldown, 0)
+  _checks.check_int(fn, "accumulation_size", accumulation_size, 1)
   _checks.check_scalar(fn, "min_scale", min_scale, low=0.0, high=1.0)
   _checks.check_choice(fn, "mode", mode, _PLATEAU_MODES)
   sign = 1.0 if mode == "min" else -1.0  # compare in 'min' coordinates: sign * value

@@ -1,0 +1,212 @@
+"""Tests for gradtx/failsafe.py: apply_if_finite against optax, fault injection, give-up rule."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradtx
+from gradtx.failsafe import ApplyIfFiniteState, apply_if_finite
+
+STEPS = 20
+
+
+def make_params():
+  rng = np.random.default_rng(0)
+  return {"a": (jnp.asarray(rng.normal(size=3), jnp.float32),
+                jnp.asarray(rng.normal(size=(2, 5)), jnp.float32)),
+          "b": {"c": jnp.asarray(rng.normal(), jnp.float32),
+                "d": jnp.asarray(rng.normal(size=(4, 1, 3)), jnp.float32)}}
+
+
+def make_grads(steps=STEPS, seed=1):
+  rng = np.random.default_rng(seed)
+  return [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32),
+                       make_params()) for _ in range(steps)]
+
+
+def poison(g, bad, leaf=1):
+  """`g` with one element of one leaf replaced by `bad` (NaN or +-Inf)."""
+  leaves, treedef = jax.tree.flatten(g)
+  leaves[leaf] = leaves[leaf].reshape(-1).at[0].set(bad).reshape(leaves[leaf].shape)
+  return jax.tree.unflatten(treedef, leaves)
+
+
+def run(tx, grads, jit=True, **extra):
+  params = make_params()
+  state = tx.init(params)
+  step = jax.jit(tx.update) if jit else tx.update
+  out = []
+  for g in grads:
+    u, state = step(g, state, params, **extra)
+    params = gradtx.apply_updates(params, u)
+    out.append(u)
+  return out, state, params
+
+
+def assert_trees(a, b, rtol=1e-6, atol=1e-7, equal_nan=False, what=""):
+  la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+  assert len(la) == len(lb), what
+  for i, (x, y) in enumerate(zip(la, lb)):
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype == np.bool_ or np.issubdtype(x.dtype, np.integer):
+      np.testing.assert_array_equal(x, y, err_msg=f"{what} leaf {i}")
+    else:
+      np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan,
+                                 err_msg=f"{what} leaf {i}")
+
+
+# NaN at 3, Inf at 7 and 8, -Inf at 12; NaN at 16, 17, 18 (three in a row: with
+# max_consecutive_errors=2 the third is applied, after which adam's moments are NaN).
+_BAD = {3: jnp.nan, 7: jnp.inf, 8: jnp.inf, 12: -jnp.inf, 16: jnp.nan, 17: jnp.nan, 18: jnp.nan}
+
+
+def _faulty_grads():
+  return [poison(g, _BAD[i], leaf=i % 4) if i in _BAD else g for i, g in enumerate(make_grads())]
+
+
+def test_matches_optax_over_20_steps():
+  grads = _faulty_grads()
+  got, gstate, _ = run(apply_if_finite(gradtx.adam(0.1), 2), grads)
+  want, ostate, _ = run(optax.apply_if_finite(optax.adam(0.1), 2), grads)
+  for i, (u, w) in enumerate(zip(got, want)):
+    assert_trees(u, w, rtol=1e-5, atol=1e-6, equal_nan=True, what=f"updates step {i}")
+  for field in ("notfinite_count", "last_finite", "total_notfinite"):
+    assert_trees(getattr(gstate, field), getattr(ostate, field), what=field)
+  assert int(gstate.total_notfinite) == len(_BAD)
+  assert int(gstate.notfinite_count) == 0 and bool(gstate.last_finite)
+  g_adam, o_adam = gstate.inner_state[0], ostate.inner_state[0]
+  for field in ("count", "mu", "nu"):
+    assert_trees(getattr(g_adam, field), getattr(o_adam, field), rtol=1e-5, equal_nan=True,
+                 what=field)
+  # The give-up at step 18 made adam's moments NaN, in both libraries.
+  assert any(np.isnan(np.asarray(x)).any() for x in jax.tree.leaves(g_adam.mu))
+
+
+def test_eager_equals_jit():
+  grads = _faulty_grads()[2:5]  # a NaN step between two finite ones (eager lax.cond is slow)
+  tx = apply_if_finite(gradtx.adam(0.1), 2)
+  eager, estate, _ = run(tx, grads, jit=False)
+  jitted, jstate, _ = run(tx, grads)
+  assert_trees(eager, jitted, what="updates")
+  assert_trees(estate, jstate, what="state")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_skipped_steps_are_as_if_absent(seed):
+  rng = np.random.default_rng(seed)
+  grads = make_grads(STEPS, seed=seed + 10)
+  bad_steps = sorted(rng.choice(STEPS, size=6, replace=False).tolist())
+  faulty = [poison(g, [jnp.nan, jnp.inf, -jnp.inf][int(rng.integers(3))],
+                   leaf=int(rng.integers(4))) if i in bad_steps else g
+            for i, g in enumerate(grads)]
+  updates, state, params = run(apply_if_finite(gradtx.adam(0.05), STEPS), faulty)
+  clean = [g for i, g in enumerate(grads) if i not in bad_steps]
+  _, want_state, want_params = run(gradtx.adam(0.05), clean)
+  assert_trees(params, want_params, what="params")
+  assert_trees(state.inner_state, want_state, what="inner state")
+  assert int(state.total_notfinite) == len(bad_steps)
+  for i in bad_steps:
+    assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(updates[i]))
+
+
+def test_max_consecutive_errors_gives_up_after_that_many():
+  tx = apply_if_finite(gradtx.sgd(1.0), max_consecutive_errors=3)
+  state = tx.init(jnp.zeros(2))
+  nan = jnp.asarray([1.0, jnp.nan])
+  for expect in (1, 2, 3):
+    u, state = tx.update(nan, state)
+    assert u.tolist() == [0.0, 0.0]
+    assert int(state.notfinite_count) == expect and not bool(state.last_finite)
+  u, state = tx.update(nan, state)  # the 4th in a row is applied
+  assert np.isnan(np.asarray(u)).any() and int(state.notfinite_count) == 4
+  u, state = tx.update(jnp.ones(2), state)  # a finite step resets the run, not the total
+  assert u.tolist() == [-1.0, -1.0]
+  assert int(state.notfinite_count) == 0 and bool(state.last_finite)
+  assert int(state.total_notfinite) == 4
+
+
+def test_zero_max_consecutive_errors_applies_everything():
+  tx = apply_if_finite(gradtx.scale(2.0), max_consecutive_errors=0)
+  u, state = tx.update(jnp.asarray([1.0, jnp.inf]), tx.init(jnp.zeros(2)))
+  assert u.tolist() == [2.0, float("inf")]
+  assert int(state.total_notfinite) == 1
+
+
+def test_state_structure_dtypes_and_no_recompile():
+  tx = apply_if_finite(gradtx.adam(0.1), 2)
+  params = make_params()
+  state = tx.init(params)
+  assert isinstance(state, ApplyIfFiniteState)
+  traces = []
+
+  def step(g, s):
+    traces.append(1)
+    return tx.update(g, s, params)
+
+  step = jax.jit(step)
+  grads = _faulty_grads()[:5]
+  for g in grads:
+    u, new_state = step(g, state)
+    assert jax.tree.structure(new_state) == jax.tree.structure(state)
+    for a, b in zip(jax.tree.leaves(new_state), jax.tree.leaves(state)):
+      assert (a.shape, a.dtype) == (b.shape, b.dtype)
+    for a, b in zip(jax.tree.leaves(u), jax.tree.leaves(g)):
+      assert (a.shape, a.dtype) == (b.shape, b.dtype)
+    state = new_state
+  assert len(traces) == 1
+  assert state.notfinite_count.dtype == jnp.int32
+  assert state.total_notfinite.dtype == jnp.int32
+  assert state.last_finite.dtype == jnp.bool_
+
+
+def test_bfloat16_updates_keep_dtype():
+  tx = apply_if_finite(gradtx.adam(0.1), 1)
+  p = jnp.zeros(3, jnp.bfloat16)
+  state = tx.init(p)
+  for g in (jnp.ones(3, jnp.bfloat16), jnp.asarray([1, jnp.nan, 1], jnp.bfloat16)):
+    u, state = jax.jit(tx.update)(g, state)
+    assert u.dtype == jnp.bfloat16
+  assert int(state.total_notfinite) == 1
+
+
+def test_extra_args_reach_inner_that_accepts_them():
+  inner = gradtx.chain(gradtx.sgd(1.0), gradtx.reduce_on_plateau(factor=0.5, patience=1))
+  tx = apply_if_finite(inner, 1)
+  state = tx.init(jnp.zeros(1))
+  for loss in (1.0, 2.0):
+    u, state = tx.update(jnp.ones(1), state, value=loss)
+  assert u.tolist() == [-0.5]
+  # optax transformations without **extra_args are called without them.
+  tx = apply_if_finite(optax.sgd(1.0), 1)
+  u, _ = tx.update(jnp.ones(1), tx.init(jnp.zeros(1)), value=1.0, unknown=3)
+  assert u.tolist() == [-1.0]
+
+
+def test_inside_optax_chain_and_wrapping_optax():
+  tx = optax.chain(apply_if_finite(gradtx.adam(0.1), 2), optax.scale(1.0))
+  g = make_grads(1)[0]
+  u, _ = tx.update(poison(g, jnp.nan), tx.init(make_params()))
+  assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(u))
+
+
+def test_none_leaves_pass_through():
+  tx = apply_if_finite(gradtx.scale(2.0), 1)
+  params = {"w": jnp.ones(2), "frozen": None}
+  u, _ = tx.update({"w": jnp.ones(2), "frozen": None}, tx.init(params))
+  assert u["frozen"] is None and u["w"].tolist() == [2.0, 2.0]
+
+
+def test_inner_must_be_a_transformation():
+  with pytest.raises(TypeError, match="inner"):
+    apply_if_finite(gradtx.adam, 2)
+
+
+@pytest.mark.parametrize("bad, err", [(-1, ValueError), (1.5, TypeError), (True, TypeError),
+                                      (np.ones(2, np.int32), ValueError)])
+def test_max_consecutive_errors_is_checked(bad, err):
+  with pytest.raises(err, match="max_consecutive_errors"):
+    apply_if_finite(gradtx.adam(0.1), bad)
