@@ -388,3 +388,52 @@ ENTRIES += [
 
 NOT_TRANSFORMS |= {"normalized_weight_decay", "normalized_weight_decay_schedule",
                    "lr_range_test", "plot_schedule", "plot_lr_range_test"}
+
+
+# --- monitoring.py -------------------------------------------------------------------------------
+
+
+def _pass_through(params, grads, **kwargs):
+  """Monitoring transformations leave the updates unchanged: u = g."""
+  del kwargs
+  return ref.scale(params, grads, 1.0)
+
+
+ENTRIES += [
+    Entry("snapshot", "snapshot", dict(measure_name="norm", measure=gradtx.global_norm),
+          _pass_through, optax.snapshot),
+    Entry("monitor", "monitor",
+          dict(measures={"norm": gradtx.global_norm, "ema": gradtx.ema(0.9)}), _pass_through),
+    Entry("health_monitor", "health_monitor", {}, _pass_through, needs_params=True),
+    Entry("health_monitor-inner", "health_monitor", dict(inner=gradtx.scale(-0.3)),
+          lambda params, grads, inner: ref.scale(params, grads, -0.3), needs_params=True),
+]
+
+NOT_TRANSFORMS |= {"read_measures", "early_stopping"}
+
+
+# --- failsafe.py apply_if_finite, accumulation.py MultiSteps -----------------------------------
+# No NumPy reference (both wrap adam, whose reference is tested above): parity with optax here,
+# fault injection and big-batch equivalence in tests/test_failsafe.py, tests/test_accumulation.py.
+
+ENTRIES += [
+    Entry("apply_if_finite", "apply_if_finite",
+          dict(inner=gradtx.adam(0.1), max_consecutive_errors=2), None, optax.apply_if_finite,
+          optax_kwargs=dict(inner=optax.adam(0.1), max_consecutive_errors=2)),
+    Entry("MultiSteps", "MultiSteps", dict(opt=gradtx.adam(0.1), every_k_schedule=3), None,
+          optax.MultiSteps, optax_kwargs=dict(opt=optax.adam(0.1), every_k_schedule=3)),
+    Entry("MultiSteps-schedule-sum", "MultiSteps",
+          dict(opt=gradtx.sgd(0.1, momentum=0.9), every_k_schedule=lambda t: 1 + t % 3,
+               use_grad_mean=False), None, optax.MultiSteps,
+          optax_kwargs=dict(opt=optax.sgd(0.1, momentum=0.9), every_k_schedule=lambda t: 1 + t % 3,
+                            use_grad_mean=False)),
+]
+
+
+# --- layouts.py flatten (its inner's reference applies leaf-wise; parity with optax here) -------
+
+ENTRIES += [
+    Entry("flatten", "flatten", dict(inner=gradtx.adamw(0.1, weight_decay=0.1)), None,
+          optax.flatten, optax_kwargs=dict(inner=optax.adamw(0.1, weight_decay=0.1)),
+          needs_params=True),
+]

@@ -245,7 +245,8 @@ def test_mismatched_update_tree_raises(entry):
 
 
 FAMILY_MODULES = ["scaling", "momentum", "adaptive", "adam_family", "sign", "noise", "clipping",
-                  "decay", "wrappers", "averaging", "aliases"]
+                  "decay", "wrappers", "averaging", "aliases", "failsafe", "accumulation",
+                  "layouts", "monitoring"]
 
 
 def test_every_public_transformation_is_registered():
