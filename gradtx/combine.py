@@ -1,13 +1,26 @@
-"""Combining transformations: `chain`."""
+"""Combining transformations: `chain`, `named_chain` and `multi_transform`."""
 
 from __future__ import annotations
 
+import collections
+from typing import Any, Callable, Hashable, Mapping, NamedTuple
+
+import jax
+
 from gradtx import _checks
 from gradtx.base import GradientTransformation
+from gradtx.wrappers import masked
 
 __all__ = [
+    "MultiTransformState",
     "chain",
+    "multi_transform",
+    "named_chain",
 ]
+
+
+def _is_transformation(t: Any) -> bool:
+  return callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
@@ -57,5 +70,178 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
         updates, s = fn(updates, s, params)
       new_state.append(s)
     return updates, tuple(new_state)
+
+  return GradientTransformation(init_fn, update_fn)
+
+
+def named_chain(*transforms: tuple[str, GradientTransformation]) -> GradientTransformation:
+  """Applies transformations in sequence, like `chain`, with each state stored under a name.
+
+  The state is an ordered dict from name to state, so `state['adam']` reads one member's state
+  (as optax's `named_chain`). Keyword arguments given to `update` reach every member whose
+  `update` accepts `**kwargs`, as in `chain`.
+
+  Args:
+    *transforms: `(name, transformation)` pairs; the names are unique strings, the
+      transformations gradtx's or optax's.
+
+  Returns:
+    A `GradientTransformation` whose state is a `collections.OrderedDict` from name to the
+    member's state, in the order given.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.named_chain(('clip', gradtx.clip(1.0)), ('lr', gradtx.scale(-0.5)))
+    >>> updates, state = tx.update(jnp.full(2, 5.0), tx.init(jnp.zeros(2)))
+    >>> updates.tolist(), list(state)
+    ([-0.5, -0.5], ['clip', 'lr'])
+  """
+  fn = "named_chain"
+  for i, pair in enumerate(transforms):
+    if _is_transformation(pair) or not (isinstance(pair, tuple) and len(pair) == 2):
+      raise TypeError(
+          f"gradtx.{fn}: argument {i} must be a (name, transformation) pair, got "
+          f"{type(pair).__name__}. Hint: gradtx.named_chain(('adam', gradtx.adam(1e-3))).")
+    name, t = pair
+    if not isinstance(name, str):
+      raise TypeError(f"gradtx.{fn}: the name of argument {i} must be a str, got "
+                      f"{type(name).__name__} {name!r}.")
+    if not _is_transformation(t):
+      raise TypeError(
+          f"gradtx.{fn}: the transformation named {name!r} must be a GradientTransformation (an "
+          f"object with init and update), got {type(t).__name__}. Hint: call the factory, e.g. "
+          "gradtx.adam(1e-3), not gradtx.adam.")
+  names = [name for name, _ in transforms]
+  duplicates = sorted({n for n in names if names.count(n) > 1})
+  if duplicates:
+    raise ValueError(f"gradtx.{fn}: names must be unique, got {duplicates} more than once in "
+                     f"{names}.")
+  members = tuple((name, t.init, t.update, _checks.accepts_extra_args(t.update))
+                  for name, t in transforms)
+
+  def init_fn(params):
+    return collections.OrderedDict((name, init(params)) for name, init, _, _ in members)
+
+  def update_fn(updates, state, params=None, **extra_args):
+    if not isinstance(state, Mapping) or list(state.keys()) != names:
+      got = list(state.keys()) if isinstance(state, Mapping) else type(state).__name__
+      raise ValueError(
+          f"gradtx.{fn}: state must be the dict with keys {names} made by this named_chain's "
+          f"init, got {got}.")
+    new_state = collections.OrderedDict()
+    for name, _, update, extra in members:
+      if extra:
+        updates, new_state[name] = update(updates, state[name], params, **extra_args)
+      else:
+        updates, new_state[name] = update(updates, state[name], params)
+    return updates, new_state
+
+  return GradientTransformation(init_fn, update_fn)
+
+
+class MultiTransformState(NamedTuple):
+  """State of `multi_transform`: a dict from label to that label's `MaskedState`."""
+
+  inner_states: Mapping[Hashable, Any]
+
+
+def _check_labels(labels: Any, keys: Any) -> None:
+  missing = set(jax.tree.leaves(labels)) - set(keys)
+  if missing:
+    raise ValueError(
+        f"gradtx.multi_transform: param_labels has labels with no entry in transforms: "
+        f"{sorted(missing, key=repr)}; transforms has keys {sorted(keys, key=repr)}. Hint: add "
+        "a transformation for each label, e.g. gradtx.set_to_zero() to freeze those leaves.")
+
+
+def multi_transform(
+    transforms: Mapping[Hashable, GradientTransformation],
+    param_labels: Any | Callable[[Any], Any],
+    *,
+    mask_compatible_extra_args: bool = False,
+) -> GradientTransformation:
+  """Applies a different transformation to each group of leaves, chosen by a label per leaf.
+
+  Each leaf (or subtree) of the params carries a label; the transformation under that label in
+  `transforms` is applied to those leaves only, through `masked`, so it sees and builds its state
+  from its own leaves (as optax's `multi_transform`, also called `partition`). The usual use is
+  no weight decay on biases: `multi_transform({'decay': adamw(1e-3), 'no_decay': adam(1e-3)},
+  labels_fn)`. Keyword arguments given to `update` reach each member that accepts `**kwargs`.
+
+  Args:
+    transforms: a dict from label to transformation (gradtx or optax). A label that no leaf
+      carries gets an empty state.
+    param_labels: a pytree of labels with the params' structure or a prefix of it, or a
+      function returning one, called on the params in `init` (under flax nnx, the
+      Variable-wrapped params) and on the updates in `update`. Every label must be a key of
+      `transforms`.
+    mask_compatible_extra_args: also mask the extra keyword arguments of `update` whose tree
+      structure equals the updates' (see `masked`).
+
+  Returns:
+    A `GradientTransformation` with state `MultiTransformState(inner_states)`, where
+    `inner_states` maps each label to its `MaskedState`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.multi_transform({'w': gradtx.scale(-1.0), 'b': gradtx.set_to_zero()},
+    ...                             {'w': 'w', 'b': 'b'})
+    >>> g = {'w': jnp.ones(1), 'b': jnp.ones(1)}
+    >>> tx.update(g, tx.init(g))[0]
+    {'b': Array([0.], dtype=float32), 'w': Array([-1.], dtype=float32)}
+  """
+  fn = "multi_transform"
+  if not isinstance(transforms, Mapping):
+    raise TypeError(
+        f"gradtx.{fn}: transforms must be a dict from label to transformation, got "
+        f"{type(transforms).__name__}. Hint: gradtx.multi_transform({{'a': gradtx.adam(1e-3), "
+        "'b': gradtx.sgd(0.1)}, param_labels).")
+  for label, t in transforms.items():
+    if not _is_transformation(t):
+      raise TypeError(
+          f"gradtx.{fn}: transforms[{label!r}] must be a GradientTransformation (an object with "
+          f"init and update), got {type(t).__name__}. Hint: call the factory, e.g. "
+          "gradtx.adam(1e-3), not gradtx.adam.")
+  if param_labels is None:
+    raise TypeError(f"gradtx.{fn}: param_labels must be a pytree of labels or a function of "
+                    "the params returning one, got None.")
+  _checks.check_bool(fn, "mask_compatible_extra_args", mask_compatible_extra_args)
+  labels_is_fn = callable(param_labels)
+  keys = list(transforms.keys())
+  if not labels_is_fn:
+    _check_labels(param_labels, keys)
+
+  def labels_for(tree):
+    if not labels_is_fn:
+      return param_labels
+    labels = param_labels(tree)
+    _check_labels(labels, keys)
+    return labels
+
+  def mask_for(label):
+    if not labels_is_fn:
+      return jax.tree.map(lambda l: l == label, param_labels)
+    return lambda tree: jax.tree.map(lambda l: l == label, labels_for(tree))
+
+  members = {
+      label: masked(t, mask_for(label), mask_compatible_extra_args=mask_compatible_extra_args)
+      for label, t in transforms.items()}
+
+  def init_fn(params):
+    labels_for(params)  # checks the labels once, before any member's init
+    return MultiTransformState(
+        inner_states={label: t.init(params) for label, t in members.items()})
+
+  def update_fn(updates, state, params=None, **extra_args):
+    inner = getattr(state, "inner_states", None)
+    if not isinstance(inner, Mapping) or set(inner.keys()) != set(keys):
+      got = sorted(inner.keys(), key=repr) if isinstance(inner, Mapping) else type(state).__name__
+      raise ValueError(
+          f"gradtx.{fn}: state must be the MultiTransformState with labels "
+          f"{sorted(keys, key=repr)} made by this multi_transform's init, got {got}.")
+    new_inner = {}
+    for label, t in members.items():
+      updates, new_inner[label] = t.update(updates, inner[label], params, **extra_args)
+    return updates, MultiTransformState(inner_states=new_inner)
 
   return GradientTransformation(init_fn, update_fn)
