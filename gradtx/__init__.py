@@ -32,7 +32,10 @@ from gradtx.tree import (
     zeros_like,
 )
 from gradtx.combine import (
+    MultiTransformState,
     chain,
+    multi_transform,
+    named_chain,
 )
 from gradtx.update import (
     apply_updates,
@@ -205,6 +208,7 @@ __all__ = [
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
+    "MultiTransformState",
     "Numeric",
     "OptState",
     "Params",
@@ -278,8 +282,10 @@ __all__ = [
     "moment_like",
     "momentum_schedule",
     "monitor",
+    "multi_transform",
     "nadam",
     "nadamw",
+    "named_chain",
     "noisy_sgd",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",

@@ -437,3 +437,24 @@ ENTRIES += [
           optax.flatten, optax_kwargs=dict(inner=optax.adamw(0.1, weight_decay=0.1)),
           needs_params=True),
 ]
+
+
+# --- combine.py named_chain, multi_transform (parity, errors and flax nnx in tests/test_combine.py)
+
+
+def _label_by_top_key(params):
+  """'a' for the leaves under params['a'], 'b' for those under params['b']."""
+  return jax.tree_util.tree_map_with_path(lambda path, _: path[0].key, params)
+
+
+ENTRIES += [
+    Entry("multi_transform", "multi_transform",
+          dict(transforms={"a": gradtx.scale(-0.1),
+                           "b": gradtx.chain(gradtx.scale_by_adam(), gradtx.scale(-0.01))},
+               param_labels=_label_by_top_key), None, optax.multi_transform,
+          optax_kwargs=dict(transforms={"a": optax.scale(-0.1),
+                                        "b": optax.chain(optax.scale_by_adam(), optax.scale(-0.01))},
+                            param_labels=_label_by_top_key)),
+]
+
+NOT_TRANSFORMS |= {"named_chain", "MultiTransformState"}  # a combinator like chain; a state

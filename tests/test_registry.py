@@ -244,7 +244,7 @@ def test_mismatched_update_tree_raises(entry):
     tx.update(bad, state, params, **entry.kwargs_at(0))
 
 
-FAMILY_MODULES = ["scaling", "momentum", "adaptive", "adam_family", "sign", "noise", "clipping",
+FAMILY_MODULES = ["combine", "scaling", "momentum", "adaptive", "adam_family", "sign", "noise", "clipping",
                   "decay", "wrappers", "averaging", "aliases", "failsafe", "accumulation",
                   "layouts", "monitoring"]
 
