@@ -9,19 +9,13 @@ import numpy as np
 import pytest
 
 import gradtx
+from trees import make_params
 import reference as ref
 from gradtx.averaging import (EmaParamsState, PolyakAveragingState, SnapshotEnsembleState,
                               averaged_params, ema_params, ensemble_params, ensemble_predict,
                               polyak_averaging, snapshot_ensemble)
 
 STEPS = 25
-
-
-def make_params(dtype=jnp.float32):
-  rng = np.random.default_rng(0)
-  return {"a": (jnp.asarray(rng.normal(size=3), dtype), jnp.asarray(rng.normal(size=(2, 5)), dtype)),
-          "b": {"c": jnp.asarray(rng.normal(), dtype),
-                "d": jnp.asarray(rng.normal(size=(4, 1, 3)), dtype)}}
 
 
 def grad_fn(params, t):

@@ -9,23 +9,8 @@ import optax
 import pytest
 
 import gradtx
+from trees import STEPS, make_grads, make_params
 from gradtx.failsafe import ApplyIfFiniteState, apply_if_finite
-
-STEPS = 20
-
-
-def make_params():
-  rng = np.random.default_rng(0)
-  return {"a": (jnp.asarray(rng.normal(size=3), jnp.float32),
-                jnp.asarray(rng.normal(size=(2, 5)), jnp.float32)),
-          "b": {"c": jnp.asarray(rng.normal(), jnp.float32),
-                "d": jnp.asarray(rng.normal(size=(4, 1, 3)), jnp.float32)}}
-
-
-def make_grads(steps=STEPS, seed=1):
-  rng = np.random.default_rng(seed)
-  return [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32),
-                       make_params()) for _ in range(steps)]
 
 
 def poison(g, bad, leaf=1):

@@ -13,25 +13,11 @@ import optax
 import pytest
 
 import gradtx
-from gradtx import _checks
-from gradtx.inject import InjectHyperparamsState, grid_sweep, inject_hyperparams, set_hyperparams
+from trees import make_grads, make_params
 
 STEPS = 12
-
-
-def make_params(dtype=jnp.float32):
-  rng = np.random.default_rng(0)
-  return {
-      "a": (jnp.asarray(rng.normal(size=3), dtype), jnp.asarray(rng.normal(size=(2, 5)), dtype)),
-      "b": {"c": jnp.asarray(rng.normal(), dtype),
-            "d": jnp.asarray(rng.normal(size=(4, 1, 3)), dtype)},
-  }
-
-
-def make_grads(steps=STEPS, dtype=jnp.float32, seed=1):
-  rng = np.random.default_rng(seed)
-  return [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), dtype), make_params())
-          for _ in range(steps)]
+from gradtx import _checks
+from gradtx.inject import InjectHyperparamsState, grid_sweep, inject_hyperparams, set_hyperparams
 
 
 def _mask_fn(params):
@@ -104,7 +90,7 @@ def float32_alias(factory, kwargs, state):
 @pytest.mark.parametrize("case", sorted(CONSTANT_CASES))
 def test_equals_alias_with_constants(case):
   factory, kwargs = CONSTANT_CASES[case]
-  grads = make_grads()
+  grads = make_grads(STEPS)
   tx = inject_hyperparams(factory)(**kwargs)
   got, states = run(tx, grads)
   want, want_states = run(float32_alias(factory, kwargs, tx.init(make_params())), grads)
@@ -123,7 +109,7 @@ def test_equals_alias_with_constants(case):
 @pytest.mark.parametrize("case", sorted(SCHEDULE_CASES))
 def test_equals_alias_with_schedules(case):
   factory, kwargs = SCHEDULE_CASES[case]
-  grads = make_grads()
+  grads = make_grads(STEPS)
   tx = inject_hyperparams(factory)(**kwargs)
   got, states = run(tx, grads)
   want, _ = run(float32_alias(factory, kwargs, tx.init(make_params())), grads)
@@ -162,7 +148,7 @@ def test_schedule_is_evaluated_by_the_wrapper_unless_static():
 def test_matches_optax_inject_hyperparams():
   schedule = gradtx.cosine_decay_schedule(0.1, 12)
   kwargs = dict(learning_rate=schedule, weight_decay=0.05, b1=0.85)
-  grads = make_grads()
+  grads = make_grads(STEPS)
   got, states = run(inject_hyperparams(gradtx.adamw)(**kwargs), grads, jit=True)
   want, ostates = run(optax.inject_hyperparams(optax.adamw)(**kwargs), grads, jit=True)
   assert_trees_close(got, want)

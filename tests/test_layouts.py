@@ -9,22 +9,8 @@ import optax
 import pytest
 
 import gradtx
+from trees import make_grads, make_params
 from gradtx.layouts import flatten
-
-STEPS = 20
-
-
-def make_params(dtype=jnp.float32):
-  rng = np.random.default_rng(0)
-  return {"a": (jnp.asarray(rng.normal(size=3), dtype), jnp.asarray(rng.normal(size=(2, 5)), dtype)),
-          "b": {"c": jnp.asarray(rng.normal(), dtype),
-                "d": jnp.asarray(rng.normal(size=(4, 1, 3)), dtype)}}
-
-
-def make_grads(steps=STEPS, seed=1, dtype=jnp.float32):
-  rng = np.random.default_rng(seed)
-  return [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), dtype), make_params())
-          for _ in range(steps)]
 
 
 def run(tx, grads, params=None, **extra):

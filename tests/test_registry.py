@@ -12,24 +12,8 @@ import numpy as np
 import pytest
 
 import gradtx
+from trees import STEPS, make_grads, make_params
 from registry import ENTRIES, NOT_TRANSFORMS
-
-STEPS = 20
-
-
-def make_params(dtype=jnp.float32):
-  rng = np.random.default_rng(0)
-  return {
-      "a": (jnp.asarray(rng.normal(size=3), dtype), jnp.asarray(rng.normal(size=(2, 5)), dtype)),
-      "b": {"c": jnp.asarray(rng.normal(), dtype), "d": jnp.asarray(rng.normal(size=(4, 1, 3)), dtype)},
-  }
-
-
-def make_grads(steps=STEPS, dtype=jnp.float32, seed=1):
-  rng = np.random.default_rng(seed)
-  params = make_params()
-  return [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), dtype), params)
-          for _ in range(steps)]
 
 
 _BY_ID = {e.id: e for e in ENTRIES}
