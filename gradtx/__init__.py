@@ -16,6 +16,7 @@ from gradtx.base import (
     init_empty_state,
     set_to_zero,
     stateless,
+    stateless_with_tree_map,
 )
 from gradtx.tree import (
     abs_sq,
@@ -101,6 +102,12 @@ from gradtx.wrappers import (
     masked,
     reduce_on_plateau,
 )
+from gradtx.conditional import (
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    conditionally_mask,
+    conditionally_transform,
+)
 from gradtx.failsafe import (
     ApplyIfFiniteState,
     apply_if_finite,
@@ -111,6 +118,17 @@ from gradtx.accumulation import (
 )
 from gradtx.layouts import (
     flatten,
+)
+from gradtx.lookahead import (
+    LookaheadParams,
+    LookaheadState,
+    lookahead,
+)
+from gradtx.precision import (
+    MixedPrecisionState,
+    mixed_precision,
+    state_bytes,
+    state_bytes_per_param,
 )
 from gradtx.monitoring import (
     EarlyStopping,
@@ -187,13 +205,13 @@ from gradtx.tuning import (
     plot_schedule,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
     "AddDecayedWeightsState",
     "AddNoiseState",
     "ApplyIfFiniteState",
     "ArrayTree",
+    "ConditionallyMaskState",
+    "ConditionallyTransformState",
     "EarlyStopping",
     "EarlyStoppingState",
     "EmaParamsState",
@@ -203,8 +221,11 @@ __all__ = [
     "HealthMonitorState",
     "InjectHyperparamsState",
     "LRRangeTestResult",
+    "LookaheadParams",
+    "LookaheadState",
     "MaskedNode",
     "MaskedState",
+    "MixedPrecisionState",
     "MonitorState",
     "MultiSteps",
     "MultiStepsState",
@@ -255,6 +276,8 @@ __all__ = [
     "clip",
     "clip_by_block_rms",
     "clip_by_global_norm",
+    "conditionally_mask",
+    "conditionally_transform",
     "constant_schedule",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
@@ -277,8 +300,10 @@ __all__ = [
     "join_schedules",
     "linear_onecycle_schedule",
     "linear_schedule",
+    "lookahead",
     "lr_range_test",
     "masked",
+    "mixed_precision",
     "moment_like",
     "momentum_schedule",
     "monitor",
@@ -322,7 +347,10 @@ __all__ = [
     "sgdw",
     "snapshot",
     "snapshot_ensemble",
+    "state_bytes",
+    "state_bytes_per_param",
     "stateless",
+    "stateless_with_tree_map",
     "trace",
     "transformer_schedule",
     "update_infinity_moment",

@@ -12,6 +12,8 @@ from typing import Any, Callable, NamedTuple, Protocol, Union
 import jax
 import jax.numpy as jnp
 
+from gradtx._checks import check_same_structure
+
 __all__ = [
     "ArrayTree",
     "EmptyState",
@@ -28,6 +30,7 @@ __all__ = [
     "init_empty_state",
     "set_to_zero",
     "stateless",
+    "stateless_with_tree_map",
 ]
 
 Array = jax.Array
@@ -150,5 +153,44 @@ def stateless(
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
     return f(updates, params), state
+
+  return GradientTransformation(init_empty_state, update_fn)
+
+
+def stateless_with_tree_map(
+    f: Callable[[jax.Array, jax.Array | None], jax.Array],
+) -> GradientTransformation:
+  """Builds a stateless transformation from `f(update_leaf, param_leaf) -> update_leaf`.
+
+  Like `gradtx.stateless`, but `f` sees one leaf at a time: it is mapped over the updates and
+  the params (`param_leaf` is `None` when `update` gets no params). `None` updates pass through.
+
+  Args:
+    f: a pure function of one update array and its param array (or `None`) returning the new
+      update array.
+
+  Returns:
+    A `GradientTransformation` whose state is `EmptyState()`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.stateless_with_tree_map(lambda g, p: g + 0.5 * p)
+    >>> tx.update({'w': jnp.ones(1)}, tx.init(None), {'w': jnp.ones(1)})[0]['w'].tolist()
+    [1.5]
+  """
+  fn = "stateless_with_tree_map"
+  if not callable(f):
+    raise TypeError(
+        f"gradtx.{fn}: f must be a function of an update leaf and its param leaf, got "
+        f"{type(f).__name__} {f!r}.")
+
+  def update_fn(updates: Updates, state: Any, params: Params | None = None, **extra_args):
+    del extra_args
+    if params is None:
+      return jax.tree.map(lambda u: None if u is None else f(u, None), updates,
+                          is_leaf=lambda x: x is None), state
+    check_same_structure(fn, "updates", updates, "params", params)
+    return jax.tree.map(lambda u, p: None if u is None else f(u, p), updates, params,
+                        is_leaf=lambda x: x is None), state
 
   return GradientTransformation(init_empty_state, update_fn)

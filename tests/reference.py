@@ -746,3 +746,50 @@ def snapshot_ring(thetas, end_steps, num_snapshots):
       nxt, stored = (nxt + 1) % num_snapshots, min(stored + 1, num_snapshots)
     out.append((list(slots), stored, nxt))
   return out
+
+
+# --- lookahead.py, conditional.py ---------------------------------------------------------------
+
+
+def lookahead(params, grads, fast, sync_period, slow_step_size, reset_state=False):
+  """Zhang et al. 2019 (arXiv:1907.08610), Algorithm 1: from theta_{t,0} = phi_t the fast
+  optimizer takes k steps theta_{t,i} = theta_{t,i-1} + A(g); then phi_{t+1} = phi_t +
+  alpha (theta_{t,k} - phi_t) and theta_{t+1,0} = phi_{t+1}.
+
+  `fast(params, grads)` is the fast optimizer's reference (e.g. `adam` with its learning rate
+  bound), whose updates must not depend on the params. With `reset_state` each inner loop starts
+  the fast optimizer afresh (one call per loop); otherwise its state carries across loops (one
+  call on the whole sequence). Returns the list over steps of (fast params, slow params), each a
+  list of arrays, after each step's update.
+  """
+  k, alpha = sync_period, slow_step_size
+  phi = [np.array(p, dtype=np.float64) for p in params]
+  theta = [p.copy() for p in phi]
+  all_updates = None if reset_state else fast(phi, grads)
+  out = []
+  for start in range(0, len(grads), k):
+    chunk = grads[start:start + k]
+    updates = fast(theta, chunk) if reset_state else all_updates[start:start + k]
+    for i, us in enumerate(updates):
+      theta = [th + np.asarray(u, np.float64) for th, u in zip(theta, us)]
+      if i == k - 1:  # end of the inner loop: the slow step, and the fast weights restart
+        phi = [ph + alpha * (th - ph) for ph, th in zip(phi, theta)]
+        theta = [ph.copy() for ph in phi]
+      out.append(([th.copy() for th in theta], [ph.copy() for ph in phi]))
+  return out
+
+
+def conditionally_apply(params, grads, inner, should_transform_fn, mask=False):
+  """optax.conditionally_transform / conditionally_mask: `inner` (a reference whose updates do
+  not depend on the params) runs on the steps t (0-based) where should_transform_fn(t) holds,
+  as if the other steps did not exist; elsewhere u_t = g_t, or 0 with `mask`."""
+  selected = [t for t in range(len(grads)) if should_transform_fn(t)]
+  inner_updates = dict(zip(selected, inner(params, [grads[t] for t in selected])))
+  out = []
+  for t, gs in enumerate(grads):
+    if t in inner_updates:
+      out.append(inner_updates[t])
+    else:
+      out.append([np.zeros_like(np.asarray(g, np.float64)) if mask else np.asarray(g, np.float64)
+                  for g in gs])
+  return out

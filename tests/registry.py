@@ -458,3 +458,51 @@ ENTRIES += [
 ]
 
 NOT_TRANSFORMS |= {"named_chain", "MultiTransformState"}  # a combinator like chain; a state
+
+
+# --- lookahead.py, conditional.py --------------------------------------------------------------
+# lookahead's params and updates are LookaheadParams(fast, slow), which the generic tree does
+# not fit: tests/test_lookahead.py covers it fully. stateless_with_tree_map is a helper like
+# stateless (tests/test_conditional.py). The conditional wrappers wrap adam(0.1), whose NumPy
+# reference runs on the selected steps only.
+
+
+def _every_third_step(step):
+  return step % 3 == 0
+
+
+def _from_step_5(step):
+  return step >= 5
+
+
+def _conditional_reference(mask):
+  def reference(params, grads, inner, should_transform_fn, **_):
+    del inner  # gradtx.adam(0.1) in every entry below
+    return ref.conditionally_apply(params, grads, _functools.partial(ref.adam, learning_rate=0.1),
+                                   should_transform_fn, mask=mask)
+  return reference
+
+
+ENTRIES += [
+    Entry(f"{name}{suffix}", name, dict(inner=gradtx.adam(0.1), should_transform_fn=cond),
+          _conditional_reference(name == "conditionally_mask"), getattr(optax, name),
+          optax_kwargs=dict(inner=optax.adam(0.1), should_transform_fn=cond))
+    for name, suffix, cond in (("conditionally_transform", "-every_third_step", _every_third_step),
+                               ("conditionally_mask", "-from_step_5", _from_step_5))
+]
+
+NOT_TRANSFORMS |= {"lookahead", "stateless_with_tree_map"}
+
+
+# --- precision.py mixed_precision (identity on the float32 test tree: the inner's reference and
+# optax counterpart apply; bfloat16 behaviour, the float32 master and nnx in tests/test_precision.py)
+
+ENTRIES += [
+    Entry("mixed_precision-adamw", "mixed_precision",
+          dict(inner=gradtx.adamw(0.01, weight_decay=0.1)),
+          lambda params, grads, inner: ref.adamw(params, grads, learning_rate=0.01,
+                                                 weight_decay=0.1),
+          optax.adamw, optax_kwargs=dict(learning_rate=0.01, weight_decay=0.1), needs_params=True),
+]
+
+NOT_TRANSFORMS |= {"state_bytes", "state_bytes_per_param"}

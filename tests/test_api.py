@@ -54,7 +54,7 @@ ALGORITHM_MODULES = {"momentum", "adaptive", "adam_family", "sign", "noise", "al
                      "paper_schedules"}
 # Algorithms that live beside helpers (accessors, plots) in their modules.
 ALGORITHM_FUNCTIONS = {"polyak_averaging", "ema_params", "snapshot_ensemble", "reduce_on_plateau",
-                       "lr_range_test"}
+                       "lr_range_test", "lookahead", "mixed_precision"}
 
 
 def test_every_algorithm_docstring_has_references_and_example():

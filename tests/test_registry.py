@@ -230,7 +230,7 @@ def test_mismatched_update_tree_raises(entry):
 
 FAMILY_MODULES = ["combine", "scaling", "momentum", "adaptive", "adam_family", "sign", "noise", "clipping",
                   "decay", "wrappers", "averaging", "aliases", "failsafe", "accumulation",
-                  "layouts", "monitoring"]
+                  "layouts", "monitoring", "lookahead", "conditional", "precision"]
 
 
 def test_every_public_transformation_is_registered():
