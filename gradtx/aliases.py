@@ -88,6 +88,7 @@ def sgdw(
     mask: MaskOrFn | Callable | None = None,
     *,
     schedule_multiplier: ScalarOrSchedule | None = None,
+    accumulator_dtype: Any = None,
 ) -> GradientTransformation:
   r"""SGD with momentum and decoupled weight decay (SGDW, Loshchilov & Hutter).
 
@@ -112,6 +113,7 @@ def sgdw(
     nesterov: Nesterov momentum.
     mask: which params are decayed (pytree of bools or a callable of the params).
     schedule_multiplier: :math:`\eta_t` >= 0, float, array or schedule; None for optax's form.
+    accumulator_dtype: dtype of the momentum buffer, as `sgd`'s.
 
   Returns:
     A `GradientTransformation`.
@@ -131,14 +133,14 @@ def sgdw(
                        schedule=True, optional=True)
   if schedule_multiplier is None:
     return chain(
-        trace(decay=momentum, nesterov=nesterov),
+        trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
   return chain(
       scale_by_learning_rate(learning_rate, flip_sign=False),
       scale_by_learning_rate(schedule_multiplier, flip_sign=False),
-      trace(decay=momentum, nesterov=nesterov),
+      trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
       add_decayed_weights(weight_decay, mask, schedule_multiplier=schedule_multiplier),
       scale(-1.0),
   )
