@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 from typing import Any, Callable, Hashable, Mapping, NamedTuple
 
 import jax
@@ -77,8 +76,10 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 def named_chain(*transforms: tuple[str, GradientTransformation]) -> GradientTransformation:
   """Applies transformations in sequence, like `chain`, with each state stored under a name.
 
-  The state is an ordered dict from name to state, so `state['adam']` reads one member's state
-  (as optax's `named_chain`). Keyword arguments given to `update` reach every member whose
+  The state is a dict from name to state, so `state['adam']` reads one member's state (as
+  optax's `named_chain`). It is a plain `dict` where optax's is an `OrderedDict`, so
+  `flax.serialization` round-trips it; the members run in the order given whatever the key
+  order (which `jit` sorts). Keyword arguments given to `update` reach every member whose
   `update` accepts `**kwargs`, as in `chain`.
 
   Args:
@@ -86,8 +87,7 @@ def named_chain(*transforms: tuple[str, GradientTransformation]) -> GradientTran
       transformations gradtx's or optax's.
 
   Returns:
-    A `GradientTransformation` whose state is a `collections.OrderedDict` from name to the
-    member's state, in the order given.
+    A `GradientTransformation` whose state is a `dict` from name to the member's state.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -120,15 +120,15 @@ def named_chain(*transforms: tuple[str, GradientTransformation]) -> GradientTran
                   for name, t in transforms)
 
   def init_fn(params):
-    return collections.OrderedDict((name, init(params)) for name, init, _, _ in members)
+    return {name: init(params) for name, init, _, _ in members}
 
   def update_fn(updates, state, params=None, **extra_args):
-    if not isinstance(state, Mapping) or list(state.keys()) != names:
+    if not isinstance(state, Mapping) or sorted(state.keys()) != sorted(names):
       got = list(state.keys()) if isinstance(state, Mapping) else type(state).__name__
       raise ValueError(
           f"gradtx.{fn}: state must be the dict with keys {names} made by this named_chain's "
           f"init, got {got}.")
-    new_state = collections.OrderedDict()
+    new_state = {}
     for name, _, update, extra in members:
       if extra:
         updates, new_state[name] = update(updates, state[name], params, **extra_args)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation, Params, Updates, init_empty_state
+from gradtx.base import GradientTransformation
 from gradtx.tree import safe_increment
 
 __all__ = [
