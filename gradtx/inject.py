@@ -329,7 +329,8 @@ def grid_sweep(
   injected state with `set_hyperparams`, and loops with `jax.lax.scan`. The Cartesian product of
   the 1-d `grids` is flattened, vmapped and compiled once with `jax.jit`: 64 learning rates x 4
   weight decays are 256 trainings in one program, with results of shape `(64, 4, ...)`, the grid
-  axes in keyword order. A grid of integer seeds gives repeats of each configuration.
+  axes in keyword order. A grid of integer seeds gives repeats of each configuration. Calling
+  `grid_sweep` again with the same `train_fn` and grid shapes reuses the compiled program.
 
   `chunk_size=None` vectorizes all configurations at once: the fastest choice when the grid's
   parameters, optimizer states and activations fit in memory together. `chunk_size=k` runs the
@@ -376,6 +377,18 @@ def grid_sweep(
           f"{axis.shape}.")
     axes.append(axis)
   shape = tuple(axis.shape[0] for axis in axes)
+  try:
+    program = _sweep_program(train_fn, tuple(names), shape, chunk_size)
+  except TypeError:  # an unhashable callable (e.g. a callable object): compile uncached
+    program = _sweep_program.__wrapped__(train_fn, tuple(names), shape, chunk_size)
+  return program(*axes)
+
+
+@functools.lru_cache(maxsize=32)
+def _sweep_program(train_fn: Callable[..., Any], names: tuple[str, ...], shape: tuple[int, ...],
+                   chunk_size: int | None) -> Callable[..., Any]:
+  """The jitted sweep, cached so that calling `grid_sweep` again with the same `train_fn` and
+  grid shapes reuses the compiled program instead of compiling a new one."""
   size = int(np.prod(shape))
 
   def one(values):
@@ -389,4 +402,4 @@ def grid_sweep(
       out = jax.lax.map(one, flat, batch_size=int(chunk_size))
     return jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), out)
 
-  return jax.jit(run_all)(*axes)
+  return jax.jit(run_all)

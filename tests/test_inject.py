@@ -463,3 +463,21 @@ def test_grid_sweep_errors():
     grid_sweep(train_adamw)
   with pytest.raises(TypeError, match="train_fn"):
     grid_sweep(None, learning_rate=LRS)
+
+
+def test_grid_sweep_reuses_its_compiled_program():
+  traces = []
+
+  def train(lr):
+    traces.append(1)  # runs once per trace, not per configuration
+    tx = gradtx.adam(lr)
+    p = jnp.ones(3)
+    return gradtx.apply_updates(p, tx.update(2 * p, tx.init(p), p)[0])
+
+  first = gradtx.grid_sweep(train, lr=jnp.asarray([0.1, 0.2]))
+  second = gradtx.grid_sweep(train, lr=jnp.asarray([0.3, 0.4]))  # same shapes: no new trace
+  assert len(traces) == 1
+  gradtx.grid_sweep(train, lr=jnp.asarray([0.1, 0.2, 0.3]))  # a new grid shape traces again
+  assert len(traces) == 2
+  np.testing.assert_allclose(first[:, 0], [0.9, 0.8], rtol=1e-5)
+  np.testing.assert_allclose(second[:, 0], [0.7, 0.6], rtol=1e-5)
