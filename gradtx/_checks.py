@@ -39,10 +39,50 @@ def is_tracer(x: Any) -> bool:
   return isinstance(x, jax.core.Tracer)
 
 
-def resolve(value: Any, count: jax.Array) -> Any:
-  """The value of a hyperparameter at step `count`: `value(count)` for a schedule, else `value`."""
+def _schedule_name(value: Any) -> str:
+  return getattr(value, "__name__", type(value).__name__)
+
+
+def _non_scalar_schedule_error(where: str, shape: Any) -> ValueError:
+  return ValueError(
+      f"{where} must return a scalar for each step count, got an array of shape {shape}. "
+      f"{SWEEP_HINT}")
+
+
+def check_schedule_output(fn: str, name: str, schedule: Any) -> None:
+  """Traces `schedule` on an abstract int32 step (`jax.eval_shape`: no computation) and raises a
+  ValueError naming `name` if it returns anything but a scalar.
+
+  A schedule that cannot be traced abstractly (Python control flow on the step, a wrong
+  signature) is left to fail, or to be checked by `resolve`, at update time.
+  """
+  try:
+    out = jax.eval_shape(schedule, jax.ShapeDtypeStruct((), jnp.int32))
+  except Exception:  # noqa: BLE001 - any tracing failure defers the check to `resolve`.
+    return
+  leaves = jax.tree.leaves(out)
+  if len(leaves) != 1 or not hasattr(leaves[0], "shape"):
+    raise ValueError(f"gradtx.{fn}: the {name} schedule must return a scalar for each step "
+                     f"count, got a {type(out).__name__} of {len(leaves)} values.")
+  if leaves[0].shape != ():
+    raise _non_scalar_schedule_error(f"gradtx.{fn}: the {name} schedule", leaves[0].shape)
+
+
+def resolve(value: Any, count: jax.Array, *, fn: str | None = None, name: str | None = None
+            ) -> Any:
+  """The value of a hyperparameter at step `count`: `value(count)` for a schedule, else `value`.
+
+  A schedule's output must be a scalar. Factories already check that when they are built
+  (`check_scalar(..., schedule=True)` traces the schedule once); this is the fallback for
+  schedules that could not be traced then. It names `fn` and `name` when given.
+  """
   if callable(value):
-    return value(count)
+    out = value(count)
+    if jnp.shape(out) != ():
+      where = (f"gradtx.{fn}: the {name} schedule" if fn and name else
+               f"gradtx: the schedule {_schedule_name(value)}")
+      raise _non_scalar_schedule_error(where, jnp.shape(out))
+    return out
   return value
 
 
@@ -76,12 +116,14 @@ def check_scalar(
 ) -> None:
   """Validates a numeric hyperparameter: kind, scalar shape, finiteness and range.
 
-  Tracers and schedules get only the kind and shape checks (their values are unknown here).
+  Tracers and schedules get only the kind and shape checks (their values are unknown here); a
+  schedule's output shape is found by tracing it once on an abstract step.
   """
   if value is None and optional:
     return
   if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
     if schedule:
+      check_schedule_output(fn, name, value)
       return
     raise TypeError(
         f"gradtx.{fn}: {name} must be a number or a scalar array, got a callable "

@@ -15,11 +15,21 @@ __all__ = [
 ]
 
 
+def _is_none(x: Any) -> bool:
+  return x is None
+
+
 def apply_updates(params: Any, updates: Any) -> Any:
   """Returns `params + updates`, each result cast back to its parameter's dtype.
 
   A bfloat16 parameter stays bfloat16 even when its update is float32. `None` updates leave the
   parameter unchanged.
+
+  Integer and bool params are not trainable: such a leaf keeps its value when its update is
+  `None` or float0 (what `jax.grad(..., allow_int=True)` returns for it), and any other update
+  raises a TypeError naming the leaf, where optax would silently truncate `[0, 1, 2] - 0.1` to
+  `[0, 0, 1]`. Cast such a param to a float dtype to train it, or leave it out of the optimizer
+  with `gradtx.masked` (masked-out leaves pass their float0 or None gradient through).
 
   Args:
     params: the current parameters (a pytree of arrays).
@@ -34,9 +44,23 @@ def apply_updates(params: Any, updates: Any) -> Any:
     [0.0, 0.0]
   """
   _checks.check_same_structure("apply_updates", "params", params, "updates", updates)
-  return jax.tree.map(
-      lambda p, u: p if u is None else jnp.asarray(p + u).astype(jnp.asarray(p).dtype),
-      params, updates, is_leaf=lambda x: x is None)
+
+  def add(path, p, u):
+    if u is None:
+      return p
+    dtype = jnp.result_type(p)
+    if not jnp.issubdtype(dtype, jnp.inexact):
+      if jnp.result_type(u) == jax.dtypes.float0:
+        return p
+      raise TypeError(
+          f"gradtx.apply_updates: params{jax.tree_util.keystr(path)} has dtype {dtype} and got "
+          f"an update of dtype {jnp.result_type(u)}; integer and bool params are not trainable "
+          f"(casting the sum back to {dtype} would truncate it). Hint: cast the param to a "
+          "float dtype, or give it a None or float0 update, e.g. by leaving it out with "
+          "gradtx.masked(tx, mask) and jax.grad(..., allow_int=True).")
+    return jnp.asarray(p + u).astype(dtype)
+
+  return jax.tree_util.tree_map_with_path(add, params, updates, is_leaf=_is_none)
 
 
 def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Any) -> Any:

@@ -175,9 +175,8 @@ def test_scalar_arrays_and_ints_are_accepted():
 
 
 def test_b1_schedule_must_return_a_scalar():
-  tx = gradtx.scale_by_adam(b1=lambda t: jnp.full(2, 0.9))
-  with pytest.raises(ValueError, match="b1"):
-    tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))
+  with pytest.raises(ValueError, match="b1"):  # checked when the optimizer is built
+    gradtx.scale_by_adam(b1=lambda t: jnp.full(2, 0.9))
 
 
 # ---------------------------------------------------------------------------------------------
