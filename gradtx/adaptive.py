@@ -303,7 +303,9 @@ def scale_by_stddev(
       nu_hat = tree.bias_correction(nu, decay, count_inc)
     else:
       mu_hat, nu_hat = mu, nu
-    out = _map(lambda g, m, n: _rms_scale(n - tree.abs_sq(m), eps, eps_in_sqrt) * g,
+    # Clamped: rounding can make nu - mu^2 slightly negative when the variance cancels.
+    out = _map(lambda g, m, n: _rms_scale(jnp.maximum(n - tree.abs_sq(m), 0), eps,
+                                          eps_in_sqrt) * g,
                updates, mu_hat, nu_hat)
     moments = _moment_state(mu=(mu, state.mu), nu=(nu, state.nu))
     if bias_correction:

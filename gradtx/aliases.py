@@ -431,7 +431,7 @@ def adamw(
 
 def nadam(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
+    b1: ScalarOrSchedule = 0.9,
     b2: float = 0.999,
     eps: float = 1e-8,
     eps_root: float = 0.0,
@@ -479,7 +479,7 @@ def nadam(
 
 def nadamw(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
+    b1: ScalarOrSchedule = 0.9,
     b2: float = 0.999,
     eps: float = 1e-8,
     eps_root: float = 0.0,

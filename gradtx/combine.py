@@ -227,8 +227,20 @@ def multi_transform(
       label: masked(t, mask_for(label), mask_compatible_extra_args=mask_compatible_extra_args)
       for label, t in transforms.items()}
 
+  def check_prefix(tree, what):
+    labels = labels_for(tree)
+    try:
+      jax.tree.map(lambda label, subtree: None, labels, tree)
+    except ValueError as e:
+      raise ValueError(
+          f"gradtx.{fn}: the structure of param_labels is not a prefix of the structure of "
+          f"{what}.\n  param_labels: {jax.tree.structure(labels)}\n"
+          f"  {what}: {jax.tree.structure(tree, is_leaf=lambda x: x is None)}\n"
+          "Hint: give param_labels the params' structure (or a prefix of it), or a function of "
+          "the params.") from e
+
   def init_fn(params):
-    labels_for(params)  # checks the labels once, before any member's init
+    check_prefix(params, "params")  # checks the labels once, before any member's init
     return MultiTransformState(
         inner_states={label: t.init(params) for label, t in members.items()})
 
@@ -239,6 +251,7 @@ def multi_transform(
       raise ValueError(
           f"gradtx.{fn}: state must be the MultiTransformState with labels "
           f"{sorted(keys, key=repr)} made by this multi_transform's init, got {got}.")
+    check_prefix(updates, "updates")
     new_inner = {}
     for label, t in members.items():
       updates, new_inner[label] = t.update(updates, inner[label], params, **extra_args)

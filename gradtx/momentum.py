@@ -9,7 +9,8 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation, ScalarOrSchedule
-from gradtx.tree import bias_correction, cast_like, moment_like, safe_increment, update_moment
+from gradtx.tree import (bias_correction, cast_like, moment_like, safe_increment, update_moment,
+                         zeros_like)
 
 __all__ = [
     "EmaState",
@@ -78,7 +79,7 @@ def trace(
   def init_fn(params):
     return TraceState(
         count=jnp.zeros([], jnp.int32),
-        trace=jax.tree.map(lambda p: jnp.zeros_like(p, dtype=accumulator_dtype), params))
+        trace=zeros_like(params, accumulator_dtype))
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
@@ -138,7 +139,7 @@ def ema(decay: ScalarOrSchedule, debias: bool = True, accumulator_dtype: Any = N
   def init_fn(params):
     return EmaState(
         count=jnp.zeros([], jnp.int32),
-        ema=jax.tree.map(lambda p: jnp.zeros_like(p, dtype=accumulator_dtype), params))
+        ema=zeros_like(params, accumulator_dtype))
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args

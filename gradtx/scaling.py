@@ -80,10 +80,12 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     raise TypeError(
         "gradtx.scale_by_schedule: step_size_fn must be a callable of the step count, got "
         f"{type(step_size_fn).__name__}. Hint: use gradtx.scale for a constant.")
-  return _scale_by_resolved("scale_by_schedule", step_size_fn, 1)
+  _checks.check_schedule_output("scale_by_schedule", "step_size_fn", step_size_fn)
+  return _scale_by_resolved("scale_by_schedule", "step_size_fn", step_size_fn, 1)
 
 
-def _scale_by_resolved(fn: str, value: ScalarOrSchedule, sign: int) -> GradientTransformation:
+def _scale_by_resolved(fn: str, name: str, value: ScalarOrSchedule, sign: int
+                       ) -> GradientTransformation:
 
   def init_fn(params):
     del params
@@ -91,10 +93,7 @@ def _scale_by_resolved(fn: str, value: ScalarOrSchedule, sign: int) -> GradientT
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
-    step_size = _checks.resolve(value, state.count)
-    if callable(value) and jnp.shape(step_size) != ():
-      raise ValueError(
-          f"gradtx.{fn}: the schedule must return a scalar, got shape {jnp.shape(step_size)}.")
+    step_size = _checks.resolve(value, state.count, fn=fn, name=name)
     factor = step_size if sign == 1 else -step_size
     return _scale_tree(updates, factor), ScaleByScheduleState(count=safe_increment(state.count))
 
@@ -127,4 +126,4 @@ def scale_by_learning_rate(
   """
   _checks.check_scalar("scale_by_learning_rate", "learning_rate", learning_rate, schedule=True)
   _checks.check_bool("scale_by_learning_rate", "flip_sign", flip_sign)
-  return _scale_by_resolved("scale_by_learning_rate", learning_rate, -1 if flip_sign else 1)
+  return _scale_by_resolved("scale_by_learning_rate", "learning_rate", learning_rate, -1 if flip_sign else 1)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation, ScalarOrSchedule, init_empty_state
-from gradtx.tree import cast_like, moment_like, safe_increment, update_moment
+from gradtx.tree import cast_like, moment_like, safe_increment, update_moment, zeros_like
 
 __all__ = [
     "ScaleByAddsignState",
@@ -68,7 +68,7 @@ def _sign_transformation(fn: str, state_cls: Any, beta: Any, decay: Any, scale_f
 
   def init_fn(params):
     return state_cls(count=jnp.zeros([], jnp.int32),
-                     mu=jax.tree.map(jnp.zeros_like, params))
+                     mu=zeros_like(params))
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
