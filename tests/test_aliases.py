@@ -46,7 +46,7 @@ def test_alias_descends_and_rejects_vector_learning_rate(name):
   p0 = {"w": jnp.asarray([1.0, -2.0, 0.5]), "b": jnp.asarray(0.3)}
   loss = lambda p: 0.5 * jnp.sum(p["w"] ** 2) + jnp.sum(p["b"] ** 2)
   lr = 1.0 if name == "adadelta" else 1e-2
-  p = jax.jit(lambda: train(factory(lr), steps=50))()
+  p = jax.jit(lambda: train(factory(lr), steps=10))()  # unrolled: few steps compile fast
   assert float(loss(p)) < float(loss(p0)), f"{name} did not descend"
   with pytest.raises(ValueError, match="learning_rate.*scalar.*vmap"):
     factory(jnp.asarray([1e-3, 1e-2]))
