@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gradtx import _demo_digits, demo
+
 # One worker runs the whole module so each module-scoped demo run happens once.
 pytestmark = pytest.mark.xdist_group("demo")
-
-from gradtx import _demo_digits, demo
 
 FUNCTIONS = [p.name for p in demo.PROBLEMS]
 
