@@ -199,3 +199,23 @@ def test_stateless_with_tree_map_matches_optax():
     tx.update(g, state, {"a": params["a"]})
   with pytest.raises(TypeError, match="stateless_with_tree_map: f"):
     stateless_with_tree_map(None)
+
+
+@pytest.mark.parametrize("wrapper", [conditionally_transform, conditionally_mask])
+def test_vmap_over_inner_learning_rate_equals_loop(wrapper):
+  params, grads = make_params(), make_grads(6)
+  lrs = [0.01, 0.1, 0.3]
+
+  def train(lr):
+    tx = wrapper(gradtx.adam(lr), every_third_step)
+    p, state = params, tx.init(params)
+    for g in grads:
+      u, state = tx.update(g, state, p)
+      p = gradtx.apply_updates(p, u)
+    return p
+
+  batched = jax.jit(jax.vmap(train))(jnp.asarray(lrs, jnp.float32))
+  for i, lr in enumerate(lrs):
+    single = jax.jit(train)(jnp.float32(lr))
+    assert_trees(jax.tree.map(lambda x: x[i], batched), single, rtol=1e-6, atol=1e-7,
+                 what=f"lr={lr}")
