@@ -370,7 +370,14 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
     out = _map(
         lambda g, eg, ex: jnp.sqrt(ex + _cast(eps, ex)) / jnp.sqrt(eg + _cast(eps, eg)) * g,
         updates, e_g, state.e_x)
-    e_x = tree.update_moment_per_elem_norm(out, state.e_x, rho, 2)
+    # E[dx^2] from the square of the step written without its square roots,
+    # dx^2 = (E[dx^2] + eps) / (E[g^2] + eps) g^2: equal to optax's `out**2` up to rounding, but it
+    # shares no square root with `out`, so XLA fuses each into its own consumer instead of
+    # materialising `out` (and the roots) as parameter-sized temporaries.
+    e_x = _map(
+        lambda g, eg, ex: (1 - rho) * ((ex + _cast(eps, ex)) / (eg + _cast(eps, eg))
+                                        * tree.abs_sq(g)) + rho * ex,
+        updates, e_g, state.e_x)
     return tree.cast_like(out, updates), ScaleByAdaDeltaState(
         **_moment_state(e_g=(e_g, state.e_g), e_x=(e_x, state.e_x)))
 
