@@ -118,6 +118,7 @@ from gradtx.accumulation import (
 )
 from gradtx.layouts import (
     flatten,
+    group_leaves,
 )
 from gradtx.lookahead import (
     LookaheadParams,
@@ -292,6 +293,7 @@ __all__ = [
     "full_like",
     "global_norm",
     "grid_sweep",
+    "group_leaves",
     "health_monitor",
     "identity",
     "incremental_update",

@@ -6,7 +6,7 @@ from typing import Any, Callable, Hashable, Mapping, NamedTuple
 
 import jax
 
-from gradtx import _checks
+from gradtx import _checks, _eager
 from gradtx.base import GradientTransformation
 from gradtx.wrappers import masked
 
@@ -70,6 +70,9 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
       new_state.append(s)
     return updates, tuple(new_state)
 
+  if all(_eager.is_traceable(u) for u in updates_fns):
+    # Only gradtx's own transformations: compile eager calls (see gradtx/_eager.py).
+    update_fn = _eager.jit_when_eager(update_fn)
   return GradientTransformation(init_fn, update_fn)
 
 

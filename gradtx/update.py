@@ -7,7 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
+from gradtx import _checks, _eager
 
 __all__ = [
     "apply_updates",
@@ -44,7 +44,14 @@ def apply_updates(params: Any, updates: Any) -> Any:
     [0.0, 0.0]
   """
   _checks.check_same_structure("apply_updates", "params", params, "updates", updates)
+  if _eager.worth_compiling((params, updates)):
+    # An eager call on many leaves: one compiled dispatch instead of one per leaf (cached by
+    # tree structure, shapes and dtypes). Under an outer jit the leaves are tracers: inlined.
+    return _apply_updates_jit(params, updates)
+  return _apply_updates(params, updates)
 
+
+def _apply_updates(params: Any, updates: Any) -> Any:
   def add(path, p, u):
     if u is None:
       return p
@@ -61,6 +68,9 @@ def apply_updates(params: Any, updates: Any) -> Any:
     return jnp.asarray(p + u).astype(dtype)
 
   return jax.tree_util.tree_map_with_path(add, params, updates, is_leaf=_is_none)
+
+
+_apply_updates_jit = jax.jit(_apply_updates)
 
 
 def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Any) -> Any:

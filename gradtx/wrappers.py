@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _checks
+from gradtx import _checks, _eager
 from gradtx.base import GradientTransformation
 from gradtx.tree import safe_increment
 
@@ -141,6 +141,8 @@ def masked(
         lambda m, new, old: new if m else old, mask_tree, new_masked, updates)
     return new_updates, MaskedState(inner_state=inner_state)
 
+  if _eager.is_traceable(inner.update):
+    _eager.mark_traceable(update_fn)
   return GradientTransformation(init_fn, update_fn)
 
 

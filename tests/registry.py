@@ -506,3 +506,12 @@ ENTRIES += [
 ]
 
 NOT_TRANSFORMS |= {"state_bytes", "state_bytes_per_param"}
+
+
+# --- layouts.py group_leaves (its state is packed, so optax parity of the updates lives in
+# tests/test_layouts.py; the generic invariants run here)
+
+ENTRIES += [
+    Entry("group_leaves", "group_leaves", dict(inner=gradtx.adamw(0.1, weight_decay=0.1)), None,
+          needs_params=True),
+]
