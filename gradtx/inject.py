@@ -318,7 +318,7 @@ def grid_sweep(
     train_fn: Callable[..., Any],
     /,
     *,
-    chunk_size: int | None = None,
+    chunk_size: int | str | None = "auto",
     **grids: Any,
 ) -> Any:
   """Runs `train_fn` on every combination of the grids, as one jitted, vmapped program.
@@ -332,16 +332,19 @@ def grid_sweep(
   axes in keyword order. A grid of integer seeds gives repeats of each configuration. Calling
   `grid_sweep` again with the same `train_fn` and grid shapes reuses the compiled program.
 
-  `chunk_size=None` vectorizes all configurations at once: the fastest choice when the grid's
-  parameters, optimizer states and activations fit in memory together. `chunk_size=k` runs the
+  `chunk_size=None` vectorizes all configurations at once, the usual best on an accelerator.
+  `chunk_size=k` runs the
   flattened grid as a `jax.lax.map` over chunks of `k` vmapped configurations, inside the same
   compiled program, so peak memory is that of `k` runs; choose it when the full batch does not fit
-  (large models, big grids on an accelerator). Each configuration's numbers are those of its own
-  run either way.
+  (large models, big grids on an accelerator). The default `'auto'` is `None` on accelerators
+  and 8 on CPU, where vectorizing more configurations than that ran slower in our measurements
+  (their working set outgrows the caches; benchmarks/RESULTS.md, "Sweeps"). Each
+  configuration's numbers are those of its own run either way.
 
   Args:
     train_fn: a function of the grids' names returning a pytree of arrays.
-    chunk_size: None, or the number of configurations vectorized together (an int >= 1).
+    chunk_size: 'auto', None, or the number of configurations vectorized together (an
+      int >= 1).
     **grids: one non-empty 1-d array (or list) of values per argument of `train_fn`.
 
   Returns:
@@ -358,11 +361,14 @@ def grid_sweep(
   if not callable(train_fn):
     raise TypeError(
         f"gradtx.grid_sweep: train_fn must be callable, got {type(train_fn).__name__}.")
+  if isinstance(chunk_size, str) and chunk_size == "auto":
+    chunk_size = _AUTO_CPU_CHUNK if jax.default_backend() == "cpu" else None
   if chunk_size is not None and (isinstance(chunk_size, bool)
                                  or not isinstance(chunk_size, numbers.Integral)
                                  or chunk_size < 1):
     raise ValueError(
-        f"gradtx.grid_sweep: chunk_size must be None or an int >= 1, got {chunk_size!r}.")
+        f"gradtx.grid_sweep: chunk_size must be 'auto', None or an int >= 1, got "
+        f"{chunk_size!r}.")
   if not grids:
     raise ValueError(
         "gradtx.grid_sweep: give at least one grid, e.g. "
@@ -382,6 +388,10 @@ def grid_sweep(
   except TypeError:  # an unhashable callable (e.g. a callable object): compile uncached
     program = _sweep_program.__wrapped__(train_fn, tuple(names), shape, chunk_size)
   return program(*axes)
+
+
+# Configurations vectorized together on CPU by chunk_size='auto' (measured: benchmarks/).
+_AUTO_CPU_CHUNK = 8
 
 
 @functools.lru_cache(maxsize=32)

@@ -16,7 +16,7 @@ import gradtx
 from trees import make_grads, make_params
 
 STEPS = 12
-from gradtx import _checks
+from gradtx import _checks, inject
 from gradtx.inject import InjectHyperparamsState, grid_sweep, inject_hyperparams, set_hyperparams
 
 
@@ -434,9 +434,12 @@ def test_grid_sweep_equals_256_separate_runs():
 
 def test_grid_sweep_chunked_equals_unchunked():
   out = full_sweep()
-  chunked = grid_sweep(train_adamw, chunk_size=48, learning_rate=LRS, weight_decay=WDS)
+  # `out` ran with the default chunk_size='auto' (chunks of 8 on CPU); this one all at once.
+  chunked = grid_sweep(train_adamw, chunk_size=None, learning_rate=LRS, weight_decay=WDS)
   assert jax.tree.structure(chunked) == jax.tree.structure(out)
   assert_trees_close(chunked, out, rtol=1e-5, atol=1e-6)  # vectorized differently: rounding
+  if jax.default_backend() == "cpu":  # 'auto' (the default) is chunks of 8 on CPU
+    assert inject._AUTO_CPU_CHUNK == 8
 
 
 def test_grid_sweep_through_injected_state_equals_separate_runs():
@@ -459,6 +462,8 @@ def test_grid_sweep_errors():
     grid_sweep(train_adamw, learning_rate=LRS, weight_decay=[])
   with pytest.raises(ValueError, match="chunk_size"):
     grid_sweep(train_adamw, chunk_size=0, learning_rate=LRS, weight_decay=WDS)
+  with pytest.raises(ValueError, match="chunk_size must be 'auto'"):
+    grid_sweep(train_adamw, chunk_size="fast", learning_rate=LRS, weight_decay=WDS)
   with pytest.raises(ValueError, match="at least one grid"):
     grid_sweep(train_adamw)
   with pytest.raises(TypeError, match="train_fn"):
