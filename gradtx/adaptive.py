@@ -323,6 +323,19 @@ class ScaleByAdaDeltaState(NamedTuple):
   e_x: Any
 
 
+def _adadelta_step(rho: Any, eps: Any) -> Any:
+  """u = g sqrt((E[dx^2]_t + rho eps) / (rho (E[g^2]_t + eps) + (1 - rho) g^2)), the docstring's
+  identity with both square roots merged. The denominator is 0 only when rho = 0 and g = 0, where
+  the step is exactly 0 (it is multiplied by g)."""
+
+  def step(g, eg, ex):
+    den = _cast(rho, eg) * (eg + _cast(eps, eg)) + _cast(1 - rho, eg) * tree.abs_sq(g)
+    den = jnp.where(den > 0, den, jnp.ones_like(den))
+    return g * jnp.sqrt((ex + _cast(rho * eps, ex)) / den).astype(g.dtype)
+
+  return step
+
+
 def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransformation:
   r"""Scales the updates by the ratio of the RMS of past updates to the RMS of gradients (Adadelta).
 
@@ -334,7 +347,15 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
       u_t = \frac{\sqrt{E[\Delta x^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}} g_t, \qquad
       E[\Delta x^2]_t = \rho E[\Delta x^2]_{t-1} + (1 - \rho) u_t^2
 
-  with :math:`\rho` = `rho` and :math:`\epsilon` = `eps`.
+  with :math:`\rho` = `rho` and :math:`\epsilon` = `eps`. These are optax's numbers, computed
+  in an order that lets XLA fuse the step without parameter-sized temporaries: with
+  :math:`r_t = g_t^2 / (E[g^2]_t + \epsilon)`, the accumulator comes first,
+  :math:`E[\Delta x^2]_t = \rho E[\Delta x^2]_{t-1} + (1 - \rho)(E[\Delta x^2]_{t-1} + \epsilon)
+  r_t`, and the step reads it instead of the old one, through the exact identity
+  :math:`E[\Delta x^2]_{t-1} + \epsilon = (E[\Delta x^2]_t + \rho\epsilon) / (\rho + (1 - \rho)
+  r_t)` (all terms positive: no cancellation). The old accumulator is then dead once the new one
+  is written in place, where optax's order makes XLA copy it (and materialise the step) every
+  step. Equal to optax's to float rounding (tested).
 
   Args:
     rho: :math:`\rho` in [0, 1); a float or a scalar array.
@@ -367,17 +388,13 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
     _checks.check_same_structure(fn, "updates", updates, "state.e_g", state.e_g)
     _checks.check_same_structure(fn, "updates", updates, "state.e_x", state.e_x)
     e_g = tree.update_moment_per_elem_norm(updates, state.e_g, rho, 2)
-    out = _map(
-        lambda g, eg, ex: jnp.sqrt(ex + _cast(eps, ex)) / jnp.sqrt(eg + _cast(eps, eg)) * g,
-        updates, e_g, state.e_x)
-    # E[dx^2] from the square of the step written without its square roots,
-    # dx^2 = (E[dx^2] + eps) / (E[g^2] + eps) g^2: equal to optax's `out**2` up to rounding, but it
-    # shares no square root with `out`, so XLA fuses each into its own consumer instead of
-    # materialising `out` (and the roots) as parameter-sized temporaries.
+    # See the docstring: E[dx^2]_t first, from (E[dx^2]_{t-1} + eps) r_t (no square roots, so
+    # nothing shared with the step that XLA would materialise), then the step from E[dx^2]_t.
     e_x = _map(
-        lambda g, eg, ex: (1 - rho) * ((ex + _cast(eps, ex)) / (eg + _cast(eps, eg))
-                                        * tree.abs_sq(g)) + rho * ex,
+        lambda g, eg, ex: (1 - rho) * ((ex + _cast(eps, ex)) * (tree.abs_sq(g) / (
+            eg + _cast(eps, eg)))) + rho * ex,
         updates, e_g, state.e_x)
+    out = _map(_adadelta_step(rho, eps), updates, e_g, e_x)
     return tree.cast_like(out, updates), ScaleByAdaDeltaState(
         **_moment_state(e_g=(e_g, state.e_g), e_x=(e_x, state.e_x)))
 
