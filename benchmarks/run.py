@@ -109,14 +109,16 @@ def config(mode: str) -> dict:
         eager=(trees.resnet_shapes(0.42), ["adam", "sgd+momentum", "clip+adamw"], 5),
         sweep=dict(lrs=16, steps=50, hidden=64, recompile=2))
   return dict(
-      bandwidth_floats=1 << 25, reps=9, steps=3, warmup=2,
+      bandwidth_floats=1 << 25, reps=7, steps=3, warmup=2,
       trees={"one_leaf": ({"w": (4096, 4096)}, all_opts),
              "resnet_like": (trees.resnet_shapes(1.0), all_opts),
-             "transformer_like": (trees.transformer_shapes(12, 768, 3072), all_opts),
+             "transformer_like": (trees.transformer_shapes(12, 768, 3072),
+                                  ["sgd", "sgd+momentum", "adadelta", "adam", "adamw",
+                                   "clip+adamw"]),
              "tiny": (trees.tiny_shapes(2000), ["sgd+momentum", "adam"])},
-      tree_reps={"transformer_like": (5, 2)},
-      bf16=(trees.resnet_shapes(1.0), ["adam", "adamw", "clip+adamw"]),
-      eager=(trees.resnet_shapes(1.0), ["adam", "sgd+momentum", "clip+adamw"], 7),
+      tree_reps={"resnet_like": (7, 2), "transformer_like": (5, 2)},
+      bf16=(trees.resnet_shapes(1.0), ["adam", "clip+adamw"]),
+      eager=(trees.resnet_shapes(1.0), ["adam", "sgd+momentum", "clip+adamw"], 6),
       sweep=dict(lrs=64, steps=100, hidden=64, recompile=3))
 
 
@@ -176,13 +178,22 @@ class JaxRunner:
     return [np.asarray(x, np.float32) for x in jax.tree.leaves(self.params)]
 
 
+def torch_device() -> str:
+  """torch runs where JAX runs: on the GPU when JAX's default backend is one and torch sees it."""
+  if jax.default_backend() == "gpu" and torch.cuda.is_available():
+    return "cuda"
+  return "cpu"
+
+
 class TorchRunner:
   def __init__(self, name: str, variant: str, params_np: list[np.ndarray],
                grads_np: list[np.ndarray]):
     cls, kwargs, self.clip = TORCH[name]
-    self.params = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params_np]
+    self.device = torch_device()
+    self.params = [torch.nn.Parameter(torch.from_numpy(p.copy()).to(self.device))
+                   for p in params_np]
     for p, g in zip(self.params, grads_np):
-      p.grad = torch.from_numpy(g.copy())
+      p.grad = torch.from_numpy(g.copy()).to(self.device)
     flag = {"foreach": dict(foreach=True), "fused": dict(fused=True)}[variant]
     self.opt = cls(self.params, **kwargs, **flag)  # raises where torch has no such kernel
     self.compile_s = 0.0
@@ -195,9 +206,11 @@ class TorchRunner:
       if self.clip:
         torch.nn.utils.clip_grad_norm_(self.params, 1.0, foreach=True)
       self.opt.step()
+    if self.device == "cuda":
+      torch.cuda.synchronize()
 
   def final_params(self) -> list[np.ndarray]:
-    return [p.detach().numpy() for p in self.params]
+    return [p.detach().cpu().numpy() for p in self.params]
 
 
 def interleave(runners: dict[str, Any], reps: int, steps: int, warmup: int) -> dict:
@@ -645,7 +658,7 @@ def main(argv: list[str] | None = None) -> dict:
   if torch is not None:
     torch.set_num_threads(os.cpu_count() or 1)
   t_start = time.perf_counter()
-  log = lambda s: print(s, flush=True)
+  log = lambda s: print(f"[{time.perf_counter() - t_start:5.0f} s] {s}", flush=True)
   results: dict[str, Any] = dict(mode=mode, machine=machine(), step=[], bf16=[], eager=[])
   log(f"gradtx benchmarks, mode {mode}, on {results['machine']['device']}")
   results["bandwidth"] = bandwidth(cfg["bandwidth_floats"]) if "bandwidth" in sections else \

@@ -1,0 +1,58 @@
+"""The benchmark suite's smoke configuration runs end to end and writes a coherent report.
+
+No time is asserted (times depend on the machine); what must hold is that every section ran,
+every number is finite and positive, gradtx and optax computed the same params, and the report
+can be re-rendered from its JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import pytest
+
+pytest.importorskip("optax")
+pytest.importorskip("sklearn")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from benchmarks import run  # noqa: E402
+
+
+def test_smoke_run_writes_a_complete_report(tmp_path):
+  results = run.main(["--smoke", "--no-torch", "--out", str(tmp_path)])
+  for name in ("RESULTS.md", "results.json", "results.png"):
+    assert (tmp_path / name).stat().st_size > 0, name
+  assert {r["tree"] for r in results["step"]} == {"one_leaf", "tiny"}
+  for r in results["step"] + results["bf16"]:
+    assert r["max_param_diff"] < (1e-5 if r["dtype"] == "float32" else 1e-2), r
+    assert r["bound_ms"] > 0 and r["bytes_per_step"] > 0
+    for lib, v in r["libs"].items():
+      for key in ("ms", "compile_s", "x_bound", "vs_optax", "state_per_param"):
+        assert math.isfinite(v[key]) and v[key] >= 0, (r["optimizer"], lib, key, v[key])
+      assert v["ms"] > 0 and v["q25"] <= v["ms"] <= v["q75"]
+    assert r["libs"]["optax"]["vs_optax"] == 1.0
+  tiny = [r for r in results["step"] if r["tree"] == "tiny"]
+  assert tiny and all("gradtx grouped" in r["libs"] for r in tiny)
+  adam = next(r for r in results["step"] if r["optimizer"] == "adam")
+  for lib in ("gradtx", "optax"):  # mu and nu, plus int32 step counts
+    assert 2.0 <= adam["libs"][lib]["state_per_param"] < 2.01
+  assert results["bandwidth"]["gbs"] > 0
+  assert results["eager"] and all(r["optax_over_gradtx"] > 0 for r in results["eager"])
+  sweep = results["sweep"]
+  for key in ("grid_sweep (auto)", "grid_sweep (vmap all)", "python loop, traced lr",
+              "recompiling per value"):
+    assert sweep[key]["first_s"] > 0, key
+  text = (tmp_path / "RESULTS.md").read_text()
+  for heading in ("## Machine", "## Targets", "## Step time", "### tiny", "## Eager steps",
+                  "## Sweeps", "| adam |"):
+    assert heading in text, heading
+  # The JSON holds everything the report needs: re-rendering gives the same file.
+  (tmp_path / "RESULTS.md").unlink()
+  run.main(["--report-only", "--out", str(tmp_path)])
+  assert (tmp_path / "RESULTS.md").read_text() == text
+  assert json.loads((tmp_path / "results.json").read_text())["mode"] == "smoke"
