@@ -117,6 +117,7 @@ def small_groups(monkeypatch):
   # Exercise the packing rules on a cheap tree: 3 leaves per buffer, 16+ elements own a buffer.
   monkeypatch.setattr(layouts, "_GROUP_LEAVES", 3)
   monkeypatch.setattr(layouts, "_OWN_BUFFER_SIZE", 16)
+  monkeypatch.setattr(layouts, "_OWN_BUFFER_SIZE_ACCELERATOR", 16)
 
 
 @pytest.mark.parametrize("make", [
