@@ -598,9 +598,14 @@ def write_report(results: dict, out_dir: str) -> str:
   return path
 
 
+COLORS = {"gradtx": "tab:blue", "optax": "tab:orange", "gradtx grouped": "tab:purple",
+          "torch foreach": "tab:green", "torch fused": "tab:red"}
+
+
 def write_png(results: dict, out_dir: str) -> str | None:
   try:
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
   except ImportError:  # pragma: no cover
@@ -615,15 +620,21 @@ def write_png(results: dict, out_dir: str) -> str | None:
     h = 0.8 / len(libs)
     for i, lib in enumerate(libs):
       ax.barh(ys + i * h, [r["libs"].get(lib, {}).get("x_bound", np.nan) for r in rs], h,
-              label=lib)
+              label=lib, color=COLORS.get(lib, "gray"))
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_yticks(ys + 0.4 - h / 2, [r["optimizer"] for r in rs])
     ax.invert_yaxis()
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_title(tree_name)
-    ax.set_xlabel("step time / bandwidth bound")
-  axes[0][0].legend(fontsize=7)
-  fig.tight_layout()
+    ax.set_xlabel("step time / bandwidth bound (log)")
+  handles = {}
+  for ax in axes[0]:
+    for h, label in zip(*ax.get_legend_handles_labels()):
+      handles.setdefault(label, h)
+  fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles),
+             fontsize=8)
+  fig.tight_layout(rect=(0, 0.07, 1, 1))
   path = os.path.join(out_dir, "results.png")
   fig.savefig(path, dpi=90)
   plt.close(fig)
@@ -646,6 +657,8 @@ def main(argv: list[str] | None = None) -> dict:
   if args.report_only:
     with open(os.path.join(args.out, "results.json")) as f:
       results = json.load(f)
+    if results["step"]:
+      results["png"] = write_png(results, args.out)
     print("wrote", write_report(results, args.out))
     return results
   mode = "smoke" if args.smoke else "quick" if args.quick else "full"
