@@ -95,7 +95,7 @@ def config(mode: str) -> dict:
                "tiny": (trees.tiny_shapes(20), ["adam"])},
         bf16=({"w": (32, 32), "b": (32,)}, ["adam"]),
         eager=(trees.tiny_shapes(MANY), ["adam"], 3),
-        sweep=dict(lrs=4, steps=5, hidden=8, recompile=1))
+        sweep=dict(lrs=4, steps=5, hidden=8, recompile=1, chunks=(2,)))
   if mode == "quick":
     return dict(
         bandwidth_floats=1 << 23, reps=5, steps=3, warmup=2,
@@ -107,7 +107,7 @@ def config(mode: str) -> dict:
                "tiny": (trees.tiny_shapes(500), ["adam", "clip+adamw"])},
         bf16=(trees.resnet_shapes(0.42), ["adam"]),
         eager=(trees.resnet_shapes(0.42), ["adam", "sgd+momentum", "clip+adamw"], 5),
-        sweep=dict(lrs=16, steps=50, hidden=64, recompile=2))
+        sweep=dict(lrs=16, steps=50, hidden=64, recompile=2, chunks=(4,)))
   return dict(
       bandwidth_floats=1 << 25, reps=7, steps=3, warmup=2,
       trees={"one_leaf": ({"w": (4096, 4096)}, all_opts),
@@ -119,7 +119,7 @@ def config(mode: str) -> dict:
       tree_reps={"resnet_like": (7, 2), "transformer_like": (5, 2)},
       bf16=(trees.resnet_shapes(1.0), ["adam", "clip+adamw"]),
       eager=(trees.resnet_shapes(1.0), ["adam", "sgd+momentum", "clip+adamw"], 6),
-      sweep=dict(lrs=64, steps=100, hidden=64, recompile=3))
+      sweep=dict(lrs=64, steps=100, hidden=64, recompile=3, chunks=(4, 16)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -291,7 +291,8 @@ def bench_tree(tree_name: str, shapes: Any, optimizers: list[str], cfg: dict, bw
       row["torch_best"] = best
     rows.append(row)
     g, o = row["libs"]["gradtx"], row["libs"]["optax"]
-    log(f"  {tree_name:17s} {name:13s} gradtx {g['ms']:8.2f} ms  optax {o['ms']:8.2f} ms  "
+    label = tree_name if mu_dtype is None else f"{tree_name} (mu {row['mu_dtype']})"
+    log(f"  {label:17s} {name:13s} gradtx {g['ms']:8.2f} ms  optax {o['ms']:8.2f} ms  "
         f"ratio {g['vs_optax']:.2f}  bound x{g['x_bound']:.2f}  compile {g['compile_s']:.1f}/"
         f"{o['compile_s']:.1f} s" + "".join(
             f"  {k} {v['ms']:.2f} ms" for k, v in row["libs"].items()
@@ -351,9 +352,10 @@ def bench_eager(shapes: Any, optimizers: list[str], steps: int, use_torch: bool,
   return rows
 
 
-def bench_sweep(lrs: int, steps: int, hidden: int, recompile: int,
+def bench_sweep(lrs: int, steps: int, hidden: int, recompile: int, chunks: tuple[int, ...] = (),
                 log: Callable[[str], None] = print) -> dict:
-  """64 (or fewer) learning rates of adam on a digits MLP, four ways."""
+  """64 (or fewer) learning rates of adam on a digits MLP: grid_sweep (default chunking, all at
+  once, and chunks of each size in `chunks`), a loop over one jitted function, recompiling."""
   from sklearn.datasets import load_digits  # dev dependency; bundled data, no download
 
   x, y = load_digits(return_X_y=True)
@@ -391,6 +393,9 @@ def bench_sweep(lrs: int, steps: int, hidden: int, recompile: int,
       "grid_sweep (vmap all)": lambda: gradtx.grid_sweep(train, chunk_size=None,
                                                          learning_rate=grid),
   }
+  for k in chunks:
+    strategies[f"grid_sweep (chunk_size={k})"] = functools.partial(
+        gradtx.grid_sweep, train, chunk_size=k, learning_rate=grid)
   traced = jax.jit(train)
   strategies["python loop, traced lr"] = lambda: [traced(lr) for lr in grid]
   for name, fn in strategies.items():
@@ -485,7 +490,8 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
                  "met" if s >= 4 else "not met"))
   for r in results["bf16"]:
     v = r["libs"]["gradtx"]["vs_optax"]
-    rows.append((f"bfloat16 {r['optimizer']} (mu_dtype={r['mu_dtype']}): gradtx <= optax",
+    moments = f"mu_dtype={r['mu_dtype']}" if r["mu_dtype"] else "default dtypes"
+    rows.append((f"bfloat16 {r['optimizer']} ({moments}): gradtx <= optax",
                  f"{v:.2f}", "met" if v <= 1.05 else "not met"))
   sw = results.get("sweep")
   if sw:
@@ -551,17 +557,20 @@ def write_report(results: dict, out_dir: str) -> str:
     lines.append("")
   if results["bf16"]:
     r0 = results["bf16"][0]
-    lines += [f"### bfloat16 params ({r0['leaves']} leaves, {r0['floats'] / 1e6:.2f}M), float32 "
-              "moments", "",
-              "gradtx runs with `mu_dtype=nu_dtype=float32`, optax with `mu_dtype=float32` "
-              "(optax has no `nu_dtype`: its second moment stays bfloat16).", "",
-              "| optimizer | gradtx ms | optax ms | gradtx/optax | x bound gradtx | state B/B "
-              "gradtx/optax |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"### bfloat16 params ({r0['leaves']} leaves, {r0['floats'] / 1e6:.2f}M)", "",
+              "Moments `float32`: gradtx runs with `mu_dtype=nu_dtype=float32`, optax with "
+              "`mu_dtype=float32` (optax has no `nu_dtype`: its second moment stays bfloat16). "
+              "Moments `default`: both libraries' defaults (moments in the params' bfloat16).", "",
+              "| optimizer | moments | gradtx ms | optax ms | gradtx/optax | x bound gradtx | "
+              "state B/B gradtx/optax | max abs dp |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results["bf16"]:
       L = r["libs"]
-      lines.append(f"| {r['optimizer']} | {L['gradtx']['ms']:.2f} | {L['optax']['ms']:.2f} | "
+      lines.append(f"| {r['optimizer']} | {r['mu_dtype'] or 'default'} | "
+                   f"{L['gradtx']['ms']:.2f} | {L['optax']['ms']:.2f} | "
                    f"{L['gradtx']['vs_optax']:.2f} | {L['gradtx']['x_bound']:.2f} | "
-                   f"{L['gradtx']['state_per_param']:.2f} / {L['optax']['state_per_param']:.2f} |")
+                   f"{L['gradtx']['state_per_param']:.2f} / {L['optax']['state_per_param']:.2f} | "
+                   f"{r['max_param_diff']:.1e} |")
     lines.append("")
   if results["eager"]:
     libs = list(dict.fromkeys(k for r in results["eager"] for k in r["libs"]))
@@ -686,8 +695,9 @@ def main(argv: list[str] | None = None) -> dict:
                                     use_torch=use_torch, log=log)
   if "bf16" in sections:
     shapes, opts = cfg["bf16"]
-    results["bf16"] = bench_tree("bf16", shapes, pick(opts), cfg, bw, dtype=jnp.bfloat16,
-                                 mu_dtype=jnp.float32, use_torch=False, log=log)
+    for mu_dtype in (jnp.float32, None):  # float32 moments, then each library's defaults
+      results["bf16"] += bench_tree("bf16", shapes, pick(opts), cfg, bw, dtype=jnp.bfloat16,
+                                    mu_dtype=mu_dtype, use_torch=False, log=log)
   if "eager" in sections:
     shapes, opts, steps = cfg["eager"]
     n_leaves, n_floats = trees.count(shapes)

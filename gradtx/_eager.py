@@ -2,11 +2,12 @@
 
 Called without `jax.jit`, an optimizer's `update` runs each of its dozens of element-wise ops as a
 separate dispatch per leaf: Adam on a ResNet-50-sized tree is thousands of dispatches and a
-parameter-sized temporary per op. `jit_when_eager(update)` returns an `update` that, from its
-`EAGER_CALLS_BEFORE_JIT + 1`-th eager call on (the first calls on a small tree stay eager, so
-one-off calls pay no compilation), or from the first on a tree of `MANY_LEAVES` or more, calls a `jax.jit` of itself, cached per transformation. Under an outer
-transformation (`jit`, `vmap`, `grad`, `scan`) the arguments are tracers and the plain function
-runs, so it inlines into the caller's program exactly as before.
+parameter-sized temporary per op. `jit_when_eager(update)` returns an `update` that, called
+eagerly on a tree worth compiling (`MANY_LEAVES` leaves or `MANY_ELEMENTS` elements or more),
+calls a `jax.jit` of itself, cached per transformation. Small trees stay eager: there dispatch
+costs little, and compiling each new optimizer would cost more than it saves (tests, doctests,
+one-off calls). Under an outer transformation (`jit`, `vmap`, `grad`, `scan`) the arguments are
+tracers and the plain function runs, so it inlines into the caller's program exactly as before.
 
 Only transformations known to be traceable are compiled this way (`mark_traceable`): gradtx's
 element-wise primitives and chains made only of them. A chain holding a user's own
@@ -22,11 +23,9 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-# The first eager calls of each transformation on a small tree stay eager (op-by-op dispatch
-# compiles each op once per shape, cached across transformations); later ones, and every call on
-# a tree of many leaves (where op-by-op costs seconds of per-shape compiles), are compiled.
-EAGER_CALLS_BEFORE_JIT = 2
+# Eager calls on trees this large (either count) are compiled; smaller ones stay eager.
 MANY_LEAVES = 16
+MANY_ELEMENTS = 1 << 16
 
 _TRACEABLE: "weakref.WeakSet[Callable[..., Any]]" = weakref.WeakSet()
 _ARRAY_TYPES = (jax.Array, np.ndarray, np.generic, float, int, complex, bool)
@@ -65,10 +64,14 @@ def _all_concrete_arrays(tree: Any) -> bool:
   return True
 
 
+def _large(leaves: list[Any]) -> bool:
+  return len(leaves) >= MANY_LEAVES or sum(np.size(x) for x in leaves) >= MANY_ELEMENTS
+
+
 def worth_compiling(tree: Any) -> bool:
-  """An eager call (no tracers) on `MANY_LEAVES` or more plain float arrays."""
+  """An eager call (no tracers) on a large tree (see `MANY_LEAVES`) of plain float arrays."""
   leaves = jax.tree.leaves(tree)
-  if len(leaves) < MANY_LEAVES or not _all_concrete_arrays(leaves):
+  if not _large(leaves) or not _all_concrete_arrays(leaves):
     return False
   return not any(getattr(x, "dtype", None) == jax.dtypes.float0 for x in leaves)
 
@@ -76,13 +79,10 @@ def worth_compiling(tree: Any) -> bool:
 def jit_when_eager(update: Callable[..., Any]) -> Callable[..., Any]:
   """Wraps a traceable `update(updates, state, params=None, **extra_args)`; see the module doc."""
   jitted = jax.jit(update)
-  eager_calls = [0]
 
   def dispatch(updates, state, params=None, **extra_args):
-    if not _all_concrete_arrays((updates, state, params, extra_args)):
-      return update(updates, state, params, **extra_args)
-    if eager_calls[0] < EAGER_CALLS_BEFORE_JIT and len(jax.tree.leaves(updates)) < MANY_LEAVES:
-      eager_calls[0] += 1
+    if (not _large(jax.tree.leaves(updates))
+        or not _all_concrete_arrays((updates, state, params, extra_args))):
       return update(updates, state, params, **extra_args)
     return jitted(updates, state, params, **extra_args)
 

@@ -22,6 +22,8 @@ if ROOT not in sys.path:
 
 from benchmarks import run  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("bench")
+
 
 def test_smoke_run_writes_a_complete_report(tmp_path):
   results = run.main(["--smoke", "--no-torch", "--out", str(tmp_path)])
@@ -41,11 +43,12 @@ def test_smoke_run_writes_a_complete_report(tmp_path):
   adam = next(r for r in results["step"] if r["optimizer"] == "adam")
   for lib in ("gradtx", "optax"):  # mu and nu, plus int32 step counts
     assert 2.0 <= adam["libs"][lib]["state_per_param"] < 2.01
+  assert {r["mu_dtype"] for r in results["bf16"]} == {"float32", None}
   assert results["bandwidth"]["gbs"] > 0
   assert results["eager"] and all(r["optax_over_gradtx"] > 0 for r in results["eager"])
   sweep = results["sweep"]
   for key in ("grid_sweep (auto)", "grid_sweep (vmap all)", "python loop, traced lr",
-              "recompiling per value"):
+              "grid_sweep (chunk_size=2)", "recompiling per value"):
     assert sweep[key]["first_s"] > 0, key
   text = (tmp_path / "RESULTS.md").read_text()
   for heading in ("## Machine", "## Targets", "## Step time", "### tiny", "## Eager steps",
