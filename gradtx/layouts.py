@@ -64,25 +64,33 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
     >>> u['a'].tolist(), u['b'].tolist()
     ([2.0, 2.0], 2.0)
   """
+  return _relayout("flatten", inner, _ravel, _unravel)
+
+
+def _relayout(fn: str, inner: GradientTransformation, pack: Any, unpack: Any
+              ) -> GradientTransformation:
+  """Runs `inner` on `pack(tree)` and returns `unpack(updates, inner's updates)`."""
   if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
     raise TypeError(
-        "gradtx.flatten: inner must be a GradientTransformation with init and update, got "
+        f"gradtx.{fn}: inner must be a GradientTransformation with init and update, got "
         f"{type(inner).__name__}. Hint: call the factory, e.g. gradtx.adam(1e-3).")
   pass_extra_args = _checks.accepts_extra_args(inner.update)
 
   def init_fn(params):
-    return inner.init(_ravel(params))
+    return inner.init(pack(params))
 
   def update_fn(updates, state, params=None, **extra_args):
     if not pass_extra_args:
       extra_args = {}
-    flat_params = None
+    packed_params = None
     if params is not None:
-      _checks.check_same_structure("flatten", "updates", updates, "params", params)
-      flat_params = _ravel(params)
-    flat_updates, state = inner.update(_ravel(updates), state, flat_params, **extra_args)
-    return _unravel(updates, flat_updates), state
+      _checks.check_same_structure(fn, "updates", updates, "params", params)
+      packed_params = pack(params)
+    packed, state = inner.update(pack(updates), state, packed_params, **extra_args)
+    return unpack(updates, packed), state
 
+  if _eager.is_traceable(inner.update):
+    _eager.mark_traceable(update_fn)
   return GradientTransformation(init_fn, update_fn)
 
 
@@ -186,26 +194,6 @@ def group_leaves(inner: GradientTransformation) -> GradientTransformation:
     >>> sorted(tx.init(p)[0].mu), u['w'].shape, u['h'].dtype
     (['bfloat16_00000', 'float32_00000'], (2, 2), dtype(bfloat16))
   """
-  if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
-    raise TypeError(
-        "gradtx.group_leaves: inner must be a GradientTransformation with init and update, got "
-        f"{type(inner).__name__}. Hint: call the factory, e.g. gradtx.adam(1e-3).")
-  pass_extra_args = _checks.accepts_extra_args(inner.update)
-
-  def init_fn(params):
-    return inner.init(_group(params))
-
-  def update_fn(updates, state, params=None, **extra_args):
-    if not pass_extra_args:
-      extra_args = {}
-    grouped_params = None
-    if params is not None:
-      _checks.check_same_structure("group_leaves", "updates", updates, "params", params)
-      grouped_params = _group(params)
-    grouped, state = inner.update(_group(updates), state, grouped_params, **extra_args)
-    grouped = jax.lax.optimization_barrier(grouped)
-    return _ungroup(updates, grouped), state
-
-  if _eager.is_traceable(inner.update):
-    _eager.mark_traceable(update_fn)
-  return GradientTransformation(init_fn, update_fn)
+  # The barrier keeps XLA from looking through the split (see `_group`).
+  return _relayout("group_leaves", inner, _group,
+                   lambda like, grouped: _ungroup(like, jax.lax.optimization_barrier(grouped)))
