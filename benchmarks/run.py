@@ -667,7 +667,7 @@ def main(argv: list[str] | None = None) -> dict:
     with open(os.path.join(args.out, "results.json")) as f:
       results = json.load(f)
     if results["step"]:
-      results["png"] = write_png(results, args.out)
+      results["png"] = os.path.basename(write_png(results, args.out))
     print("wrote", write_report(results, args.out))
     return results
   mode = "smoke" if args.smoke else "quick" if args.quick else "full"
@@ -706,7 +706,8 @@ def main(argv: list[str] | None = None) -> dict:
   if "sweep" in sections:
     results["sweep"] = bench_sweep(**cfg["sweep"], log=log)
   results["wall_s"] = time.perf_counter() - t_start
-  results["png"] = write_png(results, args.out) if results["step"] else None
+  png = write_png(results, args.out) if results["step"] else None
+  results["png"] = None if png is None else os.path.basename(png)  # no machine paths in the JSON
   for r in results["step"] + results["bf16"]:
     for v in r["libs"].values():
       v.pop("times", None)
