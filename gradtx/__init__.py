@@ -1,9 +1,16 @@
-"""gradtx: composable gradient transformations for JAX, with optax's names and numerics."""
+"""gradtx: composable gradient transformations for JAX, with optax's names and numerics.
+
+This file only gathers names. The contract sits beside it (`base.py`, `combine.py`, `update.py`,
+`numerics.py`); every other family lives in the subpackage named after optax's namespace
+(`transforms/`, `schedules/`, `tree/`, `contrib/`, ...) or after gradtx's own (`optimizers/`,
+`tuning/`, `curvature/`, `distributed/`, `learned/`).
+"""
 
 from gradtx.base import (
     ArrayTree,
     EmptyState,
     GradientTransformation,
+    MaskOrFn,
     Numeric,
     OptState,
     Params,
@@ -18,19 +25,10 @@ from gradtx.base import (
     stateless,
     stateless_with_tree_map,
 )
-from gradtx.tree import (
+from gradtx.numerics import (
     abs_sq,
-    bias_correction,
-    cast,
-    cast_like,
-    full_like,
     global_norm,
-    moment_like,
     safe_increment,
-    update_infinity_moment,
-    update_moment,
-    update_moment_per_elem_norm,
-    zeros_like,
 )
 from gradtx.combine import (
     MultiTransformState,
@@ -42,19 +40,81 @@ from gradtx.update import (
     apply_updates,
     incremental_update,
 )
-from gradtx.scaling import (
-    ScaleByScheduleState,
-    scale,
-    scale_by_learning_rate,
-    scale_by_schedule,
+from gradtx.contrib.plateau import (
+    ReduceLROnPlateauState,
+    reduce_on_plateau,
 )
-from gradtx.momentum import (
-    EmaState,
-    TraceState,
-    ema,
-    trace,
+from gradtx.optimizers.adam import (
+    adam,
+    adamax,
+    adamaxw,
+    adamw,
+    amsgrad,
+    nadam,
+    nadamw,
 )
-from gradtx.adaptive import (
+from gradtx.optimizers.rms import (
+    adadelta,
+    adagrad,
+    rmsprop,
+)
+from gradtx.optimizers.sgd import (
+    noisy_sgd,
+    sgd,
+    sgdw,
+)
+from gradtx.optimizers.sign import (
+    addsign,
+    powersign,
+)
+from gradtx.schedules.batch_size import (
+    scale_learning_rate,
+)
+from gradtx.schedules.cosine import (
+    cosine_decay_schedule,
+    sgdr_schedule,
+    warmup_cosine_decay_schedule,
+)
+from gradtx.schedules.cyclic import (
+    cyclic_schedule,
+)
+from gradtx.schedules.exponential import (
+    exponential_decay,
+    warmup_exponential_decay_schedule,
+)
+from gradtx.schedules.inject import (
+    InjectHyperparamsState,
+    inject_hyperparams,
+    set_hyperparams,
+)
+from gradtx.schedules.join import (
+    join_schedules,
+)
+from gradtx.schedules.momentum import (
+    momentum_schedule,
+)
+from gradtx.schedules.onecycle import (
+    cosine_onecycle_schedule,
+    linear_onecycle_schedule,
+)
+from gradtx.schedules.polynomial import (
+    constant_schedule,
+    linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+)
+from gradtx.schedules.restarts import (
+    warm_restarts_schedule,
+)
+from gradtx.schedules.transformer import (
+    transformer_schedule,
+)
+from gradtx.transforms.accumulation import (
+    MultiSteps,
+    MultiStepsState,
+)
+from gradtx.transforms.adaptive import (
     ScaleByAdaDeltaState,
     ScaleByAdamState,
     ScaleByAmsgradState,
@@ -73,65 +133,59 @@ from gradtx.adaptive import (
     scale_by_rss,
     scale_by_stddev,
 )
-from gradtx.sign import (
-    ScaleByAddsignState,
-    ScaleByPowersignState,
-    scale_by_addsign,
-    scale_by_powersign,
-    scale_by_sign,
+from gradtx.transforms.averaging import (
+    EmaParamsState,
+    PolyakAveragingState,
+    SnapshotEnsembleState,
+    averaged_params,
+    ema_params,
+    ensemble_params,
+    ensemble_predict,
+    polyak_averaging,
+    snapshot_ensemble,
 )
-from gradtx.noise import (
-    AddNoiseState,
-    add_noise,
-)
-from gradtx.clipping import (
+from gradtx.transforms.clipping import (
     clip,
     clip_by_block_rms,
     clip_by_global_norm,
 )
-from gradtx.decay import (
-    AddDecayedWeightsState,
-    add_decayed_weights,
-    normalized_weight_decay,
-    normalized_weight_decay_schedule,
-)
-from gradtx.wrappers import (
-    MaskedNode,
-    MaskedState,
-    ReduceLROnPlateauState,
-    masked,
-    reduce_on_plateau,
-)
-from gradtx.conditional import (
+from gradtx.transforms.conditional import (
     ConditionallyMaskState,
     ConditionallyTransformState,
     conditionally_mask,
     conditionally_transform,
 )
-from gradtx.failsafe import (
+from gradtx.transforms.decay import (
+    AddDecayedWeightsState,
+    add_decayed_weights,
+    normalized_weight_decay,
+    normalized_weight_decay_schedule,
+)
+from gradtx.transforms.failsafe import (
     ApplyIfFiniteState,
     apply_if_finite,
 )
-from gradtx.accumulation import (
-    MultiSteps,
-    MultiStepsState,
-)
-from gradtx.layouts import (
+from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
 )
-from gradtx.lookahead import (
+from gradtx.transforms.lookahead import (
     LookaheadParams,
     LookaheadState,
     lookahead,
 )
-from gradtx.precision import (
-    MixedPrecisionState,
-    mixed_precision,
-    state_bytes,
-    state_bytes_per_param,
+from gradtx.transforms.masking import (
+    MaskedNode,
+    MaskedState,
+    masked,
 )
-from gradtx.monitoring import (
+from gradtx.transforms.momentum import (
+    EmaState,
+    TraceState,
+    ema,
+    trace,
+)
+from gradtx.transforms.monitoring import (
     EarlyStopping,
     EarlyStoppingState,
     HealthMonitorState,
@@ -143,67 +197,72 @@ from gradtx.monitoring import (
     read_measures,
     snapshot,
 )
-from gradtx.averaging import (
-    EmaParamsState,
-    PolyakAveragingState,
-    SnapshotEnsembleState,
-    averaged_params,
-    ema_params,
-    ensemble_params,
-    ensemble_predict,
-    polyak_averaging,
-    snapshot_ensemble,
+from gradtx.transforms.noise import (
+    AddNoiseState,
+    add_noise,
 )
-from gradtx.inject import (
-    InjectHyperparamsState,
-    grid_sweep,
-    inject_hyperparams,
-    set_hyperparams,
+from gradtx.transforms.precision import (
+    MixedPrecisionState,
+    mixed_precision,
+    state_bytes,
+    state_bytes_per_param,
 )
-from gradtx.schedules import (
-    constant_schedule,
-    cosine_decay_schedule,
-    cosine_onecycle_schedule,
-    exponential_decay,
-    join_schedules,
-    linear_onecycle_schedule,
-    linear_schedule,
-    piecewise_constant_schedule,
-    piecewise_interpolate_schedule,
-    polynomial_schedule,
-    sgdr_schedule,
-    warmup_cosine_decay_schedule,
-    warmup_exponential_decay_schedule,
+from gradtx.transforms.scaling import (
+    ScaleByScheduleState,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
 )
-from gradtx.paper_schedules import (
-    cyclic_schedule,
-    momentum_schedule,
-    scale_learning_rate,
-    transformer_schedule,
-    warm_restarts_schedule,
+from gradtx.transforms.sign import (
+    ScaleByAddsignState,
+    ScaleByPowersignState,
+    scale_by_addsign,
+    scale_by_powersign,
+    scale_by_sign,
 )
-from gradtx.aliases import (
-    adadelta,
-    adagrad,
-    adam,
-    adamax,
-    adamaxw,
-    adamw,
-    addsign,
-    amsgrad,
-    nadam,
-    nadamw,
-    noisy_sgd,
-    powersign,
-    rmsprop,
-    sgd,
-    sgdw,
+from gradtx.tree.casting import (
+    cast,
+    cast_like,
+    full_like,
+    zeros_like,
 )
-from gradtx.tuning import (
-    LRRangeTestResult,
-    lr_range_test,
+from gradtx.tree.moments import (
+    bias_correction,
+    moment_like,
+    update_infinity_moment,
+    update_moment,
+    update_moment_per_elem_norm,
+)
+from gradtx.tuning.plots import (
     plot_lr_range_test,
     plot_schedule,
+)
+from gradtx.tuning.range_test import (
+    LRRangeTestResult,
+    lr_range_test,
+)
+from gradtx.tuning.sweep import (
+    grid_sweep,
+)
+
+# The namespaces, so that `gradtx.losses.l2_loss` works after `import gradtx` (as in optax).
+from gradtx import (  # noqa: E402
+    assignment,
+    contrib,
+    curvature,
+    distributed,
+    learned,
+    losses,
+    microbatching,
+    optimizers,
+    perturbations,
+    projections,
+    schedules,
+    second_order,
+    transforms,
+    tree,
+    tree_utils,
+    tuning,
 )
 
 __all__ = [
@@ -224,6 +283,7 @@ __all__ = [
     "LRRangeTestResult",
     "LookaheadParams",
     "LookaheadState",
+    "MaskOrFn",
     "MaskedNode",
     "MaskedState",
     "MixedPrecisionState",
@@ -269,6 +329,7 @@ __all__ = [
     "amsgrad",
     "apply_if_finite",
     "apply_updates",
+    "assignment",
     "averaged_params",
     "bias_correction",
     "cast",
@@ -280,9 +341,12 @@ __all__ = [
     "conditionally_mask",
     "conditionally_transform",
     "constant_schedule",
+    "contrib",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
+    "curvature",
     "cyclic_schedule",
+    "distributed",
     "early_stopping",
     "ema",
     "ema_params",
@@ -300,11 +364,14 @@ __all__ = [
     "init_empty_state",
     "inject_hyperparams",
     "join_schedules",
+    "learned",
     "linear_onecycle_schedule",
     "linear_schedule",
     "lookahead",
+    "losses",
     "lr_range_test",
     "masked",
+    "microbatching",
     "mixed_precision",
     "moment_like",
     "momentum_schedule",
@@ -316,6 +383,8 @@ __all__ = [
     "noisy_sgd",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
+    "optimizers",
+    "perturbations",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
     "plot_lr_range_test",
@@ -323,6 +392,7 @@ __all__ = [
     "polyak_averaging",
     "polynomial_schedule",
     "powersign",
+    "projections",
     "read_measures",
     "reduce_on_plateau",
     "rmsprop",
@@ -342,6 +412,8 @@ __all__ = [
     "scale_by_sign",
     "scale_by_stddev",
     "scale_learning_rate",
+    "schedules",
+    "second_order",
     "set_hyperparams",
     "set_to_zero",
     "sgd",
@@ -355,6 +427,10 @@ __all__ = [
     "stateless_with_tree_map",
     "trace",
     "transformer_schedule",
+    "transforms",
+    "tree",
+    "tree_utils",
+    "tuning",
     "update_infinity_moment",
     "update_moment",
     "update_moment_per_elem_norm",

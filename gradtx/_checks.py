@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx._trees import is_none
+
 SWEEP_HINT = (
     "To sweep over several values, build the optimizer inside the function you vmap: "
     "jax.vmap(lambda lr: train(gradtx.adam(lr)))(lrs)."
@@ -29,10 +31,6 @@ def accepts_extra_args(update: Any) -> bool:
   except (TypeError, ValueError):
     return False
   return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-
-
-def _is_none(x: Any) -> bool:
-  return x is None
 
 
 def is_tracer(x: Any) -> bool:
@@ -200,8 +198,8 @@ def check_same_structure(fn: str, name_a: str, a: Any, name_b: str, b: Any) -> N
 
   Runs at trace time only under `jit`; in eager mode it is one treedef comparison per call.
   """
-  sa = jax.tree.structure(a, is_leaf=_is_none)
-  sb = jax.tree.structure(b, is_leaf=_is_none)
+  sa = jax.tree.structure(a, is_leaf=is_none)
+  sb = jax.tree.structure(b, is_leaf=is_none)
   if sa != sb:
     raise ValueError(
         f"gradtx.{fn}: the structure of {name_b} does not match {name_a}.\n"

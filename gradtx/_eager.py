@@ -40,7 +40,8 @@ def mark_traceable(update: Callable[..., Any]) -> Callable[..., Any]:
 # Modules whose transformations call no user code but schedules (which must trace: gradtx traces
 # every schedule once when the transformation is built).
 _PRIMITIVE_MODULES = frozenset(
-    f"gradtx.{m}" for m in ("adaptive", "clipping", "decay", "momentum", "noise", "scaling", "sign"))
+    f"gradtx.transforms.{m}"
+    for m in ("adaptive", "clipping", "decay", "momentum", "noise", "scaling", "sign"))
 _BASE_PRIMITIVES = ("identity.", "set_to_zero.")
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "ArrayTree",
     "EmptyState",
     "GradientTransformation",
+    "MaskOrFn",
     "Numeric",
     "OptState",
     "Params",
@@ -41,6 +42,9 @@ OptState = Any
 Numeric = Union[float, int, jax.Array]
 Schedule = Callable[[jax.Array], jax.Array]
 ScalarOrSchedule = Union[float, int, jax.Array, Schedule]
+# A pytree of bools shaped like (a prefix of) the params, or a callable params -> such a pytree
+# (optax's name, for `masked`, `add_decayed_weights(mask=)` and the aliases' `mask=`).
+MaskOrFn = Union[Any, Callable[[Any], Any], None]
 
 
 class TransformInitFn(Protocol):

@@ -8,7 +8,6 @@ import jax
 
 from gradtx import _checks, _eager
 from gradtx.base import GradientTransformation
-from gradtx.wrappers import masked
 
 __all__ = [
     "MultiTransformState",
@@ -225,6 +224,10 @@ def multi_transform(
     if not labels_is_fn:
       return jax.tree.map(lambda l: l == label, param_labels)
     return lambda tree: jax.tree.map(lambda l: l == label, labels_for(tree))
+
+  # Imported here: gradtx.transforms gathers this module's names, so a top-level import would be
+  # circular.
+  from gradtx.transforms.masking import masked  # pylint: disable=import-outside-toplevel
 
   members = {
       label: masked(t, mask_for(label), mask_compatible_extra_args=mask_compatible_extra_args)

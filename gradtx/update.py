@@ -8,15 +8,12 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _eager
+from gradtx._trees import is_none
 
 __all__ = [
     "apply_updates",
     "incremental_update",
 ]
-
-
-def _is_none(x: Any) -> bool:
-  return x is None
 
 
 def apply_updates(params: Any, updates: Any) -> Any:
@@ -67,7 +64,7 @@ def _apply_updates(params: Any, updates: Any) -> Any:
           "gradtx.masked(tx, mask) and jax.grad(..., allow_int=True).")
     return jnp.asarray(p + u).astype(dtype)
 
-  return jax.tree_util.tree_map_with_path(add, params, updates, is_leaf=_is_none)
+  return jax.tree_util.tree_map_with_path(add, params, updates, is_leaf=is_none)
 
 
 _apply_updates_jit = jax.jit(_apply_updates)

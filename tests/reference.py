@@ -317,7 +317,7 @@ def scale_by_nadam(params, grads, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
 
 # ---------------------------------------------------------------------------------------------
 # Aliases: whole optimizers transcribed from their papers' algorithms (independent of the
-# primitive references above, so a wrong composition in gradtx/aliases.py is caught).
+# primitive references above, so a wrong composition in gradtx/optimizers/ is caught).
 
 
 def _zeros(params):

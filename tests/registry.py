@@ -324,7 +324,7 @@ NOT_TRANSFORMS |= {"averaged_params", "ensemble_params", "ensemble_predict"}
 
 # --- decoupled weight decay in the paper's exact form (adamw / sgdw schedule_multiplier) --------
 
-from gradtx.decay import normalized_weight_decay_schedule  # noqa: E402  (appended block)
+from gradtx.transforms.decay import normalized_weight_decay_schedule  # noqa: E402  (appended block)
 
 _SGDR_MULTIPLIER = gradtx.warm_restarts_schedule(1.0, 4, 2)  # restarts at steps 4 and 12
 _WD_NORMALIZED = normalized_weight_decay_schedule(0.5, 10, 95, 4, 2)  # 9.5 steps per epoch

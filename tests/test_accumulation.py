@@ -10,7 +10,7 @@ import pytest
 
 import gradtx
 from trees import make_grads, make_params
-from gradtx.accumulation import MultiSteps, MultiStepsState
+from gradtx.transforms.accumulation import MultiSteps, MultiStepsState
 
 
 def run(tx, grads, jit=True, **extra):

@@ -11,7 +11,7 @@ import optax
 import pytest
 
 import gradtx
-from gradtx import aliases
+from gradtx import optimizers as aliases
 
 ALIASES = sorted(aliases.__all__)
 

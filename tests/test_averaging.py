@@ -11,9 +11,7 @@ import pytest
 import gradtx
 from trees import make_params
 import reference as ref
-from gradtx.averaging import (EmaParamsState, PolyakAveragingState, SnapshotEnsembleState,
-                              averaged_params, ema_params, ensemble_params, ensemble_predict,
-                              polyak_averaging, snapshot_ensemble)
+from gradtx.transforms.averaging import EmaParamsState, PolyakAveragingState, SnapshotEnsembleState, averaged_params, ema_params, ensemble_params, ensemble_predict, polyak_averaging, snapshot_ensemble
 
 STEPS = 25
 

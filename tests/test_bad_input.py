@@ -37,7 +37,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from gradtx import aliases
+from gradtx import optimizers as aliases
 
 ALIASES = sorted(aliases.__all__)
 P = {"w": jnp.ones((2, 3)), "b": jnp.ones(3)}

@@ -3,7 +3,7 @@
 the restored state is bit-identical to uninterrupted training (params and every state leaf, with
 their dtypes and tree structure). Also a flax nnx `Optimizer` saved and restored with Orbax.
 
-Each case is one row of a table: `ALIAS_KWARGS` (every alias in `gradtx.aliases.__all__`, so a new
+Each case is one row of a table: `ALIAS_KWARGS` (every alias in `gradtx.optimizers.__all__`, so a new
 alias is covered, and fails here until it can be built from the table), `CASES` (variants,
 wrappers, monitors, averages, schedules, bfloat16) and `OPTIONAL_CASES` (modules not yet landed are
 skipped). A coverage test checks that the table reaches every state class of `gradtx.__all__`.
@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from gradtx import aliases
+from gradtx import optimizers as aliases
 from gradtx.base import GradientTransformation
 from trees import make_grads, make_params
 
@@ -179,21 +179,21 @@ def _optional_case(case_id, module, name, build, dtype=jnp.float32, wrap_params=
 
 def _lookahead_params(params):
   """`LookaheadParams(fast, slow)`; the gradients keep the plain params' structure (`fast`)."""
-  return _optional("gradtx.lookahead", "LookaheadParams").init_synced(params)
+  return _optional("gradtx.transforms.lookahead", "LookaheadParams").init_synced(params)
 
 
 # Modules being added separately; each row runs once its module defines the name. The argument
 # lists follow optax's; adjust a row if the module's signature differs.
 OPTIONAL_CASES = [
-    _optional_case("lookahead", "gradtx.lookahead", "lookahead",
+    _optional_case("lookahead", "gradtx.transforms.lookahead", "lookahead",
                    lambda f: f(gradtx.adam(0.01), sync_period=2, slow_step_size=0.5),
                    wrap_params=_lookahead_params),
-    _optional_case("conditionally_transform", "gradtx.conditional", "conditionally_transform",
+    _optional_case("conditionally_transform", "gradtx.transforms.conditional", "conditionally_transform",
                    lambda f: f(gradtx.adam(0.01), lambda step: step % 2 == 0)),
-    _optional_case("conditionally_mask", "gradtx.conditional", "conditionally_mask",
+    _optional_case("conditionally_mask", "gradtx.transforms.conditional", "conditionally_mask",
                    lambda f: f(gradtx.sgd(0.1, 0.9), lambda step: step >= 1)),
     # Mixed bf16 / f32 params: the f32 leaves have no master copy (`None` in the state).
-    _optional_case("mixed_precision", "gradtx.precision", "mixed_precision",
+    _optional_case("mixed_precision", "gradtx.transforms.precision", "mixed_precision",
                    lambda f: f(gradtx.adam(0.01)), MIXED),
 ]
 
@@ -415,7 +415,7 @@ def test_table_covers_every_state_class_and_dtype():
   """Every state class of gradtx (and of the optional modules present) occurs in some case's
   state, and the states hold int32, uint32, bool, float32 and bfloat16 leaves."""
   wanted = _state_classes(gradtx)
-  for module in sorted({"gradtx.lookahead", "gradtx.conditional", "gradtx.precision"}):
+  for module in sorted({"gradtx.transforms.lookahead", "gradtx.transforms.conditional", "gradtx.transforms.precision"}):
     try:
       wanted |= _state_classes(importlib.import_module(module))
     except ImportError:

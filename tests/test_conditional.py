@@ -17,8 +17,7 @@ import gradtx
 import reference as ref
 from trees import make_grads, make_params
 from gradtx.base import stateless_with_tree_map
-from gradtx.conditional import (ConditionallyMaskState, ConditionallyTransformState,
-                                conditionally_mask, conditionally_transform)
+from gradtx.transforms.conditional import ConditionallyMaskState, ConditionallyTransformState, conditionally_mask, conditionally_transform
 
 STEPS = 12
 REF_ADAM = functools.partial(ref.adam, learning_rate=0.1)

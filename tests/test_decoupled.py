@@ -12,7 +12,7 @@ import pytest
 
 import gradtx
 import reference as ref
-from gradtx.decay import normalized_weight_decay, normalized_weight_decay_schedule
+from gradtx.transforms.decay import normalized_weight_decay, normalized_weight_decay_schedule
 
 STEPS = 45  # three warm-restart cycles of 5, 10 and 20 steps, and the start of a fourth
 T0, T_MULT = 5, 2

@@ -1,4 +1,4 @@
-"""Smoke tests of `python -m gradtx.demo` (gradtx/demo.py, gradtx/_demo_digits.py): small
+"""Smoke tests of `python -m gradtx.demo` (gradtx/demo/cli.py, gradtx/demo/digits.py): small
 settings, a few seconds."""
 
 import contextlib
@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gradtx import _demo_digits, demo
+from gradtx.demo import cli as demo, digits as _demo_digits
 
 # One worker runs the whole module so each module-scoped demo run happens once.
 pytestmark = pytest.mark.xdist_group("demo")

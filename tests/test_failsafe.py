@@ -10,7 +10,7 @@ import pytest
 
 import gradtx
 from trees import STEPS, make_grads, make_params
-from gradtx.failsafe import ApplyIfFiniteState, apply_if_finite
+from gradtx.transforms.failsafe import ApplyIfFiniteState, apply_if_finite
 
 
 def poison(g, bad, leaf=1):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from gradtx import aliases
+from gradtx import optimizers as aliases
 
 nnx = pytest.importorskip("flax.nnx")
 train_state = pytest.importorskip("flax.training.train_state")

@@ -16,8 +16,10 @@ import gradtx
 from trees import make_grads, make_params
 
 STEPS = 12
-from gradtx import _checks, inject
-from gradtx.inject import InjectHyperparamsState, grid_sweep, inject_hyperparams, set_hyperparams
+from gradtx import _checks
+from gradtx.tuning import sweep
+from gradtx.schedules.inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
+from gradtx.tuning.sweep import grid_sweep
 
 
 def _mask_fn(params):
@@ -439,7 +441,7 @@ def test_grid_sweep_chunked_equals_unchunked():
   assert jax.tree.structure(chunked) == jax.tree.structure(out)
   assert_trees_close(chunked, out, rtol=1e-5, atol=1e-6)  # vectorized differently: rounding
   if jax.default_backend() == "cpu":  # 'auto' (the default) is chunks of 8 on CPU
-    assert inject._AUTO_CPU_CHUNK == 8
+    assert sweep._AUTO_CPU_CHUNK == 8
 
 
 def test_grid_sweep_through_injected_state_equals_separate_runs():

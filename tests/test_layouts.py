@@ -1,4 +1,4 @@
-"""Tests for gradtx/layouts.py: flatten against optax and against the unflattened inner."""
+"""Tests for gradtx/transforms/layouts.py: flatten against optax and against the unflattened inner."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 import gradtx
 from trees import make_grads, make_params
-from gradtx.layouts import flatten
+from gradtx.transforms.layouts import flatten
 
 
 def run(tx, grads, params=None, **extra):
@@ -97,8 +97,8 @@ def test_mismatched_params_structure_raises():
 
 # --- group_leaves ---------------------------------------------------------------------------------
 
-from gradtx import layouts  # noqa: E402
-from gradtx.layouts import group_leaves  # noqa: E402
+from gradtx.transforms import layouts  # noqa: E402
+from gradtx.transforms.layouts import group_leaves  # noqa: E402
 
 
 def _many_leaves(n=10, seed=0, big=None):

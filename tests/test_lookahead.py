@@ -15,7 +15,7 @@ import pytest
 import gradtx
 import reference as ref
 from trees import STEPS, make_grads, make_params
-from gradtx.lookahead import LookaheadParams, LookaheadState, lookahead
+from gradtx.transforms.lookahead import LookaheadParams, LookaheadState, lookahead
 
 REF_ADAM = functools.partial(ref.adam, learning_rate=0.1)
 # (sync_period, reset_state): every sync_period in (1, 3, 5), with and without reset. The slow

@@ -10,8 +10,7 @@ import optax
 import pytest
 
 import gradtx
-from gradtx.monitoring import (EarlyStoppingState, HealthMonitorState, early_stopping,
-                               health_monitor, monitor, read_measures, snapshot)
+from gradtx.transforms.monitoring import EarlyStoppingState, HealthMonitorState, early_stopping, health_monitor, monitor, read_measures, snapshot
 
 
 def make_params():

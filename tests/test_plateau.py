@@ -10,7 +10,7 @@ import pytest
 
 import gradtx
 import reference as ref
-from gradtx.wrappers import ReduceLROnPlateauState, reduce_on_plateau
+from gradtx.contrib.plateau import ReduceLROnPlateauState, reduce_on_plateau
 
 FIELDS = ReduceLROnPlateauState._fields
 PARAMS = {"w": jnp.ones(3), "b": (jnp.asarray(2.0),)}

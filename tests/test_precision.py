@@ -9,13 +9,8 @@ import optax
 import pytest
 
 import gradtx
-from gradtx import aliases
-from gradtx.precision import (
-    MixedPrecisionState,
-    mixed_precision,
-    state_bytes,
-    state_bytes_per_param,
-)
+from gradtx import optimizers as aliases
+from gradtx.transforms.precision import MixedPrecisionState, mixed_precision, state_bytes, state_bytes_per_param
 from trees import make_grads, make_params
 
 BF16 = jnp.bfloat16

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings, strategies as st
 
 import gradtx
-from gradtx import aliases
+from gradtx import optimizers as aliases
 
 # One xdist worker runs the whole file in order, so the final test sees every example count.
 pytestmark = pytest.mark.xdist_group("properties")

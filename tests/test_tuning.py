@@ -9,7 +9,8 @@ import optax
 import pytest
 
 import gradtx
-from gradtx.tuning import LRRangeTestResult, lr_range_test, plot_lr_range_test, plot_schedule
+from gradtx.tuning.range_test import LRRangeTestResult, lr_range_test
+from gradtx.tuning.plots import plot_lr_range_test, plot_schedule
 
 NUM_BATCHES, BATCH, DIM = 16, 32, 5
 

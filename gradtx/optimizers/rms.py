@@ -1,0 +1,159 @@
+"""Per-coordinate adaptive step sizes as chains of primitives: adagrad, adadelta, rmsprop."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from gradtx import _checks
+from gradtx.base import GradientTransformation, MaskOrFn, ScalarOrSchedule, identity
+from gradtx.combine import chain
+from gradtx.transforms.adaptive import (
+  scale_by_adadelta,
+  scale_by_rms,
+  scale_by_rss,
+  scale_by_stddev,
+)
+from gradtx.transforms.decay import add_decayed_weights
+from gradtx.transforms.momentum import trace
+from gradtx.transforms.scaling import scale_by_learning_rate
+
+__all__ = [
+    "adadelta",
+    "adagrad",
+    "rmsprop",
+]
+
+
+def adagrad(
+    learning_rate: ScalarOrSchedule,
+    initial_accumulator_value: float = 0.1,
+    eps: float = 1e-7,
+) -> GradientTransformation:
+  r"""Adagrad: per-coordinate steps scaled by the root of the summed squared gradients.
+
+  Builds `chain(scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(lr))`
+  (equation in `scale_by_rss`). Follows optax: `eps` is added inside the square root (the Theano
+  chapter adds 1e-6 inside too; Ruder writes it outside).
+
+  Args:
+    learning_rate: a float, scalar array or schedule.
+    initial_accumulator_value: starting value of the sum, >= 0.
+    eps: >= 0.
+
+  Returns:
+    A `GradientTransformation`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.adagrad(0.1)
+    >>> round(tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))[0].tolist()[0], 4)
+    -0.0953
+
+  References:
+    Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and Stochastic
+    Optimization", JMLR 2011.
+  """
+  return chain(
+      scale_by_rss(initial_accumulator_value=initial_accumulator_value, eps=eps),
+      scale_by_learning_rate(learning_rate),
+  )
+
+
+def adadelta(
+    learning_rate: ScalarOrSchedule = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: MaskOrFn | Callable | None = None,
+) -> GradientTransformation:
+  r"""Adadelta (Zeiler): steps in the units of the parameters, no learning rate needed.
+
+  Builds `chain(add_decayed_weights(weight_decay, weight_decay_mask), scale_by_adadelta(rho,
+  eps), scale_by_learning_rate(learning_rate))` (equation in `scale_by_adadelta`).
+
+  Differences from optax: optax 0.2.8's `adadelta()` defaults to `learning_rate=None`, which skips
+  the sign flip, so its default *ascends* the loss. gradtx's default `learning_rate=1.0` descends,
+  as Zeiler's Adadelta does, and equals optax's `adadelta(1.0)`.
+
+  Args:
+    learning_rate: a float, scalar array or schedule (1.0 is Zeiler's method).
+    rho: decay of both running averages, in [0, 1].
+    eps: >= 0, inside both square roots.
+    weight_decay: coupled L2 weight decay (added to the gradient), float or schedule.
+    weight_decay_mask: which params are decayed.
+
+  Returns:
+    A `GradientTransformation`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.adadelta()
+    >>> tx.update(jnp.ones(1), tx.init(jnp.zeros(1)), jnp.zeros(1))[0].tolist()[0] < 0
+    True
+
+  References:
+    Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012. https://arxiv.org/abs/1212.5701
+  """
+  return chain(
+      add_decayed_weights(weight_decay, mask=weight_decay_mask),
+      scale_by_adadelta(rho=rho, eps=eps),
+      scale_by_learning_rate(learning_rate),
+  )
+
+
+def rmsprop(
+    learning_rate: ScalarOrSchedule,
+    decay: float = 0.9,
+    eps: float = 1e-8,
+    initial_scale: float = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    momentum: ScalarOrSchedule | None = None,
+    nesterov: bool = False,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+  r"""RMSprop (Tieleman & Hinton), optionally centered and with momentum.
+
+  Builds `chain(scale_by_rms(...)` or `scale_by_stddev(...)` when `centered`, then
+  `scale_by_learning_rate(learning_rate)`, then `trace(momentum, nesterov)` if `momentum` is
+  given — the same order as optax (momentum over the lr-scaled steps). Equations in
+  `scale_by_rms` / `scale_by_stddev`. Follows optax's default `eps_in_sqrt=True`, as the Theano
+  chapter does (`sqrt(acc + 1e-6)`).
+
+  Args:
+    learning_rate: a float, scalar array or schedule.
+    decay: decay of the squared-gradient average, in [0, 1].
+    eps: >= 0.
+    initial_scale: initial second moment, >= 0.
+    eps_in_sqrt: add `eps` inside (True) or outside the square root.
+    centered: divide by the standard deviation instead of the root mean square.
+    momentum: momentum in [0, 1] (float, array or schedule) or None.
+    nesterov: Nesterov momentum (needs `momentum`).
+    bias_correction: debias the moving averages.
+
+  Returns:
+    A `GradientTransformation`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.rmsprop(0.01)
+    >>> round(tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))[0].tolist()[0], 4)
+    -0.0316
+
+  References:
+    Tieleman & Hinton, "Lecture 6.5 - RMSProp", COURSERA: Neural Networks for Machine Learning,
+    2012. Graves, "Generating Sequences With Recurrent Neural Networks", 2013 (centered).
+    https://arxiv.org/abs/1308.0850
+  """
+  _checks.check_bool("rmsprop", "centered", centered)
+  _checks.check_scalar("rmsprop", "momentum", momentum, low=0.0, high=1.0, schedule=True,
+                       optional=True)
+  if momentum is None and nesterov:
+    raise ValueError("gradtx.rmsprop: nesterov=True needs a momentum, got momentum=None.")
+  scaler = scale_by_stddev if centered else scale_by_rms
+  return chain(
+      scaler(decay=decay, eps=eps, initial_scale=initial_scale, eps_in_sqrt=eps_in_sqrt,
+             bias_correction=bias_correction),
+      scale_by_learning_rate(learning_rate),
+      identity() if momentum is None else trace(decay=momentum, nesterov=nesterov),
+  )

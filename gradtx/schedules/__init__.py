@@ -1,0 +1,72 @@
+"""optax's `schedules` namespace: schedules of the step count and `inject_hyperparams`.
+
+Each family lives in its own file; this file only gathers their names.
+"""
+
+from gradtx.schedules.batch_size import (
+    scale_learning_rate,
+)
+from gradtx.schedules.cosine import (
+    cosine_decay_schedule,
+    sgdr_schedule,
+    warmup_cosine_decay_schedule,
+)
+from gradtx.schedules.cyclic import (
+    cyclic_schedule,
+)
+from gradtx.schedules.exponential import (
+    exponential_decay,
+    warmup_exponential_decay_schedule,
+)
+from gradtx.schedules.inject import (
+    InjectHyperparamsState,
+    inject_hyperparams,
+    set_hyperparams,
+)
+from gradtx.schedules.join import (
+    join_schedules,
+)
+from gradtx.schedules.momentum import (
+    momentum_schedule,
+)
+from gradtx.schedules.onecycle import (
+    cosine_onecycle_schedule,
+    linear_onecycle_schedule,
+)
+from gradtx.schedules.polynomial import (
+    constant_schedule,
+    linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+)
+from gradtx.schedules.restarts import (
+    warm_restarts_schedule,
+)
+from gradtx.schedules.transformer import (
+    transformer_schedule,
+)
+
+__all__ = [
+    "InjectHyperparamsState",
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
+    "cyclic_schedule",
+    "exponential_decay",
+    "inject_hyperparams",
+    "join_schedules",
+    "linear_onecycle_schedule",
+    "linear_schedule",
+    "momentum_schedule",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polynomial_schedule",
+    "scale_learning_rate",
+    "set_hyperparams",
+    "sgdr_schedule",
+    "transformer_schedule",
+    "warm_restarts_schedule",
+    "warmup_cosine_decay_schedule",
+    "warmup_exponential_decay_schedule",
+]

@@ -1,0 +1,207 @@
+"""optax's `transforms` namespace: gradient transformations and the wrappers that combine them.
+
+Each family lives in its own file (`adaptive.py` for the Adam/RMS family, `clipping.py`, `masking.py`,
+...); this file only gathers their names.
+"""
+
+from gradtx.combine import (
+    MultiTransformState,
+    chain,
+    multi_transform,
+    named_chain,
+)
+from gradtx.transforms.accumulation import (
+    MultiSteps,
+    MultiStepsState,
+)
+from gradtx.transforms.adaptive import (
+    ScaleByAdaDeltaState,
+    ScaleByAdamState,
+    ScaleByAmsgradState,
+    ScaleByNadamState,
+    ScaleByRStdDevState,
+    ScaleByRStdDevWithCountState,
+    ScaleByRmsState,
+    ScaleByRmsWithCountState,
+    ScaleByRssState,
+    scale_by_adadelta,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_amsgrad,
+    scale_by_nadam,
+    scale_by_rms,
+    scale_by_rss,
+    scale_by_stddev,
+)
+from gradtx.transforms.averaging import (
+    EmaParamsState,
+    PolyakAveragingState,
+    SnapshotEnsembleState,
+    averaged_params,
+    ema_params,
+    ensemble_params,
+    ensemble_predict,
+    polyak_averaging,
+    snapshot_ensemble,
+)
+from gradtx.transforms.clipping import (
+    clip,
+    clip_by_block_rms,
+    clip_by_global_norm,
+)
+from gradtx.transforms.conditional import (
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    conditionally_mask,
+    conditionally_transform,
+)
+from gradtx.transforms.decay import (
+    AddDecayedWeightsState,
+    add_decayed_weights,
+    normalized_weight_decay,
+    normalized_weight_decay_schedule,
+)
+from gradtx.transforms.failsafe import (
+    ApplyIfFiniteState,
+    apply_if_finite,
+)
+from gradtx.transforms.layouts import (
+    flatten,
+    group_leaves,
+)
+from gradtx.transforms.lookahead import (
+    LookaheadParams,
+    LookaheadState,
+    lookahead,
+)
+from gradtx.transforms.masking import (
+    MaskedNode,
+    MaskedState,
+    masked,
+)
+from gradtx.transforms.momentum import (
+    EmaState,
+    TraceState,
+    ema,
+    trace,
+)
+from gradtx.transforms.monitoring import (
+    EarlyStopping,
+    EarlyStoppingState,
+    HealthMonitorState,
+    MonitorState,
+    SnapshotState,
+    early_stopping,
+    health_monitor,
+    monitor,
+    read_measures,
+    snapshot,
+)
+from gradtx.transforms.noise import (
+    AddNoiseState,
+    add_noise,
+)
+from gradtx.transforms.precision import (
+    MixedPrecisionState,
+    mixed_precision,
+    state_bytes,
+    state_bytes_per_param,
+)
+from gradtx.transforms.scaling import (
+    ScaleByScheduleState,
+    scale,
+    scale_by_learning_rate,
+    scale_by_schedule,
+)
+from gradtx.transforms.sign import (
+    ScaleByAddsignState,
+    ScaleByPowersignState,
+    scale_by_addsign,
+    scale_by_powersign,
+    scale_by_sign,
+)
+
+__all__ = [
+    "AddDecayedWeightsState",
+    "AddNoiseState",
+    "ApplyIfFiniteState",
+    "ConditionallyMaskState",
+    "ConditionallyTransformState",
+    "EarlyStopping",
+    "EarlyStoppingState",
+    "EmaParamsState",
+    "EmaState",
+    "HealthMonitorState",
+    "LookaheadParams",
+    "LookaheadState",
+    "MaskedNode",
+    "MaskedState",
+    "MixedPrecisionState",
+    "MonitorState",
+    "MultiSteps",
+    "MultiStepsState",
+    "MultiTransformState",
+    "PolyakAveragingState",
+    "ScaleByAdaDeltaState",
+    "ScaleByAdamState",
+    "ScaleByAddsignState",
+    "ScaleByAmsgradState",
+    "ScaleByNadamState",
+    "ScaleByPowersignState",
+    "ScaleByRStdDevState",
+    "ScaleByRStdDevWithCountState",
+    "ScaleByRmsState",
+    "ScaleByRmsWithCountState",
+    "ScaleByRssState",
+    "ScaleByScheduleState",
+    "SnapshotEnsembleState",
+    "SnapshotState",
+    "TraceState",
+    "add_decayed_weights",
+    "add_noise",
+    "apply_if_finite",
+    "averaged_params",
+    "chain",
+    "clip",
+    "clip_by_block_rms",
+    "clip_by_global_norm",
+    "conditionally_mask",
+    "conditionally_transform",
+    "early_stopping",
+    "ema",
+    "ema_params",
+    "ensemble_params",
+    "ensemble_predict",
+    "flatten",
+    "group_leaves",
+    "health_monitor",
+    "lookahead",
+    "masked",
+    "mixed_precision",
+    "monitor",
+    "multi_transform",
+    "named_chain",
+    "normalized_weight_decay",
+    "normalized_weight_decay_schedule",
+    "polyak_averaging",
+    "read_measures",
+    "scale",
+    "scale_by_adadelta",
+    "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_addsign",
+    "scale_by_amsgrad",
+    "scale_by_learning_rate",
+    "scale_by_nadam",
+    "scale_by_powersign",
+    "scale_by_rms",
+    "scale_by_rss",
+    "scale_by_schedule",
+    "scale_by_sign",
+    "scale_by_stddev",
+    "snapshot",
+    "snapshot_ensemble",
+    "state_bytes",
+    "state_bytes_per_param",
+    "trace",
+]
