@@ -111,6 +111,38 @@ def test_alias_signatures_keep_optax_positional_arguments():
   assert checked >= 12
 
 
+def test_alias_signatures_accept_every_optax_keyword():
+  """Every argument name optax's alias accepts (`nadam(nesterov=)`, `noisy_sgd(seed=)`, ...) is
+  accepted by gradtx's, so optax code calling with keywords runs unchanged."""
+  for name in ALIASES:
+    theirs = getattr(optax, name, None)
+    if theirs is None:
+      continue
+    missing = set(inspect.signature(theirs).parameters) - set(
+        inspect.signature(getattr(gradtx, name)).parameters)
+    assert not missing, f"gradtx.{name} lacks optax's arguments {sorted(missing)}"
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_nadam_nesterov_keyword_equals_optax(nesterov):
+  params = {"w": jnp.asarray([1.0, -2.0, 3.0]), "b": jnp.asarray(0.5)}
+  for name in ("nadam", "nadamw"):
+    runs = []
+    for lib in (gradtx, optax):
+      tx = getattr(lib, name)(0.1, nesterov=nesterov)
+
+      def body(_, carry, tx=tx, lib=lib):
+        p, s = carry
+        u, s = tx.update(quadratic_grads(p), s, p)
+        return lib.apply_updates(p, u), s
+
+      runs.append(jax.jit(lambda p, tx=tx, body=body: jax.lax.fori_loop(
+          0, 20, body, (p, tx.init(p)))[0])(params))
+    jax.tree.map(np.testing.assert_array_equal, *runs)
+  with pytest.raises(ValueError, match="nesterov"):
+    gradtx.nadam(0.1, momentum_decay=0.004, nesterov=False)
+
+
 @pytest.mark.parametrize("name", ALIASES)
 def test_alias_trains_flax_nnx_model(name):
   nnx = pytest.importorskip("flax.nnx")

@@ -139,3 +139,29 @@ def test_seed_sweep_under_vmap():
 def test_validation(kwargs, exc, match):
   with pytest.raises(exc, match=match):
     gradtx.add_noise(**kwargs)
+
+
+def test_seed_is_optax_older_name_for_key_and_none_means_zero():
+  """optax 0.2.8 still accepts `add_noise(..., seed=)` / `noisy_sgd(..., seed=)` and
+  `key=None` (meaning 0): the same numbers as optax for each spelling."""
+  ref, _ = _steps(optax.add_noise(0.1, 0.55, key=5), TREE, 3)
+  for tx in (gradtx.add_noise(0.1, 0.55, seed=5), gradtx.add_noise(0.1, 0.55, 5)):
+    out, _ = _steps(tx, TREE, 3)
+    for u, r in zip(out, ref):
+      jax.tree.map(np.testing.assert_array_equal, u, r)
+  zero, _ = _steps(gradtx.add_noise(0.1, 0.55), TREE, 1)
+  ref0, _ = _steps(optax.add_noise(0.1, 0.55, key=0), TREE, 1)
+  jax.tree.map(np.testing.assert_array_equal, zero[0], ref0[0])
+  sgd, _ = _steps(gradtx.noisy_sgd(0.1, seed=5), TREE, 2)
+  ref_sgd, _ = _steps(optax.noisy_sgd(0.1, seed=5), TREE, 2)
+  for u, r in zip(sgd, ref_sgd):
+    jax.tree.map(np.testing.assert_array_equal, u, r)
+
+
+def test_key_and_seed_together_raise():
+  with pytest.raises(ValueError, match="key or seed"):
+    gradtx.add_noise(0.1, 0.55, key=1, seed=2)
+  with pytest.raises(ValueError, match="key or seed"):
+    gradtx.noisy_sgd(0.1, key=1, seed=2)
+  with pytest.raises(TypeError, match="seed must be an int"):
+    gradtx.add_noise(0.1, 0.55, seed=1.5)

@@ -150,6 +150,7 @@ def nadam(
     eps_root: float = 0.0,
     mu_dtype: Any = None,
     *,
+    nesterov: bool = True,
     momentum_decay: float | None = None,
     nu_dtype: Any = None,
 ) -> GradientTransformation:
@@ -164,6 +165,7 @@ def nadam(
   Args:
     learning_rate: a float, scalar array or schedule.
     b1, b2, eps, eps_root, mu_dtype, nu_dtype: as `adam`.
+    nesterov: optax's keyword: True (default) for Nesterov momentum; False gives plain `adam`.
     momentum_decay: :math:`\psi` >= 0 for Dozat's warm-up, or None for optax's form.
 
   Returns:
@@ -179,8 +181,13 @@ def nadam(
     Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop.
     https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ
   """
+  _checks.check_bool("nadam", "nesterov", nesterov)
   if momentum_decay is None:
-    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True, nu_dtype=nu_dtype)
+    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
+                nu_dtype=nu_dtype)
+  if not nesterov:
+    raise ValueError("gradtx.nadam: momentum_decay (Dozat's warm-up) needs nesterov=True, got "
+                     "nesterov=False.")
   if nu_dtype is not None:
     raise ValueError("gradtx.nadam: nu_dtype is only supported with momentum_decay=None.")
   return chain(
@@ -200,6 +207,7 @@ def nadamw(
     weight_decay: ScalarOrSchedule = 1e-4,
     mask: MaskOrFn | Callable | None = None,
     *,
+    nesterov: bool = True,
     nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""NadamW: `adamw(..., nesterov=True)` — Nadam with decoupled weight decay, as optax.
@@ -207,6 +215,7 @@ def nadamw(
   Args:
     learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype: as `adam`.
     weight_decay, mask: as `adamw`.
+    nesterov: optax's keyword: True (default); False gives plain `adamw`.
 
   Returns:
     A `GradientTransformation`.
@@ -222,7 +231,7 @@ def nadamw(
     "Decoupled Weight Decay Regularization", ICLR 2019. https://arxiv.org/abs/1711.05101
   """
   return adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask,
-               nesterov=True, nu_dtype=nu_dtype)
+               nesterov=nesterov, nu_dtype=nu_dtype)
 
 
 def adamax(

@@ -134,7 +134,9 @@ def noisy_sgd(
     learning_rate: ScalarOrSchedule,
     eta: float = 0.01,
     gamma: float = 0.55,
-    key: Any = 0,
+    key: Any = None,
+    *,
+    seed: int | None = None,
 ) -> GradientTransformation:
   r"""SGD with annealed Gaussian gradient noise (Neelakantan et al.).
 
@@ -145,7 +147,8 @@ def noisy_sgd(
     learning_rate: a float, scalar array or schedule.
     eta: initial noise variance, >= 0.
     gamma: annealing exponent, >= 0 (the paper uses 0.55).
-    key: an int seed or a `jax.random` key.
+    key: an int seed or a `jax.random` key (`None`, optax's default, means 0).
+    seed: optax's older name for an int `key`; give `key` or `seed`, not both.
 
   Returns:
     A `GradientTransformation`.
@@ -160,4 +163,4 @@ def noisy_sgd(
     Neelakantan, Vilnis, Le, Sutskever, Kaiser, Kurach & Martens, "Adding Gradient Noise Improves
     Learning for Very Deep Networks", 2015. https://arxiv.org/abs/1511.06807
   """
-  return chain(add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate))
+  return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))

@@ -52,7 +52,21 @@ class AddNoiseState(NamedTuple):
   rng_key: jax.Array  # uint32 key data (jax.random.key_data)
 
 
-def add_noise(eta: Any = 0.01, gamma: Any = 0.55, key: Any = 0) -> GradientTransformation:
+def _key_or_seed(fn: str, key: Any, seed: Any) -> Any:
+  """optax's `key=None, *, seed=None` convention: `seed` is an old name for `key`, None means 0."""
+  if seed is not None:
+    if key is not None:
+      raise ValueError(
+          f"gradtx.{fn}: give key or seed, not both (seed is optax's older name for key); got "
+          f"key={key!r} and seed={seed!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+      raise TypeError(f"gradtx.{fn}: seed must be an int, got {type(seed).__name__} {seed!r}.")
+    return int(seed)
+  return 0 if key is None else key
+
+
+def add_noise(eta: Any = 0.01, gamma: Any = 0.55, key: Any = None, *, seed: int | None = None
+              ) -> GradientTransformation:
   r"""Adds annealed Gaussian noise to the updates, as optax's `add_noise`.
 
   Noise helps very deep networks escape poor regions early in training; its variance decays
@@ -70,7 +84,10 @@ def add_noise(eta: Any = 0.01, gamma: Any = 0.55, key: Any = 0) -> GradientTrans
   Args:
     eta: the base variance :math:`\eta \geq 0` (paper: 0.01, 0.3 or 1.0); a float or array.
     gamma: the annealing exponent :math:`\gamma \geq 0` (paper: 0.55); a float or array.
-    key: an int seed or a jax PRNG key (typed `jax.random.key` or raw `jax.random.PRNGKey`).
+    key: an int seed or a jax PRNG key (typed `jax.random.key` or raw `jax.random.PRNGKey`);
+      `None` (optax's default) means 0.
+    seed: optax's older name for an int `key` (deprecated there, still accepted by both);
+      give `key` or `seed`, not both.
 
   Returns:
     A `GradientTransformation` with state `AddNoiseState(count, rng_key)`. Differences from
@@ -90,6 +107,7 @@ def add_noise(eta: Any = 0.01, gamma: Any = 0.55, key: Any = 0) -> GradientTrans
   """
   _checks.check_scalar("add_noise", "eta", eta, low=0)
   _checks.check_scalar("add_noise", "gamma", gamma, low=0)
+  key = _key_or_seed("add_noise", key, seed)
   make_key_data, impl = _key_maker(key)
 
   def wrap(data):
