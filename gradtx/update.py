@@ -20,7 +20,8 @@ def apply_updates(params: Any, updates: Any) -> Any:
   """Returns `params + updates`, each result cast back to its parameter's dtype.
 
   A bfloat16 parameter stays bfloat16 even when its update is float32. `None` updates leave the
-  parameter unchanged.
+  parameter unchanged, and a `None` parameter stays `None` whatever its update (as optax:
+  `apply_updates(None, updates)` is `None`).
 
   Integer and bool params are not trainable: such a leaf keeps its value when its update is
   `None` or float0 (what `jax.grad(..., allow_int=True)` returns for it), and any other update
@@ -40,6 +41,7 @@ def apply_updates(params: Any, updates: Any) -> Any:
     >>> gradtx.apply_updates({'w': jnp.ones(2)}, {'w': -jnp.ones(2)})['w'].tolist()
     [0.0, 0.0]
   """
+  updates = _none_where_params_none(params, updates)
   _checks.check_same_structure("apply_updates", "params", params, "updates", updates)
   if _eager.worth_compiling((params, updates)):
     # An eager call on many leaves: one compiled dispatch instead of one per leaf (cached by
@@ -48,9 +50,19 @@ def apply_updates(params: Any, updates: Any) -> Any:
   return _apply_updates(params, updates)
 
 
+def _none_where_params_none(params: Any, updates: Any) -> Any:
+  """optax's rule: a `None` param takes no update, whatever the update's subtree there."""
+  if params is None:
+    return None
+  try:
+    return jax.tree.map(lambda p, u: None if p is None else u, params, updates, is_leaf=is_none)
+  except ValueError:  # not a prefix: check_same_structure raises, showing both structures
+    return updates
+
+
 def _apply_updates(params: Any, updates: Any) -> Any:
   def add(path, p, u):
-    if u is None:
+    if u is None or p is None:
       return p
     dtype = jnp.result_type(p)
     if not jnp.issubdtype(dtype, jnp.inexact):
@@ -73,7 +85,8 @@ _apply_updates_jit = jax.jit(_apply_updates)
 def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Any) -> Any:
   r"""Polyak-style incremental update :math:`\tau \cdot new + (1 - \tau) \cdot old`.
 
-  Used for target networks; `step_size` is :math:`\tau` in [0, 1].
+  Used for target networks; `step_size` is :math:`\tau` in [0, 1]. A `None` leaf of
+  `new_tensors` gives `None`, as in optax.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -82,4 +95,5 @@ def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Any) -> An
   """
   _checks.check_scalar("incremental_update", "step_size", step_size, low=0.0, high=1.0)
   return jax.tree.map(
-      lambda new, old: step_size * new + (1.0 - step_size) * old, new_tensors, old_tensors)
+      lambda new, old: None if new is None else step_size * new + (1.0 - step_size) * old,
+      new_tensors, old_tensors, is_leaf=is_none)

@@ -67,6 +67,19 @@ def test_apply_updates_keeps_dtype_and_none():
   assert out["b"] is p["b"]
 
 
+def test_none_params_take_no_update_as_optax():
+  """optax's own unit tests: `apply_updates(None, x)` and `incremental_update(None, x, 1)` are
+  None; a None param leaf stays None whatever its update subtree."""
+  x = jnp.asarray([1.0, 2.0, 3.0])
+  assert gradtx.apply_updates(None, x) is None and optax.apply_updates(None, x) is None
+  assert gradtx.incremental_update(None, x, 1) is None
+  params, updates = {"a": None, "b": x}, {"a": (x, x), "b": x}
+  ours, theirs = gradtx.apply_updates(params, updates), optax.apply_updates(params, updates)
+  assert ours["a"] is None and theirs["a"] is None
+  np.testing.assert_array_equal(ours["b"], theirs["b"])
+  np.testing.assert_array_equal(jax.jit(gradtx.apply_updates)(params, updates)["b"], theirs["b"])
+
+
 def test_apply_updates_structure_mismatch_names_both():
   with pytest.raises(ValueError, match="updates does not match params"):
     gradtx.apply_updates({"a": jnp.ones(1), "b": jnp.ones(1)}, {"a": jnp.ones(1)})
