@@ -324,11 +324,15 @@ def test_per_example_layer_norm_clip_matches_optax_jit_and_vmap():
   f = jax.jit(gradtx.per_example_layer_norm_clip, static_argnames="uniform")
   for uniform in (True, False):
     for c in (0.0, 0.9, 4.0):
-      got = f(grads, c, uniform=uniform)
       want = optax.per_example_layer_norm_clip(grads, c, uniform=uniform)
-      assert jax.tree.structure(got) == jax.tree.structure(want)
-      for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      eager = gradtx.per_example_layer_norm_clip(grads, c, uniform=uniform)
+      assert jax.tree.structure(eager) == jax.tree.structure(want)
+      for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(want)):
         assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+      # Under jit XLA fuses the norm and the tensordot differently from optax's eager ops:
+      # equal up to float32 rounding.
+      for a, b in zip(jax.tree.leaves(f(grads, c, uniform=uniform)), jax.tree.leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
   one = [grads["a"][1]]  # a single leaf: the same as the global-norm clip
   for a, b in zip(jax.tree.leaves(gradtx.per_example_layer_norm_clip(one, 0.9)),
