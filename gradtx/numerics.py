@@ -89,7 +89,7 @@ def global_norm(tree: Any) -> jax.Array:
 def safe_norm(
     x: Any,
     min_norm: Any,
-    ord: int | float | str | None = None,  # noqa: A002 - numpy's and optax's name.
+    ord: float | str | None = None,  # numpy's and optax's name for the order
     axis: int | tuple[int, ...] | None = None,
     keepdims: bool = False,
 ) -> jax.Array:

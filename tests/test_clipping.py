@@ -1,12 +1,16 @@
-"""Tests of gradtx/clipping.py beyond the generic registry tests: the Theano clip_norms
-transcription, the clipping boundary, None leaves, dtypes and validation."""
+"""Tests of the clipping family beyond the generic registry tests: the Theano clip_norms
+transcription, the clipping boundary, None leaves, dtypes and validation (clipping.py); AGC
+against optax and Brock et al. eq. 3 (unitwise.py); per-example clipping against optax and
+Abadi et al. (per_example.py); scale_gradient against optax."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import gradtx
+from trees import STEPS, make_params
 
 
 def clip_norms(gs, c):
@@ -112,11 +116,6 @@ def test_validation(factory, arg, value, exc, match):
 
 
 # --- adaptive_grad_clip, unitwise_norm / unitwise_clip (gradtx/transforms/unitwise.py) ----------
-
-import optax  # noqa: E402  (the test oracle)
-
-from trees import STEPS, make_grads, make_params  # noqa: E402
-
 
 def describe(tree):
   """A normalised description of a state: class names, field names, leaf shapes and dtypes."""

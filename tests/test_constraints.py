@@ -29,7 +29,7 @@ def _run(tx, jit=True, steps=STEPS):
 
 def test_matches_optax_bit_identically_over_20_steps():
   got, gstate, gparams = _run(gradtx.chain(gradtx.scale(-0.5), gradtx.keep_params_nonnegative()))
-  want, ostate, oparams = _run(optax.chain(optax.scale(-0.5), optax.keep_params_nonnegative()))
+  want, ostate, _ = _run(optax.chain(optax.scale(-0.5), optax.keep_params_nonnegative()))
   assert len(got) == STEPS >= 20
   for u, w in zip(got, want):
     for a, b in zip(jax.tree.leaves(u), jax.tree.leaves(w)):

@@ -215,8 +215,8 @@ def describe(tree):
 
 def test_zero_nans_matches_optax_over_20_steps():
   grads = _faulty_grads()
-  got, gstate, gparams = run(gradtx.chain(gradtx.zero_nans(), gradtx.scale(-0.1)), grads)
-  want, ostate, oparams = run(optax.chain(optax.zero_nans(), optax.scale(-0.1)), grads)
+  got, gstate, _ = run(gradtx.chain(gradtx.zero_nans(), gradtx.scale(-0.1)), grads)
+  want, ostate, _ = run(optax.chain(optax.zero_nans(), optax.scale(-0.1)), grads)
   assert describe(gstate) == describe(ostate)
   assert describe(gstate[0]) == describe(gradtx.zero_nans().init(make_params()))
   for i, (u, w) in enumerate(zip(got, want)):

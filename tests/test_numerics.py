@@ -66,7 +66,7 @@ _NORM_CASES = [
 ]
 
 
-@pytest.mark.parametrize("min_norm", [1e-6, 2.0, 100.0])
+@pytest.mark.parametrize("min_norm", [1e-6, 2.0])
 def test_safe_norm_values_bit_identical_to_optax(min_norm):
   for kw in _NORM_CASES:
     for x in (_X, jnp.zeros((3, 4)), _X.at[0].set(0.0)):
