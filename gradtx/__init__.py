@@ -29,6 +29,8 @@ from gradtx.numerics import (
     abs_sq,
     global_norm,
     safe_increment,
+    safe_norm,
+    safe_root_mean_squares,
 )
 from gradtx.combine import (
     MultiTransformState,
@@ -148,12 +150,16 @@ from gradtx.transforms.clipping import (
     clip,
     clip_by_block_rms,
     clip_by_global_norm,
+    scale_gradient,
 )
 from gradtx.transforms.conditional import (
     ConditionallyMaskState,
     ConditionallyTransformState,
     conditionally_mask,
     conditionally_transform,
+)
+from gradtx.transforms.constraints import (
+    keep_params_nonnegative,
 )
 from gradtx.transforms.decay import (
     AddDecayedWeightsState,
@@ -163,7 +169,12 @@ from gradtx.transforms.decay import (
 )
 from gradtx.transforms.failsafe import (
     ApplyIfFiniteState,
+    ShouldSkipUpdateFunction,
+    ZeroNansState,
     apply_if_finite,
+    skip_large_updates,
+    skip_not_finite,
+    zero_nans,
 )
 from gradtx.transforms.layouts import (
     flatten,
@@ -201,6 +212,10 @@ from gradtx.transforms.noise import (
     AddNoiseState,
     add_noise,
 )
+from gradtx.transforms.per_example import (
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
+)
 from gradtx.transforms.precision import (
     MixedPrecisionState,
     mixed_precision,
@@ -219,6 +234,9 @@ from gradtx.transforms.sign import (
     scale_by_addsign,
     scale_by_powersign,
     scale_by_sign,
+)
+from gradtx.transforms.unitwise import (
+    adaptive_grad_clip,
 )
 from gradtx.tree.casting import (
     cast,
@@ -245,6 +263,12 @@ from gradtx.tuning.sweep import (
     grid_sweep,
 )
 
+# Second names optax binds to one object: its stateless transformations' states are EmptyState,
+# and safe_int32_increment is safe_increment (since optax 0.2.4 it saturates any counter dtype).
+AdaptiveGradClipState = EmptyState
+NonNegativeParamsState = EmptyState
+safe_int32_increment = safe_increment
+
 # The namespaces, so that `gradtx.losses.l2_loss` works after `import gradtx` (as in optax).
 from gradtx import (  # noqa: E402
     assignment,
@@ -266,6 +290,7 @@ from gradtx import (  # noqa: E402
 )
 
 __all__ = [
+    "AdaptiveGradClipState",
     "AddDecayedWeightsState",
     "AddNoiseState",
     "ApplyIfFiniteState",
@@ -291,6 +316,7 @@ __all__ = [
     "MultiSteps",
     "MultiStepsState",
     "MultiTransformState",
+    "NonNegativeParamsState",
     "Numeric",
     "OptState",
     "Params",
@@ -310,12 +336,14 @@ __all__ = [
     "ScaleByRssState",
     "ScaleByScheduleState",
     "Schedule",
+    "ShouldSkipUpdateFunction",
     "SnapshotEnsembleState",
     "SnapshotState",
     "TraceState",
     "TransformInitFn",
     "TransformUpdateFn",
     "Updates",
+    "ZeroNansState",
     "abs_sq",
     "adadelta",
     "adagrad",
@@ -323,6 +351,7 @@ __all__ = [
     "adamax",
     "adamaxw",
     "adamw",
+    "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
     "addsign",
@@ -364,6 +393,7 @@ __all__ = [
     "init_empty_state",
     "inject_hyperparams",
     "join_schedules",
+    "keep_params_nonnegative",
     "learned",
     "linear_onecycle_schedule",
     "linear_schedule",
@@ -384,6 +414,8 @@ __all__ = [
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
     "optimizers",
+    "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
     "perturbations",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
@@ -397,6 +429,9 @@ __all__ = [
     "reduce_on_plateau",
     "rmsprop",
     "safe_increment",
+    "safe_int32_increment",
+    "safe_norm",
+    "safe_root_mean_squares",
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
@@ -411,6 +446,7 @@ __all__ = [
     "scale_by_schedule",
     "scale_by_sign",
     "scale_by_stddev",
+    "scale_gradient",
     "scale_learning_rate",
     "schedules",
     "second_order",
@@ -419,6 +455,8 @@ __all__ = [
     "sgd",
     "sgdr_schedule",
     "sgdw",
+    "skip_large_updates",
+    "skip_not_finite",
     "snapshot",
     "snapshot_ensemble",
     "state_bytes",
@@ -437,5 +475,6 @@ __all__ = [
     "warm_restarts_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
+    "zero_nans",
     "zeros_like",
 ]

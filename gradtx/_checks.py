@@ -169,6 +169,25 @@ def check_int(fn: str, name: str, value: Any, low: int, hint: str = "") -> None:
     raise ValueError(f"gradtx.{fn}: {name} must be >= {low}, got {int(value)}.{hint}")
 
 
+def check_bound(fn: str, name: str, value: Any) -> None:
+  """Validates a non-negative scalar bound that may be `inf` (a clipping norm that never clips):
+  a number or scalar array, not NaN, >= 0; a tracer is checked for kind and shape only."""
+  if isinstance(value, bool) or not isinstance(
+      value, (numbers.Real, jax.Array, np.ndarray, np.generic)):
+    raise TypeError(
+        f"gradtx.{fn}: {name} must be a number or a scalar array, got {type(value).__name__} "
+        f"{value!r}.")
+  if np.shape(value) != ():
+    raise ValueError(
+        f"gradtx.{fn}: {name} must be a scalar, got an array of shape {np.shape(value)}. "
+        f"{SWEEP_HINT}")
+  if is_tracer(value):
+    return
+  v = float(np.asarray(value, dtype=np.float64))
+  if math.isnan(v) or v < 0:
+    raise ValueError(f"gradtx.{fn}: {name} must be in [0, inf], got {_describe(value)}.")
+
+
 def check_dtype(fn: str, name: str, dtype: Any) -> Any:
   """Validates an optional floating dtype argument and returns it canonicalized (or None)."""
   if dtype is None:

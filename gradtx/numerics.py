@@ -1,4 +1,5 @@
-"""Numerically safe scalars and norms: saturating step counters, norms with safe gradients at 0, the global norm of a pytree."""
+"""Numerically safe scalars and norms: saturating step counters, norms with safe gradients at 0,
+the global norm of a pytree."""
 
 from __future__ import annotations
 
@@ -11,20 +12,50 @@ __all__ = [
     "abs_sq",
     "global_norm",
     "safe_increment",
+    "safe_norm",
+    "safe_root_mean_squares",
 ]
 
 
-def safe_increment(count: jax.Array) -> jax.Array:
-  """Adds one to an integer counter, saturating at the dtype's maximum instead of wrapping.
+def safe_increment(count: Any) -> jax.Array:
+  r"""Adds one to a counter, saturating at the dtype's maximum instead of wrapping (as optax).
+
+  A step counter that overflows would wrap to the dtype's minimum and break every schedule and
+  bias correction that reads it; this one stays at the maximum. Integer counters (int8 to
+  int64, uint8 to uint64 where JAX has them, i.e. 64-bit ones with `jax_enable_x64`) saturate
+  at `iinfo(dtype).max`, floating ones (float16, bfloat16, float32, float64) at
+  `finfo(dtype).max`. `gradtx.safe_int32_increment` is another name for this function.
+
+  .. math:: c_{t+1} = \begin{cases} c_t + 1 & c_t < c_{\max} \\ c_{\max} & \text{else}
+      \end{cases}
+
+  Args:
+    count: the counter, a scalar (or array) of an integer or floating dtype.
+
+  Returns:
+    `count + 1`, or the dtype's maximum where `count` already holds it, with `count`'s dtype.
+
+  Raises:
+    ValueError: if `count`'s dtype is neither integer nor floating (e.g. bool or complex).
 
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> int(gradtx.safe_increment(jnp.asarray(2**31 - 1, jnp.int32)))
     2147483647
+    >>> gradtx.safe_increment(jnp.asarray(255, jnp.uint8))
+    Array(255, dtype=uint8)
   """
-  count = jnp.asarray(count)
-  max_value = jnp.iinfo(count.dtype).max
-  return jnp.where(count < max_value, count + 1, max_value).astype(count.dtype)
+  dtype = jnp.asarray(count).dtype
+  if jnp.issubdtype(dtype, jnp.integer):
+    max_value = jnp.iinfo(dtype).max
+  elif jnp.issubdtype(dtype, jnp.floating):
+    max_value = jnp.finfo(dtype).max
+  else:
+    raise ValueError(
+        f"gradtx.safe_increment: count must have an integer or floating dtype, got {dtype}.")
+  max_value = jnp.array(max_value, dtype)
+  one = jnp.array(1, dtype)
+  return jnp.where(count < max_value, count + one, max_value)
 
 
 def abs_sq(x: jax.Array) -> jax.Array:
@@ -53,3 +84,76 @@ def global_norm(tree: Any) -> jax.Array:
   if not leaves:
     return jnp.zeros([], jnp.float32)
   return jnp.sqrt(sum(jnp.sum(abs_sq(x)) for x in leaves))
+
+
+def safe_norm(
+    x: Any,
+    min_norm: Any,
+    ord: float | str | None = None,  # numpy's and optax's name for the order
+    axis: int | tuple[int, ...] | None = None,
+    keepdims: bool = False,
+) -> jax.Array:
+  r"""`max(norm(x), min_norm)` whose gradient is 0, not NaN, where the norm is below `min_norm`.
+
+  The plain `jnp.maximum(jnp.linalg.norm(x), min_norm)` has a NaN gradient at `x = 0`: JAX
+  differentiates both branches, and the norm's derivative :math:`x / \|x\|` is `0/0` there.
+  Here `x` is replaced by ones wherever the norm is at most `min_norm` before the norm is taken
+  again, so the discarded branch is finite (as optax's `safe_norm`).
+
+  .. math:: \operatorname{safe\_norm}(x) = \max(\|x\|_{\mathrm{ord}}, m), \qquad
+      \nabla \operatorname{safe\_norm}(x) = 0 \text{ where } \|x\| \le m
+
+  Args:
+    x: an array.
+    min_norm: :math:`m`, the lower bound of the result (a number or an array broadcastable to
+      the norm).
+    ord: the order of the norm, as `jnp.linalg.norm` (None, a non-zero int, `inf`, `-inf`,
+      'fro', 'nuc').
+    axis: the axis (vector norms) or two axes (matrix norms) to reduce, as `jnp.linalg.norm`;
+      None reduces a vector or matrix `x` entirely.
+    keepdims: keep the reduced axes as size-one dimensions.
+
+  Returns:
+    The norm, at least `min_norm`, with a finite gradient everywhere.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, gradtx
+    >>> float(gradtx.safe_norm(jnp.asarray([3.0, 4.0]), 1.0))
+    5.0
+    >>> jax.grad(lambda x: gradtx.safe_norm(x, 1e-6))(jnp.zeros(2)).tolist()
+    [0.0, 0.0]
+  """
+  norm = jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=True)
+  x = jnp.where(norm <= min_norm, jnp.ones_like(x), x)
+  norm = norm if keepdims else jnp.squeeze(norm, axis=axis)
+  masked_norm = jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+  return jnp.where(norm <= min_norm, min_norm, masked_norm)
+
+
+def safe_root_mean_squares(x: Any, min_rms: Any) -> jax.Array:
+  r"""`max(rms(x), min_rms)` whose gradient is 0, not NaN, where the RMS is below `min_rms`.
+
+  The same trick as `safe_norm` for the root mean square (as optax's
+  `safe_root_mean_squares`): where :math:`\operatorname{rms}(x) \le m`, `x` is replaced by
+  ones inside the discarded branch, so `jax.grad` at `x = 0` is 0 instead of NaN.
+
+  .. math:: \operatorname{rms}(x) = \sqrt{\operatorname{mean}(|x|^2)}, \qquad
+      \operatorname{safe\_rms}(x) = \max(\operatorname{rms}(x), m)
+
+  Args:
+    x: an array (real or complex).
+    min_rms: :math:`m`, the lower bound of the result.
+
+  Returns:
+    A scalar: the RMS of all of `x`, at least `min_rms`, with a finite gradient everywhere.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, gradtx
+    >>> float(gradtx.safe_root_mean_squares(jnp.asarray([3.0, -3.0]), 1.0))
+    3.0
+    >>> jax.grad(lambda x: gradtx.safe_root_mean_squares(x, 1e-6))(jnp.zeros(2)).tolist()
+    [0.0, 0.0]
+  """
+  rms = jnp.sqrt(jnp.mean(abs_sq(x)))
+  x = jnp.where(rms <= min_rms, jnp.ones_like(x), x)
+  return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(abs_sq(x))))

@@ -195,3 +195,113 @@ def test_inner_must_be_a_transformation():
 def test_max_consecutive_errors_is_checked(bad, err):
   with pytest.raises(err, match="max_consecutive_errors"):
     apply_if_finite(gradtx.adam(0.1), bad)
+
+
+# --- zero_nans ---------------------------------------------------------------------------------
+
+
+def describe(tree):
+  """A normalised description of a state: class names, field names, leaf shapes and dtypes."""
+  if hasattr(tree, "_fields"):
+    return (type(tree).__name__, tuple((f, describe(getattr(tree, f))) for f in tree._fields))
+  if isinstance(tree, (tuple, list)):
+    return (type(tree).__name__, tuple(describe(x) for x in tree))
+  if isinstance(tree, dict):
+    return tuple((k, describe(v)) for k, v in sorted(tree.items()))
+  if tree is None:
+    return None
+  return (tuple(np.shape(tree)), str(jnp.asarray(tree).dtype))
+
+
+def test_zero_nans_matches_optax_over_20_steps():
+  grads = _faulty_grads()
+  got, gstate, _ = run(gradtx.chain(gradtx.zero_nans(), gradtx.scale(-0.1)), grads)
+  want, ostate, _ = run(optax.chain(optax.zero_nans(), optax.scale(-0.1)), grads)
+  assert describe(gstate) == describe(ostate)
+  assert describe(gstate[0]) == describe(gradtx.zero_nans().init(make_params()))
+  for i, (u, w) in enumerate(zip(got, want)):
+    for a, b in zip(jax.tree.leaves(u), jax.tree.leaves(w)):
+      np.testing.assert_array_equal(a, b, err_msg=f"step {i}")  # infinities pass through
+  for a, b in zip(jax.tree.leaves(gstate), jax.tree.leaves(ostate)):
+    np.testing.assert_array_equal(a, b)
+  assert not any(bool(x) for x in jax.tree.leaves(gstate[0].found_nan))  # step 19 is clean
+  tx = gradtx.zero_nans()
+  _, state = tx.update(grads[18], tx.init(make_params()))  # a NaN in leaf 18 % 4 = 2 only
+  assert [bool(x) for x in jax.tree.leaves(state.found_nan)] == [False, False, True, False]
+
+
+def test_zero_nans_eager_none_leaves_and_vmap():
+  tx = gradtx.zero_nans()
+  params = {"w": jnp.ones(2), "frozen": None}
+  u, state = tx.update({"w": jnp.asarray([jnp.nan, 1.0], jnp.bfloat16), "frozen": None},
+                       tx.init(params))
+  assert u["frozen"] is None and u["w"].dtype == jnp.bfloat16 and u["w"].tolist() == [0.0, 1.0]
+  assert bool(state.found_nan["w"]) and state.found_nan["frozen"] is None
+  assert describe(state) == describe(optax.zero_nans().init(params))
+  batch = jnp.asarray([[1.0, jnp.nan], [1.0, 2.0]])
+  out, s = jax.vmap(lambda g: tx.update(g, tx.init(g)))(batch)
+  np.testing.assert_array_equal(out, [[1.0, 0.0], [1.0, 2.0]])
+  assert s.found_nan.tolist() == [True, False]
+
+
+# --- skip_not_finite / skip_large_updates inside MultiSteps ------------------------------------
+
+
+def _multisteps_run(ms, grads, params):
+  state = ms.init(params)
+  step = jax.jit(ms.update)
+  out = []
+  for g in grads:
+    u, state = step(g, state, params)
+    out.append(u)
+  return out, state
+
+
+@pytest.mark.parametrize("which", ["not_finite", "large"])
+def test_skip_functions_in_multisteps_match_optax(which):
+  import functools
+
+  grads = _faulty_grads()
+  grads = [jax.tree.map(lambda x, s=(10.0 if i % 5 == 1 else 1.0): s * x, g)
+           for i, g in enumerate(grads)]  # every 5th step large, to trip skip_large_updates
+  if which == "not_finite":
+    mine, theirs = gradtx.skip_not_finite, optax.skip_not_finite
+  else:
+    mine = functools.partial(gradtx.skip_large_updates, max_squared_norm=100.0)
+    theirs = functools.partial(optax.skip_large_updates, max_squared_norm=100.0)
+  params = make_params()
+  got, gstate = _multisteps_run(
+      gradtx.MultiSteps(gradtx.adam(0.1), 3, should_skip_update_fn=mine), grads, params)
+  want, ostate = _multisteps_run(
+      optax.MultiSteps(optax.adam(0.1), 3, should_skip_update_fn=theirs), grads, params)
+  # The skip state and the MultiSteps fields (the inner adam state's layout is adam's business).
+  for field in ("mini_step", "gradient_step", "acc_grads", "skip_state"):
+    assert describe(getattr(gstate, field)) == describe(getattr(ostate, field)), field
+    assert_trees(getattr(gstate, field), getattr(ostate, field), rtol=1e-6, atol=1e-7,
+                 what=field)
+  # adam's arithmetic is fused differently under jit by the two libraries: float32 rounding.
+  for i, (u, w) in enumerate(zip(got, want)):
+    assert_trees(u, w, rtol=1e-6, atol=1e-7, what=f"updates step {i}")
+  key = "num_not_finite" if which == "not_finite" else "norm_squared"
+  assert set(gstate.skip_state) == {"should_skip", key}
+  assert int(gstate.gradient_step) < STEPS // 3  # some micro-batches were skipped
+  assert all(np.isfinite(np.asarray(x)).all() for u in got for x in jax.tree.leaves(u))
+
+
+def test_skip_functions_direct_values_and_errors():
+  g = {"a": jnp.asarray([1.0, jnp.inf, jnp.nan]), "b": jnp.asarray(2.0), "frozen": None}
+  skip, info = gradtx.skip_not_finite(g, 0, None)
+  oskip, oinfo = optax.skip_not_finite({"a": g["a"], "b": g["b"]}, 0, None)
+  assert bool(skip) and int(info["num_not_finite"]) == 2 == int(oinfo["num_not_finite"])
+  assert info["num_not_finite"].dtype == oinfo["num_not_finite"].dtype
+  ok = {"a": jnp.asarray([3.0, 4.0])}
+  for m, expect in ((25.0, True), (25.01, False)):
+    skip, info = gradtx.skip_large_updates(ok, 0, None, m)
+    oskip, oinfo = optax.skip_large_updates(ok, 0, None, m)
+    assert bool(skip) == bool(oskip) == expect
+    np.testing.assert_array_equal(info["norm_squared"], oinfo["norm_squared"])
+  assert bool(gradtx.skip_large_updates({"a": jnp.asarray(jnp.nan)}, 0, None, 1.0)[0])
+  with pytest.raises(ValueError, match="max_squared_norm"):
+    gradtx.skip_large_updates(ok, 0, None, -1.0)
+  assert gradtx.skip_not_finite is gradtx.transforms.skip_not_finite
+  assert isinstance(gradtx.ShouldSkipUpdateFunction, type)

@@ -4,6 +4,9 @@ Each family lives in its own file (`adaptive.py` for the Adam/RMS family, `clipp
 ...); this file only gathers their names.
 """
 
+from gradtx.base import (
+    EmptyState,
+)
 from gradtx.combine import (
     MultiTransformState,
     chain,
@@ -55,6 +58,9 @@ from gradtx.transforms.conditional import (
     conditionally_mask,
     conditionally_transform,
 )
+from gradtx.transforms.constraints import (
+    keep_params_nonnegative,
+)
 from gradtx.transforms.decay import (
     AddDecayedWeightsState,
     add_decayed_weights,
@@ -63,7 +69,12 @@ from gradtx.transforms.decay import (
 )
 from gradtx.transforms.failsafe import (
     ApplyIfFiniteState,
+    ShouldSkipUpdateFunction,
+    ZeroNansState,
     apply_if_finite,
+    skip_large_updates,
+    skip_not_finite,
+    zero_nans,
 )
 from gradtx.transforms.layouts import (
     flatten,
@@ -101,6 +112,10 @@ from gradtx.transforms.noise import (
     AddNoiseState,
     add_noise,
 )
+from gradtx.transforms.per_example import (
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
+)
 from gradtx.transforms.precision import (
     MixedPrecisionState,
     mixed_precision,
@@ -120,6 +135,14 @@ from gradtx.transforms.sign import (
     scale_by_powersign,
     scale_by_sign,
 )
+from gradtx.transforms.unitwise import (
+    adaptive_grad_clip,
+    unitwise_clip,
+    unitwise_norm,
+)
+
+# A second name optax binds to EmptyState: keep_params_nonnegative's state.
+NonNegativeParamsState = EmptyState
 
 __all__ = [
     "AddDecayedWeightsState",
@@ -141,6 +164,7 @@ __all__ = [
     "MultiSteps",
     "MultiStepsState",
     "MultiTransformState",
+    "NonNegativeParamsState",
     "PolyakAveragingState",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
@@ -154,9 +178,12 @@ __all__ = [
     "ScaleByRmsWithCountState",
     "ScaleByRssState",
     "ScaleByScheduleState",
+    "ShouldSkipUpdateFunction",
     "SnapshotEnsembleState",
     "SnapshotState",
     "TraceState",
+    "ZeroNansState",
+    "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
     "apply_if_finite",
@@ -175,6 +202,7 @@ __all__ = [
     "flatten",
     "group_leaves",
     "health_monitor",
+    "keep_params_nonnegative",
     "lookahead",
     "masked",
     "mixed_precision",
@@ -183,6 +211,8 @@ __all__ = [
     "named_chain",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
+    "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
     "polyak_averaging",
     "read_measures",
     "scale",
@@ -199,9 +229,14 @@ __all__ = [
     "scale_by_schedule",
     "scale_by_sign",
     "scale_by_stddev",
+    "skip_large_updates",
+    "skip_not_finite",
     "snapshot",
     "snapshot_ensemble",
     "state_bytes",
     "state_bytes_per_param",
     "trace",
+    "unitwise_clip",
+    "unitwise_norm",
+    "zero_nans",
 ]

@@ -1,7 +1,8 @@
-"""Gradient clipping: element-wise, by global norm, and by per-block RMS."""
+"""Gradient clipping: element-wise, by global norm, by per-block RMS; scaling the backward pass."""
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import jax
@@ -12,7 +13,7 @@ from gradtx._trees import is_none
 from gradtx.base import GradientTransformation, init_empty_state
 from gradtx.numerics import abs_sq, global_norm
 
-__all__ = ["clip", "clip_by_block_rms", "clip_by_global_norm"]
+__all__ = ["clip", "clip_by_block_rms", "clip_by_global_norm", "scale_gradient"]
 
 
 def _map(f: Any, updates: Any) -> Any:
@@ -144,3 +145,56 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
     return _map(clip_fn, updates), state
 
   return GradientTransformation(init_empty_state, update_fn)
+
+
+@jax.custom_vjp
+def _scale_gradient(inputs: Any, scale: Any) -> Any:
+  del scale  # used by the backward pass only
+  return inputs
+
+
+def _scale_gradient_fwd(inputs: Any, scale: Any) -> tuple[Any, Any]:
+  return inputs, scale
+
+
+def _scale_gradient_bwd(scale: Any, g: Any) -> tuple[Any, None]:
+  return jax.tree.map(lambda g_: g_ * scale, g), None
+
+
+_scale_gradient.defvjp(_scale_gradient_fwd, _scale_gradient_bwd)
+
+
+def scale_gradient(inputs: Any, scale: Any) -> Any:
+  r"""The identity on the forward pass; multiplies the gradient by `scale` on the backward pass.
+
+  Damps (or cuts, with `scale=0`) the gradient flowing into a sub-network without changing
+  its output, e.g. the encoder's share of an auxiliary loss (as optax's `scale_gradient`, a
+  function of the inputs, not a `GradientTransformation`). A Python `scale` of 1 returns
+  `inputs` and of 0 applies `jax.lax.stop_gradient`; any other value, or an array, uses a
+  `jax.custom_vjp`.
+
+  .. math:: f(x) = x, \qquad \frac{\partial L}{\partial x} = s \cdot
+      \frac{\partial L}{\partial f(x)}
+
+  with :math:`s` = `scale`.
+
+  Args:
+    inputs: a pytree of arrays.
+    scale: :math:`s`, the factor of the backward gradient (a number or scalar array).
+
+  Returns:
+    `inputs`, unchanged, whose gradient is scaled by `scale`.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, gradtx
+    >>> jax.grad(lambda x: 3.0 * gradtx.scale_gradient(x, 0.5))(1.0)
+    Array(1.5, dtype=float32, weak_type=True)
+  """
+  # Python numbers only: `scale == 1.0` on an array (or a tracer under jit/vmap) would need its
+  # value, so arrays always take the custom_vjp path (optax would fail on a tracer here).
+  if isinstance(scale, numbers.Number) and not isinstance(scale, bool):
+    if scale == 1.0:
+      return inputs
+    if scale == 0.0:
+      return jax.lax.stop_gradient(inputs)
+  return _scale_gradient(inputs, scale)

@@ -1,8 +1,9 @@
-"""Guarding an optimizer against non-finite gradients: `apply_if_finite`."""
+"""Guarding an optimizer against non-finite or huge gradients: `apply_if_finite`, `zero_nans`,
+and the `should_skip_update_fn`s of `MultiSteps` (`skip_not_finite`, `skip_large_updates`)."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +15,12 @@ from gradtx.numerics import safe_increment
 
 __all__ = [
     "ApplyIfFiniteState",
+    "ShouldSkipUpdateFunction",
+    "ZeroNansState",
     "apply_if_finite",
+    "skip_large_updates",
+    "skip_not_finite",
+    "zero_nans",
 ]
 
 
@@ -123,3 +129,139 @@ def apply_if_finite(
         inner_state=inner_state)
 
   return GradientTransformation(init_fn, update_fn)
+
+
+class ZeroNansState(NamedTuple):
+  """State of `zero_nans`, with optax's field name.
+
+  `found_nan` has the structure of the params: each leaf a bool scalar, whether the last
+  `update` found (and zeroed) a NaN in that leaf's update.
+  """
+
+  found_nan: Any
+
+
+def zero_nans() -> GradientTransformation:
+  r"""Replaces every NaN in the updates by 0, and records which leaves had one.
+
+  A last line of defence that keeps a single NaN gradient entry from poisoning the parameters
+  and every moment downstream (as optax's `zero_nans`); unlike `apply_if_finite` it keeps the
+  rest of the step, and it leaves infinities alone. The state is not used by the update; it
+  lets the user see where NaNs were found.
+
+  .. math:: u_j = \begin{cases} 0 & g_j \text{ is NaN} \\ g_j & \text{else}\end{cases},
+      \qquad \text{found\_nan}_i = \exists j \in \text{leaf } i : g_j \text{ is NaN}
+
+  Returns:
+    A `GradientTransformation` with state `ZeroNansState(found_nan)`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.zero_nans()
+    >>> u, state = tx.update(jnp.asarray([1.0, jnp.nan]), tx.init(jnp.zeros(2)))
+    >>> u.tolist(), bool(state.found_nan)
+    ([1.0, 0.0], True)
+  """
+
+  def init_fn(params):
+    return ZeroNansState(found_nan=jax.tree.map(
+        lambda p: None if p is None else jnp.array(False, dtype=jnp.bool_), params,
+        is_leaf=is_none))
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del state, params, extra_args
+    found_nan = jax.tree.map(
+        lambda u: None if u is None else jnp.any(jnp.isnan(u)), updates, is_leaf=is_none)
+    updates = jax.tree.map(
+        lambda u: None if u is None else jnp.where(jnp.isnan(u), jnp.zeros_like(u), u),
+        updates, is_leaf=is_none)
+    return updates, ZeroNansState(found_nan=found_nan)
+
+  return GradientTransformation(init_fn, update_fn)
+
+
+class ShouldSkipUpdateFunction(Protocol):
+  """The type of `MultiSteps`' `should_skip_update_fn` (as optax's).
+
+  `f(updates, gradient_step, params) -> (should_skip, skip_state)`: `should_skip` is a bool
+  scalar, True to drop this micro-batch; `skip_state` is any pytree of arrays, stored in
+  `MultiStepsState.skip_state` (debugging information). `gradient_step` is
+  `MultiStepsState.gradient_step`, e.g. to anneal a threshold; `params` may be None.
+  `skip_not_finite` and `functools.partial(skip_large_updates, max_squared_norm=...)` fit.
+  """
+
+  def __call__(self, updates: Any, gradient_step: Any, params: Any | None
+               ) -> tuple[Any, Any]:
+    """Returns `(should_skip, skip_state)` for these updates."""
+
+
+def _leaves(tree: Any) -> list:
+  return [x for x in jax.tree.leaves(tree) if x is not None]
+
+
+def skip_not_finite(updates: Any, gradient_step: Any, params: Any | None
+                    ) -> tuple[jax.Array, Any]:
+  r"""Flags updates that hold a NaN or an Inf: a `should_skip_update_fn` for `MultiSteps`.
+
+  With it, `MultiSteps` drops a micro-batch whose gradient is not finite as if it never
+  happened (as optax's `skip_not_finite`), instead of letting it poison the accumulator.
+
+  .. math:: n = \#\{j : g_j \notin \mathbb{R}\}, \qquad \text{skip} = n > 0
+
+  Args:
+    updates: the micro-batch's updates.
+    gradient_step: unused (see `ShouldSkipUpdateFunction`).
+    params: unused.
+
+  Returns:
+    `(should_skip, {'should_skip': should_skip, 'num_not_finite': n})`, a bool scalar and the
+    int32 count of non-finite elements.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.MultiSteps(gradtx.sgd(1.0), 2, should_skip_update_fn=gradtx.skip_not_finite)
+    >>> _, state = tx.update(jnp.asarray([jnp.inf]), tx.init(jnp.zeros(1)))
+    >>> int(state.mini_step), int(state.skip_state['num_not_finite'])
+    (0, 1)
+  """
+  del gradient_step, params
+  num_not_finite = jnp.sum(jnp.array(
+      [jnp.sum(jnp.logical_not(jnp.isfinite(p))) for p in _leaves(updates)]))
+  should_skip = num_not_finite > 0
+  return should_skip, {"should_skip": should_skip, "num_not_finite": num_not_finite}
+
+
+def skip_large_updates(updates: Any, gradient_step: Any, params: Any | None,
+                       max_squared_norm: Any) -> tuple[jax.Array, Any]:
+  r"""Flags updates whose squared global norm reaches `max_squared_norm` (or is NaN).
+
+  A `should_skip_update_fn` for `MultiSteps`, bound with
+  `functools.partial(skip_large_updates, max_squared_norm=...)` (as optax's): a micro-batch
+  with an outsized gradient is dropped instead of being accumulated.
+
+  .. math:: \|g\|^2 = \textstyle\sum_j g_j^2, \qquad \text{skip} = \lnot(\|g\|^2 < M)
+
+  with :math:`M` = `max_squared_norm`.
+
+  Args:
+    updates: the micro-batch's updates.
+    gradient_step: unused (see `ShouldSkipUpdateFunction`).
+    params: unused.
+    max_squared_norm: :math:`M \ge 0`, the smallest squared norm that is skipped.
+
+  Returns:
+    `(should_skip, {'should_skip': should_skip, 'norm_squared': n})`, a bool scalar and the
+    squared global norm.
+
+  Example:
+    >>> import functools, jax.numpy as jnp, gradtx
+    >>> skip = functools.partial(gradtx.skip_large_updates, max_squared_norm=10.0)
+    >>> bool(skip(jnp.asarray([3.0, 1.0]), 0, None)[0]), bool(skip(jnp.ones(2), 0, None)[0])
+    (True, False)
+  """
+  del gradient_step, params
+  _checks.check_bound("skip_large_updates", "max_squared_norm", max_squared_norm)
+  norm_sq = jnp.sum(jnp.array([jnp.sum(p**2) for p in _leaves(updates)]))
+  # Also True when norm_sq is NaN.
+  should_skip = jnp.logical_not(norm_sq < max_squared_norm)
+  return should_skip, {"should_skip": should_skip, "norm_squared": norm_sq}
