@@ -220,6 +220,10 @@ from gradtx.transforms.sign import (
     scale_by_powersign,
     scale_by_sign,
 )
+# optax's top-level `tree_map_params` is the same function as `optax.tree.map_params`.
+from gradtx.tree.access import (
+    map_params as tree_map_params,
+)
 from gradtx.tree.casting import (
     cast,
     cast_like,
@@ -429,6 +433,7 @@ __all__ = [
     "transformer_schedule",
     "transforms",
     "tree",
+    "tree_map_params",
     "tree_utils",
     "tuning",
     "update_infinity_moment",

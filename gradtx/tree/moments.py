@@ -39,6 +39,9 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: i
 
   .. math:: v_t = (1 - \beta) |g_t|^{order} + \beta v_{t-1}
 
+  Equal to optax's bit for bit for even orders and complex updates; for a real update and an
+  odd order optax computes `g ** order` (negative for negative g), gradtx `|g| ** order`.
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.update_moment_per_elem_norm(-2 * jnp.ones(1), jnp.zeros(1), 0.5, 2).tolist()
@@ -46,8 +49,12 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: i
   """
 
   def power(g):
+    if jnp.iscomplexobj(g):
+      half = order / 2  # optax's form: an int power where it can (different HLO than a float)
+      return abs_sq(g) ** (int(half) if float(half).is_integer() else half)
     if order == 2:
-      return abs_sq(g)
+      return abs_sq(g)  # g * g, the same HLO as optax's g ** 2
+    # optax takes g ** order here, which is negative for odd orders; this is the norm's power.
     return jnp.abs(g) ** order
 
   return jax.tree.map(
