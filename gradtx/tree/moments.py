@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -83,9 +84,15 @@ def bias_correction(moment: Any, decay: Any, count: jax.Array) -> Any:
     >>> gradtx.bias_correction(jnp.asarray([0.1]), 0.9, jnp.asarray(1)).round(4).tolist()
     [1.0]
   """
+  return _bias_correction(moment, decay, count)
+
+
+@functools.partial(jax.jit, inline=True)
+def _bias_correction(moment: Any, decay: Any, count: jax.Array) -> Any:
+  # Compiled (inline under an outer jit), as optax's: eagerly, XLA's fused division differs
+  # from the op-by-op one in the last bit, so this gives jit's (and optax's) value in both modes.
   # `lax.pow` (not `**`): for a concrete scalar count, `**` takes the exact integer-power path
-  # eagerly but not under jit, which changes 1 - decay^t by ~1e-5 relative; this is jit's (and
-  # optax's) value in both modes. At least float32, so a bf16 or int decay does not round to 1.
+  # eagerly but not under jit, which changes 1 - decay^t by ~1e-5 relative. At least float32, so a bf16 or int decay does not round to 1.
   decay = jnp.asarray(decay)
   decay = decay.astype(jnp.promote_types(decay.dtype, jnp.float32))
   correction = 1 - jax.lax.pow(decay, jnp.asarray(count))
