@@ -238,6 +238,10 @@ from gradtx.transforms.sign import (
 from gradtx.transforms.unitwise import (
     adaptive_grad_clip,
 )
+# optax's top-level `tree_map_params` is the same function as `optax.tree.map_params`.
+from gradtx.tree.access import (
+    map_params as tree_map_params,
+)
 from gradtx.tree.casting import (
     cast,
     cast_like,
@@ -467,6 +471,7 @@ __all__ = [
     "transformer_schedule",
     "transforms",
     "tree",
+    "tree_map_params",
     "tree_utils",
     "tuning",
     "update_infinity_moment",

@@ -7,6 +7,7 @@ from typing import Any, Callable, Hashable, Mapping, NamedTuple
 import jax
 
 from gradtx import _checks, _eager
+from gradtx._trees import is_params_placeholder
 from gradtx.base import GradientTransformation
 
 __all__ = [
@@ -246,7 +247,10 @@ def multi_transform(
           "the params.") from e
 
   def init_fn(params):
-    check_prefix(params, "params")  # checks the labels once, before any member's init
+    # `tree.map_params` inits with a placeholder for the params: no labels to check, and each
+    # member (a `masked`) passes it through.
+    if not is_params_placeholder(params):
+      check_prefix(params, "params")  # checks the labels once, before any member's init
     return MultiTransformState(
         inner_states={label: t.init(params) for label, t in members.items()})
 

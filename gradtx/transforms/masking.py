@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from gradtx import _checks, _eager
+from gradtx._trees import is_params_placeholder
 from gradtx.base import GradientTransformation
 
 __all__ = [
@@ -117,6 +118,11 @@ def masked(
     return mask_tree
 
   def init_fn(params):
+    if is_params_placeholder(params):
+      # `tree.map_params` inits with a placeholder standing in for the params (as optax's
+      # masked, pass it through unmasked): the inner state then marks its params-shaped fields,
+      # which hold MaskedNode()s for the masked-out leaves in the real state.
+      return MaskedState(inner_state=inner.init(params))
     mask_tree = mask_tree_for(params)
     return MaskedState(inner_state=inner.init(_apply_mask(mask_tree, params, "params")))
 

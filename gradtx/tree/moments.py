@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -39,6 +40,9 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: i
 
   .. math:: v_t = (1 - \beta) |g_t|^{order} + \beta v_{t-1}
 
+  Equal to optax's bit for bit for even orders and complex updates; for a real update and an
+  odd order optax computes `g ** order` (negative for negative g), gradtx `|g| ** order`.
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.update_moment_per_elem_norm(-2 * jnp.ones(1), jnp.zeros(1), 0.5, 2).tolist()
@@ -46,8 +50,12 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: i
   """
 
   def power(g):
+    if jnp.iscomplexobj(g):
+      half = order / 2  # optax's form: an int power where it can (different HLO than a float)
+      return abs_sq(g) ** (int(half) if float(half).is_integer() else half)
     if order == 2:
-      return abs_sq(g)
+      return abs_sq(g)  # g * g, the same HLO as optax's g ** 2
+    # optax takes g ** order here, which is negative for odd orders; this is the norm's power.
     return jnp.abs(g) ** order
 
   return jax.tree.map(
@@ -76,9 +84,15 @@ def bias_correction(moment: Any, decay: Any, count: jax.Array) -> Any:
     >>> gradtx.bias_correction(jnp.asarray([0.1]), 0.9, jnp.asarray(1)).round(4).tolist()
     [1.0]
   """
+  return _bias_correction(moment, decay, count)
+
+
+@functools.partial(jax.jit, inline=True)
+def _bias_correction(moment: Any, decay: Any, count: jax.Array) -> Any:
+  # Compiled (inline under an outer jit), as optax's: eagerly, XLA's fused division differs
+  # from the op-by-op one in the last bit, so this gives jit's (and optax's) value in both modes.
   # `lax.pow` (not `**`): for a concrete scalar count, `**` takes the exact integer-power path
-  # eagerly but not under jit, which changes 1 - decay^t by ~1e-5 relative; this is jit's (and
-  # optax's) value in both modes. At least float32, so a bf16 or int decay does not round to 1.
+  # eagerly but not under jit, which changes 1 - decay^t by ~1e-5 relative. At least float32, so a bf16 or int decay does not round to 1.
   decay = jnp.asarray(decay)
   decay = decay.astype(jnp.promote_types(decay.dtype, jnp.float32))
   correction = 1 - jax.lax.pow(decay, jnp.asarray(count))
