@@ -84,7 +84,10 @@ from gradtx.schedules.exponential import (
 )
 from gradtx.schedules.inject import (
     InjectHyperparamsState,
+    InjectStatefulHyperparamsState,
+    WrappedSchedule,
     inject_hyperparams,
+    inject_stateful_hyperparams,
     set_hyperparams,
 )
 from gradtx.schedules.join import (
@@ -103,6 +106,7 @@ from gradtx.schedules.polynomial import (
     piecewise_constant_schedule,
     piecewise_interpolate_schedule,
     polynomial_schedule,
+    warmup_constant_schedule,
 )
 from gradtx.schedules.restarts import (
     warm_restarts_schedule,
@@ -280,6 +284,7 @@ __all__ = [
     "GradientTransformation",
     "HealthMonitorState",
     "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState",
     "LRRangeTestResult",
     "LookaheadParams",
     "LookaheadState",
@@ -316,6 +321,7 @@ __all__ = [
     "TransformInitFn",
     "TransformUpdateFn",
     "Updates",
+    "WrappedSchedule",
     "abs_sq",
     "adadelta",
     "adagrad",
@@ -363,6 +369,7 @@ __all__ = [
     "incremental_update",
     "init_empty_state",
     "inject_hyperparams",
+    "inject_stateful_hyperparams",
     "join_schedules",
     "learned",
     "linear_onecycle_schedule",
@@ -435,6 +442,7 @@ __all__ = [
     "update_moment",
     "update_moment_per_elem_norm",
     "warm_restarts_schedule",
+    "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
     "zeros_like",
