@@ -101,7 +101,7 @@ def test_scalar_array_and_traced_hyperparameters(factory):
      r"^gradtx.clip_by_global_norm: max_norm must be in \[0, inf\], got -1.0.$"),
     (gradtx.clip_by_global_norm, "max_norm", lambda t: 1.0, TypeError, "max_norm"),
     (gradtx.clip_by_global_norm, "max_norm", jnp.ones(3), ValueError, "max_norm.*jax.vmap"),
-    (gradtx.clip_by_block_rms, "threshold", 0.0, ValueError, "threshold"),
+    (gradtx.clip_by_block_rms, "threshold", -1.0, ValueError, r"threshold must be in \[0, inf\]"),
     (gradtx.clip_by_block_rms, "threshold", None, TypeError, "threshold"),
     (gradtx.clip_by_block_rms, "threshold", jnp.ones(2), ValueError, "threshold.*jax.vmap"),
 ])

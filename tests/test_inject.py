@@ -752,3 +752,17 @@ def test_boundary_values_reached_by_schedules_are_accepted_as_in_optax(factory, 
   assert_trees_close(got, want, rtol=1e-5, atol=1e-7, what=factory)
   for k, v in kwargs.items():
     assert states[-1].hyperparams[k] == np.float32(v), k
+
+
+def test_clip_by_block_rms_schedule_to_zero_runs_and_equals_optax():
+  params = {"w": jnp.asarray([0.5, -1.0, 2.0]), "z": jnp.zeros(2)}
+  grads = [{"w": jnp.cos(params["w"] + t), "z": jnp.zeros(2)} for t in range(8)]
+  schedule = gradtx.linear_schedule(1.0, 0.0, 5)
+  got, _ = run(inject_hyperparams(gradtx.clip_by_block_rms)(threshold=schedule), grads, params)
+  want, _ = run(optax.inject_hyperparams(optax.clip_by_block_rms)(threshold=schedule), grads,
+                params)
+  assert_trees_close([u["w"] for u in got], [u["w"] for u in want])
+  # An all-zero block at threshold 0: zeros (optax: 0 / NaN = NaN, a deliberate difference).
+  assert all(not np.any(np.asarray(u["z"])) for u in got)
+  assert np.isnan(np.asarray(want[-1]["z"])).all()
+  assert all(not np.any(np.asarray(u["w"])) for u in got[5:])

@@ -124,7 +124,8 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
   with :math:`\tau` = `threshold` and :math:`i` indexing the leaves.
 
   Args:
-    threshold: the largest RMS of a block, :math:`\tau > 0`; a float or scalar array.
+    threshold: the largest RMS of a block, :math:`\tau \geq 0`; a float or scalar array. 0 gives
+      zero updates (optax: NaN for an all-zero block).
 
   Returns:
     A stateless `GradientTransformation` (state `EmptyState()`).
@@ -135,14 +136,15 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
     >>> tx.update(jnp.asarray([3.0, -3.0]), tx.init(None))[0].tolist()
     [1.0, -1.0]
   """
-  _checks.check_scalar("clip_by_block_rms", "threshold", threshold, low=0, low_open=True)
+  _checks.check_scalar("clip_by_block_rms", "threshold", threshold, low=0)
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
 
     def clip_fn(g):
       rms = jnp.sqrt(jnp.mean(abs_sq(g)))
-      return g / jnp.maximum(1.0, rms / _checks.as_dtype(threshold, rms))
+      ratio = rms / _checks.as_dtype(threshold, rms)
+      return g / jnp.maximum(1.0, jnp.where(rms == 0, 0.0, ratio))  # 0 / 0 only at threshold 0
 
     return _map(clip_fn, updates), state
 
