@@ -86,7 +86,10 @@ from gradtx.schedules.exponential import (
 )
 from gradtx.schedules.inject import (
     InjectHyperparamsState,
+    InjectStatefulHyperparamsState,
+    WrappedSchedule,
     inject_hyperparams,
+    inject_stateful_hyperparams,
     set_hyperparams,
 )
 from gradtx.schedules.join import (
@@ -105,6 +108,7 @@ from gradtx.schedules.polynomial import (
     piecewise_constant_schedule,
     piecewise_interpolate_schedule,
     polynomial_schedule,
+    warmup_constant_schedule,
 )
 from gradtx.schedules.restarts import (
     warm_restarts_schedule,
@@ -309,6 +313,7 @@ __all__ = [
     "GradientTransformation",
     "HealthMonitorState",
     "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState",
     "LRRangeTestResult",
     "LookaheadParams",
     "LookaheadState",
@@ -347,6 +352,7 @@ __all__ = [
     "TransformInitFn",
     "TransformUpdateFn",
     "Updates",
+    "WrappedSchedule",
     "ZeroNansState",
     "abs_sq",
     "adadelta",
@@ -396,6 +402,7 @@ __all__ = [
     "incremental_update",
     "init_empty_state",
     "inject_hyperparams",
+    "inject_stateful_hyperparams",
     "join_schedules",
     "keep_params_nonnegative",
     "learned",
@@ -478,6 +485,7 @@ __all__ = [
     "update_moment",
     "update_moment_per_elem_norm",
     "warm_restarts_schedule",
+    "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
     "zero_nans",

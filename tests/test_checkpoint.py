@@ -139,6 +139,9 @@ CASES = [Case(f"alias-{name}", _alias(name)) for name in sorted(aliases.__all__)
     Case("flatten", lambda: gradtx.flatten(gradtx.adamw(0.01))),
     Case("inject_hyperparams-sgd-schedule", lambda: gradtx.inject_hyperparams(gradtx.sgd)(
         learning_rate=gradtx.linear_schedule(0.1, 0.01, STEPS), momentum=0.9)),
+    Case("inject_stateful_hyperparams-sgd-schedule",
+         lambda: gradtx.inject_stateful_hyperparams(gradtx.sgd)(
+             learning_rate=gradtx.linear_schedule(0.1, 0.01, STEPS), momentum=0.9)),
     Case("snapshot-monitor", lambda: gradtx.chain(
         gradtx.snapshot("pre_clip_norm", gradtx.global_norm), gradtx.clip_by_global_norm(1.0),
         gradtx.health_monitor(gradtx.adam(0.01)),

@@ -488,3 +488,281 @@ def test_grid_sweep_reuses_its_compiled_program():
   assert len(traces) == 2
   np.testing.assert_allclose(first[:, 0], [0.9, 0.8], rtol=1e-5)
   np.testing.assert_allclose(second[:, 0], [0.7, 0.6], rtol=1e-5)
+
+
+# --- inject_stateful_hyperparams, StatefulSchedule, WrappedSchedule -----------------------------
+
+STATEFUL_STEPS = 25
+
+
+class HalveOnRise(gradtx.schedules.StatefulSchedule):
+  """A stateful schedule fed by `update`'s extra argument `value` (the loss): the value halves
+  whenever the loss rises. The same instance serves gradtx and optax (a structural protocol)."""
+
+  def __init__(self, init_value):
+    self.init_value = init_value
+
+  def init(self):
+    return {"value": jnp.asarray(self.init_value, jnp.float32),
+            "last": jnp.asarray(jnp.inf, jnp.float32)}
+
+  def update(self, state, value=None, **extra_args):
+    del extra_args
+    rose = value > state["last"]
+    return {"value": jnp.where(rose, state["value"] / 2, state["value"]), "last": value}
+
+  def __call__(self, state, **extra_args):
+    del extra_args
+    return state["value"]
+
+
+# Losses passed as `value=`: they rise at steps 3, 7, 11, ...
+LOSSES = [jnp.float32(1.0 / (1 + t) + (0.5 if t % 4 == 3 else 0.0)) for t in range(STATEFUL_STEPS)]
+
+
+def run_stateful(tx, grads, params, jit=False):
+  """Like `run`, passing the step's loss as `value=`; returns (updates, states)."""
+  state = tx.init(params)
+  step = jax.jit(tx.update) if jit else tx.update
+  ups, states = [], []
+  for g, loss in zip(grads, LOSSES):
+    u, state = step(g, state, params, value=loss)
+    params = gradtx.apply_updates(params, u)
+    ups.append(u)
+    states.append(state)
+  return ups, states
+
+
+def describe(tree):
+  """A state's normalised description: class names and fields (recursively), dict keys, and leaf
+  shapes and dtypes; what a checkpoint's layout depends on."""
+  if hasattr(tree, "_fields"):
+    return (type(tree).__name__, tuple((f, describe(getattr(tree, f))) for f in tree._fields))
+  if isinstance(tree, dict):
+    return ("dict", tuple((k, describe(tree[k])) for k in sorted(tree)))
+  if isinstance(tree, (tuple, list)):
+    return (type(tree).__name__, tuple(describe(x) for x in tree))
+  return (tuple(jnp.shape(tree)), str(jnp.asarray(tree).dtype))
+
+
+def assert_trees_equal(a, b, what=""):
+  """Bit-identical leaves and equal descriptions (the libraries' classes differ, so treedefs do)."""
+  assert describe(a) == describe(b), what
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=what)
+
+
+def _optax_stateful(factory):
+  with pytest.warns(DeprecationWarning):  # optax 0.2.8 deprecates the name; gradtx does not
+    return optax.inject_stateful_hyperparams(factory)
+
+
+def _decay(t):
+  """A plain schedule, the same function for both libraries (so only the wrappers differ)."""
+  return 0.05 * 0.9 ** t
+
+
+def test_stateful_wrapper_equals_optax_bit_for_bit_on_the_same_factory(jit=True):
+  """gradtx's and optax's wrappers around the same (optax) factory: same hyperparameter values,
+  schedule states and updates over 25 steps, with a plain schedule (WrappedSchedule) and a
+  custom StatefulSchedule fed by `value=`."""
+  params, grads = make_params(), make_grads(STATEFUL_STEPS)
+  kwargs = lambda: dict(learning_rate=HalveOnRise(0.1), b1=lambda t: 0.9 - 0.4 * 0.8 ** t,
+                        eps=1e-6)
+  got, states = run_stateful(
+      gradtx.inject_stateful_hyperparams(optax.adamw)(**kwargs()), grads, params, jit)
+  want, ostates = run_stateful(_optax_stateful(optax.adamw)(**kwargs()), grads, params, jit)
+  assert_trees_equal(got, want)
+  assert_trees_equal(states, ostates)  # count, hyperparams, hyperparams_states, inner state
+  lrs = [s.hyperparams["learning_rate"] for s in states]
+  # The loss rises at steps 3, 7, ..., 23; the value halves from the step after each rise.
+  assert lrs[3] == np.float32(0.1) and lrs[4] == np.float32(0.05)
+  assert lrs[-1] == np.float32(0.1) / 2**6
+  assert [int(s.hyperparams_states["b1"].count) for s in states] == list(range(1, 26))
+
+
+def test_stateful_gradtx_factories_equal_optax():
+  params, grads = make_params(), make_grads(STATEFUL_STEPS)
+  for gfac, ofac, kwargs in [
+      (gradtx.sgd, optax.sgd, lambda: dict(learning_rate=HalveOnRise(0.1), momentum=_decay)),
+      (gradtx.adam, optax.adam, lambda: dict(learning_rate=_decay, b1=0.8)),
+  ]:
+    got, states = run_stateful(gradtx.inject_stateful_hyperparams(gfac)(**kwargs()), grads, params,
+                               jit=True)
+    want, ostates = run_stateful(_optax_stateful(ofac)(**kwargs()), grads, params, jit=True)
+    # The inner algorithms' own rounding (e.g. adam's bias correction order), not the wrapper's.
+    assert_trees_close(got, want, rtol=1e-5, atol=1e-7, what=gfac.__name__)
+    assert_trees_equal([s.hyperparams for s in states], [s.hyperparams for s in ostates])
+    assert_trees_equal([s.hyperparams_states for s in states],
+                       [s.hyperparams_states for s in ostates])
+
+
+def test_stateful_state_structure_equals_optax_for_float32_params():
+  params = make_params()
+  kwargs = lambda: dict(b1=gradtx.linear_schedule(0.5, 0.9, 10), b2=0.99)
+  state = gradtx.inject_stateful_hyperparams(gradtx.scale_by_adam)(**kwargs()).init(params)
+  ostate = _optax_stateful(optax.scale_by_adam)(**kwargs()).init(params)
+  assert describe(state) == describe(ostate)
+  assert type(state).__name__ == "InjectStatefulHyperparamsState"
+  assert type(state.hyperparams_states["b1"]).__name__ == "WrappedScheduleState"
+  # optax 0.2.8's inject_hyperparams returns the same state; gradtx's keeps InjectHyperparamsState.
+  assert describe(optax.inject_hyperparams(optax.scale_by_adam)(**kwargs()).init(params)) == \
+      describe(state)
+  tx = gradtx.inject_stateful_hyperparams(gradtx.sgd)(HalveOnRise(0.1), momentum=0.9)
+  u, after = tx.update(make_grads(1)[0], tx.init(params), params, value=jnp.float32(1.0))
+  assert describe(after) == describe(tx.init(params))
+  assert after.count.dtype == jnp.int32
+
+
+def test_stateful_vmap_over_schedule_states_and_hyperparameters_equals_loop():
+  params, grads = make_params(), make_grads(6)
+  tx = gradtx.inject_stateful_hyperparams(gradtx.sgd)(HalveOnRise(0.1), momentum=0.9)
+  lrs, momenta = jnp.asarray([0.01, 0.1, 0.3]), jnp.asarray([0.0, 0.5, 0.9])
+
+  def start(lr, momentum):
+    state = set_hyperparams(tx.init(params), momentum=momentum)
+    schedule_state = dict(state.hyperparams_states["learning_rate"], value=lr)
+    return state._replace(hyperparams_states={"learning_rate": schedule_state})
+
+  def train(state):
+    p = params
+    for g, loss in zip(grads, LOSSES):
+      u, state = tx.update(g, state, p, value=loss)
+      p = gradtx.apply_updates(p, u)
+    return p, state
+
+  batched = jax.jit(jax.vmap(lambda lr, m: train(start(lr, m))))(lrs, momenta)
+  for i in range(3):
+    want = train(start(lrs[i], momenta[i]))
+    assert_trees_close(jax.tree.map(lambda x: x[i], batched), want, rtol=1e-6, atol=1e-7)
+
+
+def test_stateful_hyperparameters_stored_in_at_least_float32():
+  """The inject_hyperparams rule (a deliberate difference from optax, which stores bfloat16 for
+  bfloat16 params and rounds b2 = 0.999 to 1)."""
+  params, grads = make_params(jnp.bfloat16), make_grads(3, dtype=jnp.bfloat16)
+  tx = gradtx.inject_stateful_hyperparams(gradtx.adam)(learning_rate=_decay)
+  state = tx.init(params)
+  assert all(v.dtype == jnp.float32 for v in state.hyperparams.values())
+  assert float(state.hyperparams["b2"]) == pytest.approx(0.999)
+  for g in grads:
+    u, new = tx.update(g, state, params)
+    assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(u))
+    assert describe(new) == describe(state)
+    state = new
+  ostate = _optax_stateful(optax.adam)(learning_rate=_decay).init(params)
+  assert ostate.hyperparams["b2"].dtype == jnp.bfloat16 and float(ostate.hyperparams["b2"]) == 1.0
+  tx16 = gradtx.inject_stateful_hyperparams(gradtx.sgd, hyperparam_dtype=jnp.bfloat16)(_decay)
+  assert tx16.init(params).hyperparams["learning_rate"].dtype == jnp.bfloat16
+
+
+def test_wrapped_schedule_and_protocol():
+  schedule = gradtx.WrappedSchedule(gradtx.linear_schedule(1.0, 0.0, 4))
+  state = schedule.init()
+  assert type(state).__name__ == "WrappedScheduleState" and state.count.dtype == jnp.int32
+  values = []
+  for _ in range(6):
+    values.append(float(schedule(state, value=1.0)))  # extra arguments are ignored
+    state = schedule.update(state, value=1.0)
+  assert values == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+  assert isinstance(schedule, gradtx.schedules.StatefulSchedule)
+  assert isinstance(schedule, optax.schedules.StatefulSchedule)
+  assert isinstance(optax.WrappedSchedule(_decay), gradtx.schedules.StatefulSchedule)
+  assert not isinstance(_decay, gradtx.schedules.StatefulSchedule)
+  assert not isinstance(gradtx.adam(0.1), gradtx.schedules.StatefulSchedule)
+  # optax's wrapped schedule works inside gradtx's wrapper, and set_hyperparams finds the state.
+  tx = gradtx.inject_stateful_hyperparams(gradtx.sgd)(optax.WrappedSchedule(_decay), momentum=0.5)
+  state = set_hyperparams(tx.init(make_params()), momentum=0.9)
+  assert float(state.hyperparams["momentum"]) == pytest.approx(0.9)
+
+
+def test_stateful_errors():
+  with pytest.raises(TypeError, match=r"inject_hyperparams\(sgd\): learning_rate is a stateful "
+                     r"schedule.*inject_stateful_hyperparams"):
+    inject_hyperparams(gradtx.sgd)(learning_rate=HalveOnRise(0.1))
+  with pytest.raises(TypeError, match="WrappedSchedule: schedule_fn"):
+    gradtx.WrappedSchedule(0.1)
+  with pytest.raises(TypeError, match="inject_stateful_hyperparams: inner_factory"):
+    gradtx.inject_stateful_hyperparams(gradtx.adam(1e-3))
+  with pytest.raises(ValueError, match="inject_stateful_hyperparams: static_args.*'lr'"):
+    gradtx.inject_stateful_hyperparams(gradtx.adam, static_args="lr")
+  with pytest.raises(TypeError, match=r"inject_stateful_hyperparams\(adamw\): unknown "
+                     r"hyperparameter 'lr'"):
+    gradtx.inject_stateful_hyperparams(gradtx.adamw)(lr=1e-3)
+  with pytest.raises(ValueError, match="inject_stateful_hyperparams: hyperparam_dtype"):
+    gradtx.inject_stateful_hyperparams(gradtx.adam, hyperparam_dtype=jnp.int32)
+  with pytest.raises(ValueError, match="b1"):  # the inner factory's check, at step 0's value
+    gradtx.inject_stateful_hyperparams(gradtx.adam)(1e-3, b1=gradtx.WrappedSchedule(lambda t: 1.5))
+  with pytest.raises(ValueError, match="learning_rate must be a scalar"):
+    gradtx.inject_stateful_hyperparams(gradtx.sgd)(learning_rate=jnp.ones(2))
+
+
+# --- a schedule reaching a boundary value optax accepts -----------------------------------------
+
+
+def test_clip_by_global_norm_schedule_to_zero_runs_and_equals_optax():
+  """optax accepts max_norm=0 (zero updates); gradtx validates max_norm >= 0, so the schedule's
+  last value, which inject_hyperparams hands to the factory as a concrete array, must not raise."""
+  params = {"w": jnp.asarray([0.5, -1.0, 2.0]), "b": jnp.asarray(0.3)}  # small: 120 eager steps
+  grads = [jax.tree.map(lambda p: jnp.cos(p + t), params) for t in range(120)]
+  # The stateful wrapper shares the machinery: a shorter schedule crossing the same boundary.
+  for wrap, end, steps in [(inject_hyperparams, 99, 120),
+                           (gradtx.inject_stateful_hyperparams, 9, 12)]:
+    schedule = gradtx.linear_schedule(1.0, 0.0, end)
+    got, states = run(wrap(gradtx.clip_by_global_norm)(max_norm=schedule), grads[:steps], params)
+    want, _ = run(optax.inject_hyperparams(optax.clip_by_global_norm)(max_norm=schedule),
+                  grads[:steps], params)
+    # g * (c / |g|) where optax computes (g / |g|) * c (README): equal up to rounding.
+    assert_trees_close(got, want, rtol=1e-6, atol=1e-7)
+    assert float(states[-1].hyperparams["max_norm"]) == 0.0
+    for u in got[end:]:
+      assert all(not np.any(np.asarray(x)) for x in jax.tree.leaves(u))
+
+
+def test_clip_by_global_norm_zero_gives_zero_updates_without_nan():
+  zeros = jax.tree.map(jnp.zeros_like, make_params())
+  for max_norm in (0.0, jnp.float32(0.0)):
+    tx = gradtx.clip_by_global_norm(max_norm)
+    for g in (make_grads(1)[0], zeros):
+      for update in (tx.update, jax.jit(tx.update)):
+        u, _ = update(g, tx.init(None))
+        for x in jax.tree.leaves(u):
+          np.testing.assert_array_equal(np.asarray(x), 0.0)
+  # optax returns NaN for a zero gradient at max_norm=0 (0 / 0); a deliberate difference.
+  u, _ = optax.clip_by_global_norm(0.0).update(zeros, optax.EmptyState())
+  assert np.isnan(np.asarray(u["b"]["c"]))
+  assert float(gradtx.clip_by_global_norm(1.0).update(zeros, gradtx.EmptyState())[0]["b"]["c"]) == 0
+
+
+@pytest.mark.parametrize("factory, kwargs", [
+    ("sgd", dict(learning_rate=0.0, momentum=0.0)),
+    ("adam", dict(learning_rate=0.0, b1=0.0, b2=0.0, eps=0.0)),
+    ("adamw", dict(learning_rate=0.1, b1=0.0, weight_decay=0.0)),
+    ("rmsprop", dict(learning_rate=0.1, decay=0.0, momentum=0.0, eps=0.0)),
+    ("add_decayed_weights", dict(weight_decay=0.0)),
+    ("clip", dict(max_delta=0.0)),
+], ids=lambda x: x if isinstance(x, str) else "")
+def test_boundary_values_reached_by_schedules_are_accepted_as_in_optax(factory, kwargs):
+  """Each hyperparameter scheduled from 0.5 down to its boundary value: injected, the wrapper
+  hands the factory the concrete value at each step, which must not raise."""
+  params, grads = make_params(), make_grads(4)
+  sched = {k: gradtx.linear_schedule(0.5, v, 2) for k, v in kwargs.items()}
+  got, states = run(inject_hyperparams(getattr(gradtx, factory))(**sched), grads, params)
+  want, _ = run(optax.inject_hyperparams(getattr(optax, factory))(**sched), grads, params)
+  assert_trees_close(got, want, rtol=1e-5, atol=1e-7, what=factory)
+  for k, v in kwargs.items():
+    assert states[-1].hyperparams[k] == np.float32(v), k
+
+
+def test_clip_by_block_rms_schedule_to_zero_runs_and_equals_optax():
+  params = {"w": jnp.asarray([0.5, -1.0, 2.0]), "z": jnp.zeros(2)}
+  grads = [{"w": jnp.cos(params["w"] + t), "z": jnp.zeros(2)} for t in range(8)]
+  schedule = gradtx.linear_schedule(1.0, 0.0, 5)
+  got, _ = run(inject_hyperparams(gradtx.clip_by_block_rms)(threshold=schedule), grads, params)
+  want, _ = run(optax.inject_hyperparams(optax.clip_by_block_rms)(threshold=schedule), grads,
+                params)
+  assert_trees_close([u["w"] for u in got], [u["w"] for u in want])
+  # An all-zero block at threshold 0: zeros (optax: 0 / NaN = NaN, a deliberate difference).
+  assert all(not np.any(np.asarray(u["z"])) for u in got)
+  assert np.isnan(np.asarray(want[-1]["z"])).all()
+  assert all(not np.any(np.asarray(u["w"])) for u in got[5:])

@@ -20,7 +20,11 @@ from gradtx.schedules.exponential import (
 )
 from gradtx.schedules.inject import (
     InjectHyperparamsState,
+    InjectStatefulHyperparamsState,
+    StatefulSchedule,
+    WrappedSchedule,
     inject_hyperparams,
+    inject_stateful_hyperparams,
     set_hyperparams,
 )
 from gradtx.schedules.join import (
@@ -39,6 +43,7 @@ from gradtx.schedules.polynomial import (
     piecewise_constant_schedule,
     piecewise_interpolate_schedule,
     polynomial_schedule,
+    warmup_constant_schedule,
 )
 from gradtx.schedules.restarts import (
     warm_restarts_schedule,
@@ -49,12 +54,16 @@ from gradtx.schedules.transformer import (
 
 __all__ = [
     "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState",
+    "StatefulSchedule",
+    "WrappedSchedule",
     "constant_schedule",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
     "cyclic_schedule",
     "exponential_decay",
     "inject_hyperparams",
+    "inject_stateful_hyperparams",
     "join_schedules",
     "linear_onecycle_schedule",
     "linear_schedule",
@@ -67,6 +76,7 @@ __all__ = [
     "sgdr_schedule",
     "transformer_schedule",
     "warm_restarts_schedule",
+    "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
 ]

@@ -1,10 +1,10 @@
-"""Hyperparameters kept in the optimizer state (`inject_hyperparams`, `set_hyperparams`), and grid
-sweeps over hyperparameters run as one jitted, vmapped program (`grid_sweep`).
+"""Hyperparameters kept in the optimizer state: `inject_hyperparams`, `set_hyperparams`, and
+`inject_stateful_hyperparams` for schedules with a state of their own (`StatefulSchedule`,
+`WrappedSchedule`).
 
-Two ways to change a hyperparameter without recompiling: keep it in the state, where it can be
-read, overwritten, checkpointed and vmapped (`inject_hyperparams`); or build the optimizer inside
-the function you vmap, so it closes over a batched tracer (`grid_sweep` runs that pattern over the
-Cartesian product of several grids).
+Keeping a hyperparameter in the state lets it be read, overwritten between steps without
+recompiling, checkpointed and vmapped (a batch of states is a batch of optimizers). The other way,
+building the optimizer inside the function you vmap, is `gradtx.tuning.grid_sweep`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +24,11 @@ from gradtx.numerics import safe_increment
 
 __all__ = [
     "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState",
+    "StatefulSchedule",
+    "WrappedSchedule",
     "inject_hyperparams",
+    "inject_stateful_hyperparams",
     "set_hyperparams",
 ]
 
@@ -122,6 +126,81 @@ def _call(factory: Callable[..., Any], sig: inspect.Signature, values: dict[str,
   return factory(*args, **kwargs)
 
 
+@runtime_checkable
+class StatefulSchedule(Protocol):
+  """A schedule with a state of its own: `init`, `update` and `__call__` (optax's protocol).
+
+  `init()` returns the first state (a pytree of arrays), `update(state, **extra_args)` the next
+  one and `schedule(state, **extra_args)` the value at `state`; the extra arguments are those
+  given to the optimizer's `update` (a loss value, a metric), so the value can react to
+  training. `inject_stateful_hyperparams` keeps the states in the optimizer state. Any object
+  with these three methods is one (a structural check, so optax's stateful schedules count).
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> class HalveOnRise:  # halves the value whenever the loss rises
+    ...   def init(self): return (jnp.float32(1.0), jnp.float32(jnp.inf))
+    ...   def update(self, s, value): return (jnp.where(value > s[1], s[0] / 2, s[0]), value)
+    ...   def __call__(self, s, **extra_args): return s[0]
+    >>> isinstance(HalveOnRise(), gradtx.schedules.StatefulSchedule)
+    True
+  """
+
+  def init(self) -> Any:
+    """Returns the schedule's first state."""
+
+  def update(self, state: Any, **extra_args: Any) -> Any:
+    """Returns the schedule's state after one more step."""
+
+  def __call__(self, state: Any, **extra_args: Any) -> Any:
+    """Returns the schedule's value at `state`."""
+
+
+class WrappedScheduleState(NamedTuple):
+  """State of a `WrappedSchedule`: the step count at which to evaluate the schedule."""
+
+  count: jax.Array  # int32 scalar
+
+
+class WrappedSchedule:
+  """A plain schedule `count -> value` as a `StatefulSchedule` whose state is the step count.
+
+  `inject_stateful_hyperparams` wraps every plain schedule in one; its state is
+  `WrappedScheduleState(count)`, starting at 0 and advanced with `safe_increment`.
+
+  Args:
+    schedule_fn: the schedule, a function of the int32 step count.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> schedule = gradtx.WrappedSchedule(gradtx.linear_schedule(1.0, 0.0, 4))
+    >>> state = schedule.update(schedule.init())
+    >>> float(schedule(state))
+    0.75
+  """
+
+  def __init__(self, schedule_fn: Callable[[jax.Array], Any]):
+    if not callable(schedule_fn) or isinstance(schedule_fn, type):
+      raise TypeError(
+          "gradtx.WrappedSchedule: schedule_fn must be a schedule (a function of the step "
+          f"count), got {type(schedule_fn).__name__} {schedule_fn!r}.")
+    self.schedule_fn = schedule_fn
+
+  def init(self) -> WrappedScheduleState:
+    """Returns the state at step 0."""
+    return WrappedScheduleState(count=jnp.zeros([], jnp.int32))
+
+  def update(self, state: WrappedScheduleState, **extra_args: Any) -> WrappedScheduleState:
+    """Returns the state one step later (extra arguments are ignored)."""
+    del extra_args
+    return WrappedScheduleState(count=safe_increment(state.count))
+
+  def __call__(self, state: WrappedScheduleState, **extra_args: Any) -> Any:
+    """Returns `schedule_fn(state.count)` (extra arguments are ignored)."""
+    del extra_args
+    return self.schedule_fn(state.count)
+
+
 class InjectHyperparamsState(NamedTuple):
   """State of `inject_hyperparams`: step count, hyperparameter values and the inner state.
 
@@ -134,6 +213,127 @@ class InjectHyperparamsState(NamedTuple):
   count: jax.Array  # int32 scalar: the number of updates so far, the schedules' step
   hyperparams: dict[str, jax.Array]
   inner_state: OptState
+
+
+def _is_stateful_schedule(value: Any) -> bool:
+  """An instance (not a class) with `init`, `update` and `__call__`: a `StatefulSchedule`."""
+  return not isinstance(value, type) and isinstance(value, StatefulSchedule)
+
+
+def _inject(
+    wrapper: str,
+    inner_factory: Callable[..., Any],
+    static_args: str | Iterable[str],
+    hyperparam_dtype: Any,
+    stateful: bool,
+) -> Callable[..., GradientTransformation]:
+  """The machinery of `inject_hyperparams` (`stateful=False`) and `inject_stateful_hyperparams`.
+
+  Sorts the factory's arguments into numeric constants (kept in the state, overwritable),
+  schedules (evaluated by the wrapper at each step) and static arguments (passed through), and
+  returns the factory that builds the wrapped transformation. Without `stateful`, a schedule is a
+  function of the wrapper's `count`; with it, every schedule is a `StatefulSchedule` (plain ones
+  wrapped in `WrappedSchedule`) whose state is kept in `hyperparams_states`.
+  """
+  if not callable(inner_factory):
+    raise TypeError(
+        f"gradtx.{wrapper}: inner_factory must be a function returning a transformation "
+        f"(e.g. gradtx.adamw, not gradtx.adamw(1e-3)), got {type(inner_factory).__name__}.")
+  factory_name = getattr(inner_factory, "__name__", type(inner_factory).__name__)
+  fn = f"{wrapper}({factory_name})"
+  try:
+    sig = inspect.signature(inner_factory)
+  except (TypeError, ValueError) as e:
+    raise TypeError(f"gradtx.{fn}: cannot read the signature of inner_factory: {e}") from e
+  static_names = {static_args} if isinstance(static_args, str) else set(static_args)
+  for name in static_names:
+    if not isinstance(name, str) or name not in sig.parameters:
+      raise ValueError(
+          f"gradtx.{wrapper}: static_args must name arguments of {factory_name}, got "
+          f"{name!r}; {factory_name} takes {', '.join(sig.parameters)}.")
+  hyperparam_dtype = _checks.check_dtype(wrapper, "hyperparam_dtype", hyperparam_dtype)
+  force = hyperparam_dtype is not None
+
+  @functools.wraps(inner_factory)
+  def wrapped_factory(*args: Any, **kwargs: Any) -> GradientTransformation:
+    arguments = _bind(sig, fn, factory_name, args, kwargs)
+    numeric, schedules, static = {}, {}, {}
+    for name, value in arguments.items():
+      if name in static_names:
+        static[name] = value
+      elif _is_numeric(value):
+        if np.shape(value) != ():
+          raise ValueError(
+              f"gradtx.{fn}: {name} must be a scalar, got an array of shape {np.shape(value)}. "
+              f"{_checks.SWEEP_HINT} Or vmap over a batch of states (gradtx.set_hyperparams); "
+              "to pass a non-scalar argument unchanged, name it in static_args.")
+        numeric[name] = value
+      elif _is_stateful_schedule(value):
+        if not stateful:
+          raise TypeError(
+              f"gradtx.{fn}: {name} is a stateful schedule ({type(value).__name__}); use "
+              "gradtx.inject_stateful_hyperparams, which keeps the schedules' states in the "
+              "optimizer state.")
+        schedules[name] = value
+      elif _is_schedule(value):
+        schedules[name] = WrappedSchedule(value) if stateful else value
+      else:
+        static[name] = value
+
+    def build(hyperparams):
+      return _call(inner_factory, sig, {**static, **hyperparams})
+
+    def cast(values, dtype):
+      return {k: _as_state_value(v, dtype, force) for k, v in values.items()}
+
+    # The schedules' values at a step: plain schedules of the count, or stateful ones of their own
+    # states (extra arguments of `update` reach them, as in optax).
+    if stateful:
+      def scheduled(state, extra_args):
+        return {k: f(state.hyperparams_states[k], **extra_args) for k, f in schedules.items()}
+    else:
+      def scheduled(state, extra_args):
+        del extra_args
+        return {k: s(state.count) for k, s in schedules.items()}
+
+    step0 = jnp.zeros([], jnp.int32)
+    # Validates the arguments by building the inner transformation once, with the step-0 values.
+    probe = build({**numeric, **({k: f(f.init()) for k, f in schedules.items()} if stateful
+                                 else {k: s(step0) for k, s in schedules.items()})})
+    takes_extra = _checks.accepts_extra_args(probe.update)
+
+    def init_fn(params):
+      dtype = hyperparam_dtype or _float_dtype(params)
+      count = jnp.zeros([], jnp.int32)
+      hyperparams = cast(numeric, dtype)
+      if stateful:
+        schedule_states = {k: f.init() for k, f in schedules.items()}
+        hyperparams.update(cast({k: f(schedule_states[k]) for k, f in schedules.items()}, dtype))
+        return InjectStatefulHyperparamsState(count, hyperparams, schedule_states,
+                                              build(hyperparams).init(params))
+      hyperparams.update(cast({k: s(count) for k, s in schedules.items()}, dtype))
+      return InjectHyperparamsState(count, hyperparams, build(hyperparams).init(params))
+
+    def update_fn(updates, state, params=None, **extra_args):
+      dtype = hyperparam_dtype or _float_dtype(updates if params is None else params)
+      hyperparams = cast(state.hyperparams, dtype)
+      hyperparams.update(cast(scheduled(state, extra_args), dtype))
+      inner = build(hyperparams)
+      if takes_extra:
+        updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+      else:
+        updates, inner_state = inner.update(updates, state.inner_state, params)
+      count = safe_increment(state.count)
+      if stateful:
+        schedule_states = {k: f.update(state.hyperparams_states[k], **extra_args)
+                           for k, f in schedules.items()}
+        return updates, InjectStatefulHyperparamsState(count, hyperparams, schedule_states,
+                                                       inner_state)
+      return updates, InjectHyperparamsState(count, hyperparams, inner_state)
+
+    return GradientTransformation(init_fn, update_fn)
+
+  return wrapped_factory
 
 
 def inject_hyperparams(
@@ -163,12 +363,14 @@ def inject_hyperparams(
   in optax. Assigning a weakly typed value (`1e-4`, `jnp.asarray(1e-4)`) makes a jitted step
   compile one more variant; `jnp.float32(1e-4)` or `set_hyperparams` keep the exact signature.
 
-  Differences from optax: the state is `InjectHyperparamsState(count, hyperparams, inner_state)`
-  (optax 0.2.8 adds `hyperparams_states` for its stateful schedules, which gradtx does not have);
-  callables that are not schedules (masks, dtypes) need no `static_args`; floats are stored in at
-  least float32 (optax stores bfloat16 for bfloat16 params, rounding `b2 = 0.999` to 1), and
-  `hyperparam_dtype` casts every float, strongly typed arrays included; `update` without `params`
-  takes the dtype from the updates (optax falls back to float32).
+  Differences from optax: the state is `InjectHyperparamsState(count, hyperparams, inner_state)`;
+  optax 0.2.8 returns `InjectStatefulHyperparamsState`, with `hyperparams_states` for stateful
+  schedules, which gradtx keeps in `inject_stateful_hyperparams` (a `StatefulSchedule` given here
+  raises a TypeError pointing there); callables that are not schedules (masks, dtypes) need no
+  `static_args`; floats are stored in at least float32 (optax stores bfloat16 for bfloat16
+  params, rounding `b2 = 0.999` to 1), and `hyperparam_dtype` casts every float, strongly typed
+  arrays included; `update` without `params` takes the dtype from the updates (optax falls back
+  to float32).
 
   Args:
     inner_factory: a function returning a transformation, e.g. `gradtx.adamw` or `optax.adam`.
@@ -188,93 +390,86 @@ def inject_hyperparams(
     >>> tx.update(jnp.ones(2), state, jnp.zeros(2))[0].tolist()
     [-0.5, -0.5]
   """
-  if not callable(inner_factory):
-    raise TypeError(
-        "gradtx.inject_hyperparams: inner_factory must be a function returning a transformation "
-        f"(e.g. gradtx.adamw, not gradtx.adamw(1e-3)), got {type(inner_factory).__name__}.")
-  factory_name = getattr(inner_factory, "__name__", type(inner_factory).__name__)
-  fn = f"inject_hyperparams({factory_name})"
-  try:
-    sig = inspect.signature(inner_factory)
-  except (TypeError, ValueError) as e:
-    raise TypeError(f"gradtx.{fn}: cannot read the signature of inner_factory: {e}") from e
-  static_names = {static_args} if isinstance(static_args, str) else set(static_args)
-  for name in static_names:
-    if not isinstance(name, str) or name not in sig.parameters:
-      raise ValueError(
-          f"gradtx.inject_hyperparams: static_args must name arguments of {factory_name}, got "
-          f"{name!r}; {factory_name} takes {', '.join(sig.parameters)}.")
-  hyperparam_dtype = _checks.check_dtype("inject_hyperparams", "hyperparam_dtype",
-                                         hyperparam_dtype)
-  force = hyperparam_dtype is not None
+  return _inject("inject_hyperparams", inner_factory, static_args, hyperparam_dtype,
+                 stateful=False)
 
-  @functools.wraps(inner_factory)
-  def wrapped_factory(*args: Any, **kwargs: Any) -> GradientTransformation:
-    arguments = _bind(sig, fn, factory_name, args, kwargs)
-    numeric, schedules, static = {}, {}, {}
-    for name, value in arguments.items():
-      if name in static_names:
-        static[name] = value
-      elif _is_numeric(value):
-        if np.shape(value) != ():
-          raise ValueError(
-              f"gradtx.{fn}: {name} must be a scalar, got an array of shape {np.shape(value)}. "
-              f"{_checks.SWEEP_HINT} Or vmap over a batch of states (gradtx.set_hyperparams); "
-              "to pass a non-scalar argument unchanged, name it in static_args.")
-        numeric[name] = value
-      elif _is_schedule(value):
-        schedules[name] = value
-      else:
-        static[name] = value
 
-    def build(hyperparams):
-      return _call(inner_factory, sig, {**static, **hyperparams})
+class InjectStatefulHyperparamsState(NamedTuple):
+  """State of `inject_stateful_hyperparams`: step count, hyperparameters, schedule states, inner
+  state.
 
-    step0 = jnp.zeros([], jnp.int32)
-    probe = build({**numeric, **{k: s(step0) for k, s in schedules.items()}})
-    takes_extra = _checks.accepts_extra_args(probe.update)
+  As `InjectHyperparamsState`, plus `hyperparams_states`: a dict from the name of each scheduled
+  hyperparameter to its schedule's state (`WrappedScheduleState(count)` for a plain schedule).
+  """
 
-    def init_fn(params):
-      dtype = hyperparam_dtype or _float_dtype(params)
-      count = jnp.zeros([], jnp.int32)
-      hyperparams = {k: _as_state_value(v, dtype, force) for k, v in numeric.items()}
-      hyperparams.update({k: _as_state_value(s(count), dtype, force)
-                          for k, s in schedules.items()})
-      return InjectHyperparamsState(count, hyperparams, build(hyperparams).init(params))
+  count: jax.Array  # int32 scalar: the number of updates so far
+  hyperparams: dict[str, jax.Array]
+  hyperparams_states: dict[str, Any]
+  inner_state: OptState
 
-    def update_fn(updates, state, params=None, **extra_args):
-      dtype = hyperparam_dtype or _float_dtype(updates if params is None else params)
-      hyperparams = {k: _as_state_value(v, dtype, force) for k, v in state.hyperparams.items()}
-      hyperparams.update({k: _as_state_value(s(state.count), dtype, force)
-                          for k, s in schedules.items()})
-      inner = build(hyperparams)
-      if takes_extra:
-        updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
-      else:
-        updates, inner_state = inner.update(updates, state.inner_state, params)
-      return updates, InjectHyperparamsState(safe_increment(state.count), hyperparams, inner_state)
 
-    return GradientTransformation(init_fn, update_fn)
+def inject_stateful_hyperparams(
+    inner_factory: Callable[..., Any],
+    static_args: str | Iterable[str] = (),
+    hyperparam_dtype: Any = None,
+) -> Callable[..., GradientTransformation]:
+  """Wraps an optimizer factory so that its hyperparameters, and their schedules' states, live in
+  the state.
 
-  return wrapped_factory
+  As `inject_hyperparams`, but a hyperparameter may also be a `StatefulSchedule`: a schedule with
+  its own state, advanced at each step by `schedule.update(state, **extra_args)` and read by
+  `schedule(state, **extra_args)`, so it can depend on what `update` is given (a loss value, a
+  metric). Plain schedules are wrapped in `WrappedSchedule`, whose state is its step count. The
+  schedules' states are kept in `state.hyperparams_states`; the other rules (what counts as a
+  hyperparameter, overwriting values, vmapping states, `set_hyperparams`) are
+  `inject_hyperparams`'s.
+
+  Differences from optax: floats are stored in at least float32, as by gradtx's
+  `inject_hyperparams` (optax stores bfloat16 for bfloat16 params, rounding `b2 = 0.999` to 1);
+  callables that are not schedules (masks) need no `static_args`; no DeprecationWarning (optax
+  0.2.8 deprecates this name in favour of its `inject_hyperparams`, which gradtx keeps without
+  stateful schedules). With float32 params the state's structure is optax's.
+
+  Args:
+    inner_factory: a function returning a transformation, e.g. `gradtx.adamw` or `optax.adam`.
+    static_args: a name or names of arguments always passed through unchanged.
+    hyperparam_dtype: dtype of the float hyperparameters; by default the widest float dtype of the
+      params given to `init`, and at least float32.
+
+  Returns:
+    A function with `inner_factory`'s arguments returning a `GradientTransformation` whose state
+    is an `InjectStatefulHyperparamsState`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> sgd = gradtx.inject_stateful_hyperparams(gradtx.sgd)
+    >>> tx = sgd(learning_rate=gradtx.linear_schedule(1.0, 0.0, 4))
+    >>> u, state = tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))
+    >>> u.tolist(), state.hyperparams_states['learning_rate'].count.tolist()
+    ([-1.0], 1)
+  """
+  return _inject("inject_stateful_hyperparams", inner_factory, static_args, hyperparam_dtype,
+                 stateful=True)
 
 
 def _is_inject_state(x: Any) -> bool:
-  return isinstance(x, InjectHyperparamsState)
+  return isinstance(x, (InjectHyperparamsState, InjectStatefulHyperparamsState))
 
 
 def set_hyperparams(state: OptState, **values: Any) -> OptState:
   """Returns `state` with new values for injected hyperparameters, cast to their stored dtypes.
 
   The functional form of `state.hyperparams[name] = value`: it finds every
-  `InjectHyperparamsState` inside `state` (alone, in a `chain`'s tuple, ...) holding `name`, and
+  `InjectHyperparamsState` or `InjectStatefulHyperparamsState` inside `state` (alone, in a
+  `chain`'s tuple, ...) holding `name`, and
   keeps each value's dtype, so the state's signature is unchanged and a jitted step does not
   recompile. Values may be tracers or batched: `jax.vmap(lambda lr: set_hyperparams(state,
   learning_rate=lr))(lrs)` is a batch of states for a vmapped `update`. Scheduled
   hyperparameters are recomputed at each step, so setting them has no effect.
 
   Args:
-    state: a state containing at least one `InjectHyperparamsState`.
+    state: a state containing at least one `InjectHyperparamsState` or
+      `InjectStatefulHyperparamsState`.
     **values: hyperparameter names and their new values.
 
   Returns:
@@ -306,8 +501,9 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
   if missing:
     if not held:
       raise ValueError(
-          "gradtx.set_hyperparams: state contains no InjectHyperparamsState; build the optimizer "
-          "with gradtx.inject_hyperparams(factory)(...) to keep hyperparameters in its state.")
+          "gradtx.set_hyperparams: state contains no InjectHyperparamsState or "
+          "InjectStatefulHyperparamsState; build the optimizer with "
+          "gradtx.inject_hyperparams(factory)(...) to keep hyperparameters in its state.")
     raise ValueError(
         f"gradtx.set_hyperparams: the state holds no hyperparameter {missing[0]!r}; it holds "
         f"{', '.join(sorted(held))}.")

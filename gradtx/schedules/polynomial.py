@@ -42,6 +42,7 @@ __all__ = [
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
     "polynomial_schedule",
+    "warmup_constant_schedule",
 ]
 
 
@@ -248,3 +249,45 @@ def piecewise_interpolate_schedule(
     return value
 
   return schedule
+
+
+def warmup_constant_schedule(
+    init_value: Numeric,
+    peak_value: Numeric,
+    warmup_steps: int,
+) -> Schedule:
+  r"""Linear warmup from `init_value` to `peak_value`, then constant (no decay).
+
+  Starting from a small learning rate avoids the large, badly conditioned first updates of
+  adaptive methods; after the warmup the value is held. This is `linear_schedule(init_value,
+  peak_value, warmup_steps)`, value for value.
+
+  .. math::
+      \eta_t = I + (P - I)\,\frac{\min(t, W)}{W}
+
+  with :math:`I` = `init_value`, :math:`P` = `peak_value` and :math:`W` = `warmup_steps`.
+
+  Args:
+    init_value: :math:`I`, the value at step 0.
+    peak_value: :math:`P`, the value from step `warmup_steps` on.
+    warmup_steps: :math:`W`, the warmup's length, >= 0. As in optax, 0 gives a constant
+      `init_value` (not `peak_value`).
+
+  Returns:
+    A schedule. Differences from optax: a negative `warmup_steps` raises ValueError.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> schedule = gradtx.warmup_constant_schedule(0.0, 1e-3, warmup_steps=10)
+    >>> [round(float(schedule(t)), 6) for t in (0, 5, 10, 1000)]
+    [0.0, 0.0005, 0.001, 0.001]
+
+  References:
+    Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", arXiv 2017,
+    Sec. 2.2 (gradual warmup). https://arxiv.org/abs/1706.02677
+  """
+  fn = "warmup_constant_schedule"
+  _checks.check_scalar(fn, "init_value", init_value)
+  _checks.check_scalar(fn, "peak_value", peak_value)
+  _checks.check_scalar(fn, "warmup_steps", warmup_steps, low=0)
+  return linear_schedule(init_value=init_value, end_value=peak_value, transition_steps=warmup_steps)

@@ -73,7 +73,8 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
   the clip into the next transformation instead of materialising the clipped gradient.
 
   Args:
-    max_norm: the largest global norm, :math:`c > 0`; a float or scalar array.
+    max_norm: the largest global norm, :math:`c \geq 0`; a float or scalar array. 0 (where a
+      schedule under `inject_hyperparams` may end) gives zero updates.
 
   Returns:
     A stateless `GradientTransformation` (state `EmptyState()`).
@@ -88,7 +89,7 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
     Pascanu, Mikolov & Bengio, "On the difficulty of training Recurrent Neural Networks", ICML
     2013. https://arxiv.org/abs/1211.5063
   """
-  _checks.check_scalar("clip_by_global_norm", "max_norm", max_norm, low=0, low_open=True)
+  _checks.check_scalar("clip_by_global_norm", "max_norm", max_norm, low=0)
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
@@ -99,7 +100,9 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
     # element is an "expensive" op that XLA will not duplicate into each consumer, so the clipped
     # gradient would be materialised (a parameter-sized temporary, page-faulted afresh every step
     # on CPU) and re-read by every moment. A multiply by a scalar fuses into each consumer.
-    factor = jnp.where(trigger, jnp.ones_like(g_norm), max_norm / g_norm)
+    # A zero norm reaches this branch only with max_norm <= 0: 0 / 1, not optax's NaN (0 / 0).
+    factor = jnp.where(trigger, jnp.ones_like(g_norm),
+                       max_norm / jnp.where(g_norm == 0, jnp.ones_like(g_norm), g_norm))
 
     def clip_fn(g):
       return g * factor.astype(g.dtype)
@@ -122,7 +125,8 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
   with :math:`\tau` = `threshold` and :math:`i` indexing the leaves.
 
   Args:
-    threshold: the largest RMS of a block, :math:`\tau > 0`; a float or scalar array.
+    threshold: the largest RMS of a block, :math:`\tau \geq 0`; a float or scalar array. 0 gives
+      zero updates (optax: NaN for an all-zero block).
 
   Returns:
     A stateless `GradientTransformation` (state `EmptyState()`).
@@ -133,14 +137,15 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
     >>> tx.update(jnp.asarray([3.0, -3.0]), tx.init(None))[0].tolist()
     [1.0, -1.0]
   """
-  _checks.check_scalar("clip_by_block_rms", "threshold", threshold, low=0, low_open=True)
+  _checks.check_scalar("clip_by_block_rms", "threshold", threshold, low=0)
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
 
     def clip_fn(g):
       rms = jnp.sqrt(jnp.mean(abs_sq(g)))
-      return g / jnp.maximum(1.0, rms / _checks.as_dtype(threshold, rms))
+      ratio = rms / _checks.as_dtype(threshold, rms)
+      return g / jnp.maximum(1.0, jnp.where(rms == 0, 0.0, ratio))  # 0 / 0 only at threshold 0
 
     return _map(clip_fn, updates), state
 
