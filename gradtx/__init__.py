@@ -10,6 +10,7 @@ from gradtx.base import (
     ArrayTree,
     EmptyState,
     GradientTransformation,
+    GradientTransformationExtraArgs,
     MaskOrFn,
     Numeric,
     OptState,
@@ -17,6 +18,7 @@ from gradtx.base import (
     ScalarOrSchedule,
     Schedule,
     TransformInitFn,
+    TransformUpdateExtraArgsFn,
     TransformUpdateFn,
     Updates,
     identity,
@@ -24,6 +26,7 @@ from gradtx.base import (
     set_to_zero,
     stateless,
     stateless_with_tree_map,
+    with_extra_args_support,
 )
 from gradtx.numerics import (
     abs_sq,
@@ -31,11 +34,16 @@ from gradtx.numerics import (
     safe_increment,
 )
 from gradtx.combine import (
-    MultiTransformState,
+    PartitionState,
     chain,
-    multi_transform,
     named_chain,
+    partition,
 )
+
+# optax keeps its older names for `partition` and its state: the same objects
+# (`optax.multi_transform is optax.partition`, `optax.MultiTransformState is optax.PartitionState`).
+multi_transform = partition
+MultiTransformState = PartitionState
 from gradtx.update import (
     apply_updates,
     incremental_update,
@@ -278,6 +286,7 @@ __all__ = [
     "EmaState",
     "EmptyState",
     "GradientTransformation",
+    "GradientTransformationExtraArgs",
     "HealthMonitorState",
     "InjectHyperparamsState",
     "LRRangeTestResult",
@@ -294,6 +303,7 @@ __all__ = [
     "Numeric",
     "OptState",
     "Params",
+    "PartitionState",
     "PolyakAveragingState",
     "ReduceLROnPlateauState",
     "ScalarOrSchedule",
@@ -314,6 +324,7 @@ __all__ = [
     "SnapshotState",
     "TraceState",
     "TransformInitFn",
+    "TransformUpdateExtraArgsFn",
     "TransformUpdateFn",
     "Updates",
     "abs_sq",
@@ -384,6 +395,7 @@ __all__ = [
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
     "optimizers",
+    "partition",
     "perturbations",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
@@ -437,5 +449,6 @@ __all__ = [
     "warm_restarts_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
+    "with_extra_args_support",
     "zeros_like",
 ]

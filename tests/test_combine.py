@@ -9,7 +9,8 @@ import optax
 import pytest
 
 import gradtx
-from gradtx.combine import MultiTransformState, multi_transform, named_chain
+from gradtx import MultiTransformState, multi_transform
+from gradtx.combine import named_chain
 
 PARAMS = {"a": (jnp.ones(3), jnp.ones((2, 5))),
           "b": {"c": jnp.asarray(1.0), "d": jnp.ones((4, 1, 3))}}
@@ -250,7 +251,7 @@ def test_multi_transform_bad_arguments_raise():
 
 def test_multi_transform_wrong_state_and_structure_raise():
   tx = multi_transform({"a": gradtx.sgd(0.1), "b": gradtx.adam(0.01)}, {"a": "a", "b": "b"})
-  with pytest.raises(ValueError, match="state must be the MultiTransformState"):
+  with pytest.raises(ValueError, match="state must be the PartitionState"):
     tx.update(PARAMS, gradtx.EmptyState())
   with pytest.raises(ValueError, match="structure"):
     tx.update({"a": PARAMS["a"]}, tx.init(PARAMS))

@@ -5,10 +5,10 @@ Each family lives in its own file (`adaptive.py` for the Adam/RMS family, `clipp
 """
 
 from gradtx.combine import (
-    MultiTransformState,
+    PartitionState,
     chain,
-    multi_transform,
     named_chain,
+    partition,
 )
 from gradtx.transforms.accumulation import (
     MultiSteps,
@@ -121,6 +121,11 @@ from gradtx.transforms.sign import (
     scale_by_sign,
 )
 
+# The older names of `partition` and its state, the same objects (as `optax.multi_transform is
+# optax.transforms.partition`); optax exports them at its top level only, gradtx here too.
+multi_transform = partition
+MultiTransformState = PartitionState
+
 __all__ = [
     "AddDecayedWeightsState",
     "AddNoiseState",
@@ -141,6 +146,7 @@ __all__ = [
     "MultiSteps",
     "MultiStepsState",
     "MultiTransformState",
+    "PartitionState",
     "PolyakAveragingState",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
@@ -182,6 +188,7 @@ __all__ = [
     "multi_transform",
     "named_chain",
     "normalized_weight_decay",
+    "partition",
     "normalized_weight_decay_schedule",
     "polyak_averaging",
     "read_measures",
