@@ -47,6 +47,7 @@ MultiTransformState = PartitionState
 from gradtx.update import (
     apply_updates,
     incremental_update,
+    periodic_update,
 )
 from gradtx.contrib.plateau import (
     ReduceLROnPlateauState,
@@ -119,8 +120,10 @@ from gradtx.schedules.transformer import (
     transformer_schedule,
 )
 from gradtx.transforms.accumulation import (
+    ApplyEvery,
     MultiSteps,
     MultiStepsState,
+    apply_every,
 )
 from gradtx.transforms.adaptive import (
     ScaleByAdaDeltaState,
@@ -173,6 +176,10 @@ from gradtx.transforms.failsafe import (
     ApplyIfFiniteState,
     apply_if_finite,
 )
+from gradtx.transforms.freezing import (
+    freeze,
+    selective_transform,
+)
 from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
@@ -201,6 +208,7 @@ from gradtx.transforms.monitoring import (
     SnapshotState,
     early_stopping,
     health_monitor,
+    measure_with_ema,
     monitor,
     read_measures,
     snapshot,
@@ -276,6 +284,7 @@ from gradtx import (  # noqa: E402
 __all__ = [
     "AddDecayedWeightsState",
     "AddNoiseState",
+    "ApplyEvery",
     "ApplyIfFiniteState",
     "ArrayTree",
     "ConditionallyMaskState",
@@ -338,6 +347,7 @@ __all__ = [
     "add_noise",
     "addsign",
     "amsgrad",
+    "apply_every",
     "apply_if_finite",
     "apply_updates",
     "assignment",
@@ -365,6 +375,7 @@ __all__ = [
     "ensemble_predict",
     "exponential_decay",
     "flatten",
+    "freeze",
     "full_like",
     "global_norm",
     "grid_sweep",
@@ -382,6 +393,7 @@ __all__ = [
     "losses",
     "lr_range_test",
     "masked",
+    "measure_with_ema",
     "microbatching",
     "mixed_precision",
     "moment_like",
@@ -396,6 +408,7 @@ __all__ = [
     "normalized_weight_decay_schedule",
     "optimizers",
     "partition",
+    "periodic_update",
     "perturbations",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
@@ -426,6 +439,7 @@ __all__ = [
     "scale_learning_rate",
     "schedules",
     "second_order",
+    "selective_transform",
     "set_hyperparams",
     "set_to_zero",
     "sgd",

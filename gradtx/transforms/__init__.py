@@ -50,6 +50,7 @@ from gradtx.transforms.clipping import (
     clip_by_global_norm,
 )
 from gradtx.transforms.conditional import (
+    ConditionFn,
     ConditionallyMaskState,
     ConditionallyTransformState,
     conditionally_mask,
@@ -64,6 +65,10 @@ from gradtx.transforms.decay import (
 from gradtx.transforms.failsafe import (
     ApplyIfFiniteState,
     apply_if_finite,
+)
+from gradtx.transforms.freezing import (
+    freeze,
+    selective_transform,
 )
 from gradtx.transforms.layouts import (
     flatten,
@@ -93,6 +98,7 @@ from gradtx.transforms.monitoring import (
     SnapshotState,
     early_stopping,
     health_monitor,
+    measure_with_ema,
     monitor,
     read_measures,
     snapshot,
@@ -130,6 +136,7 @@ __all__ = [
     "AddDecayedWeightsState",
     "AddNoiseState",
     "ApplyIfFiniteState",
+    "ConditionFn",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
     "EarlyStopping",
@@ -179,17 +186,19 @@ __all__ = [
     "ensemble_params",
     "ensemble_predict",
     "flatten",
+    "freeze",
     "group_leaves",
     "health_monitor",
     "lookahead",
     "masked",
+    "measure_with_ema",
     "mixed_precision",
     "monitor",
     "multi_transform",
     "named_chain",
     "normalized_weight_decay",
-    "partition",
     "normalized_weight_decay_schedule",
+    "partition",
     "polyak_averaging",
     "read_measures",
     "scale",
@@ -206,6 +215,7 @@ __all__ = [
     "scale_by_schedule",
     "scale_by_sign",
     "scale_by_stddev",
+    "selective_transform",
     "snapshot",
     "snapshot_ensemble",
     "state_bytes",

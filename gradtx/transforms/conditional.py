@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +14,7 @@ from gradtx.base import GradientTransformation
 from gradtx.numerics import safe_increment
 
 __all__ = [
+    "ConditionFn",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
     "conditionally_mask",
@@ -82,6 +83,23 @@ def _inner_update(fn, inner, updates, inner_state, params, extra_args):
   return new_updates, new_state
 
 
+class ConditionFn(Protocol):
+  """The type of `should_transform_fn`: `(step, **extra_args) -> bool scalar` (optax's name).
+
+  `step` is the int32 scalar count of previous `update` calls; the extra keyword arguments of
+  `update` arrive only with `forward_extra_args=True`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> every_4: gradtx.transforms.ConditionFn = lambda step, **extra_args: step % 4 == 0
+    >>> bool(every_4(jnp.asarray(8, jnp.int32)))
+    True
+  """
+
+  def __call__(self, step: jax.Array, **extra_args: Any) -> jax.Array:
+    ...
+
+
 class ConditionallyTransformState(NamedTuple):
   """State of `conditionally_transform`, with optax's field names: the inner transformation's
   state and `step`, the int32 count of `update` calls so far (saturating at the int32 maximum)."""
@@ -92,7 +110,7 @@ class ConditionallyTransformState(NamedTuple):
 
 def conditionally_transform(
     inner: GradientTransformation,
-    should_transform_fn: Callable[..., Any],
+    should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
 ) -> GradientTransformation:
   r"""Applies `inner` only at the steps where `should_transform_fn(step)` holds; otherwise the
@@ -169,7 +187,7 @@ class ConditionallyMaskState(NamedTuple):
 
 def conditionally_mask(
     inner: GradientTransformation,
-    should_transform_fn: Callable[..., Any],
+    should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
 ) -> GradientTransformation:
   r"""Applies `inner` only at the steps where `should_transform_fn(step)` holds; otherwise the
