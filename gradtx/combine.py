@@ -232,7 +232,8 @@ def partition(
   from gradtx.transforms.masking import masked  # pylint: disable=import-outside-toplevel
 
   members = {
-      label: masked(with_extra_args_support(t), mask_for(label), mask_compatible_extra_args=mask_compatible_extra_args)
+      label: masked(with_extra_args_support(t), mask_for(label),
+                    mask_compatible_extra_args=mask_compatible_extra_args)
       for label, t in transforms.items()}
 
   def check_prefix(tree, what):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._trees import is_none
-from gradtx.base import GradientTransformation
+from gradtx.base import GradientTransformation, GradientTransformationExtraArgs
 from gradtx.numerics import safe_increment
 
 __all__ = [
@@ -112,7 +112,7 @@ def conditionally_transform(
     inner: GradientTransformation,
     should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
-) -> GradientTransformation:
+) -> GradientTransformationExtraArgs:
   r"""Applies `inner` only at the steps where `should_transform_fn(step)` holds; otherwise the
   updates pass through unchanged and the inner state stands still.
 
@@ -137,7 +137,8 @@ def conditionally_transform(
       (they always reach an `inner` that accepts them).
 
   Returns:
-    A `GradientTransformation` with state `ConditionallyTransformState(inner_state, step)`.
+    A `GradientTransformationExtraArgs` with state
+    `ConditionallyTransformState(inner_state, step)`.
 
   Differences from optax (0.2.8): outside `jit` (a concrete step) only the chosen branch runs,
   where optax compiles a `lax.cond` at every call; the inner updates and state are cast to the
@@ -174,7 +175,7 @@ def conditionally_transform(
     return new_updates, ConditionallyTransformState(
         inner_state=inner_state, step=safe_increment(state.step))
 
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 class ConditionallyMaskState(NamedTuple):
@@ -189,7 +190,7 @@ def conditionally_mask(
     inner: GradientTransformation,
     should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
-) -> GradientTransformation:
+) -> GradientTransformationExtraArgs:
   r"""Applies `inner` only at the steps where `should_transform_fn(step)` holds; otherwise the
   updates are zero and the inner state stands still.
 
@@ -213,7 +214,7 @@ def conditionally_mask(
       (they always reach an `inner` that accepts them).
 
   Returns:
-    A `GradientTransformation` with state `ConditionallyMaskState(step, inner_state)`.
+    A `GradientTransformationExtraArgs` with state `ConditionallyMaskState(step, inner_state)`.
 
   Differences from optax (0.2.8): outside `jit` (a concrete step) only the chosen branch runs,
   where optax compiles a `lax.cond` at every call; the inner updates and state are cast to the
@@ -251,4 +252,4 @@ def conditionally_mask(
     return new_updates, ConditionallyMaskState(
         step=safe_increment(state.step), inner_state=inner_state)
 
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)

@@ -100,7 +100,7 @@ class MonitorState(NamedTuple):
   measure_states: tuple[Any, ...]
 
 
-def monitor(measures: dict[str, Any]) -> GradientTransformation:
+def monitor(measures: dict[str, Any]) -> GradientTransformationExtraArgs:
   """Records several, possibly stateful, measurements of the updates (passes updates through).
 
   Each measure is either a function of the updates (stateless, as in `snapshot`) or a
@@ -115,7 +115,7 @@ def monitor(measures: dict[str, Any]) -> GradientTransformation:
     measures: a dict from measurement name to a callable or a `GradientTransformation`.
 
   Returns:
-    A pass-through `GradientTransformation` with state `MonitorState`.
+    A pass-through `GradientTransformationExtraArgs` with state `MonitorState`.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -156,7 +156,7 @@ def monitor(measures: dict[str, Any]) -> GradientTransformation:
       new_states.append(s)
     return updates, MonitorState(measurements, tuple(new_states))
 
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def _as_float(tree: Any) -> Any:
