@@ -1,5 +1,5 @@
-"""Tests of gradtx/combine.py's `named_chain` and `partition` (also `multi_transform`; `chain` is covered in
-test_core.py): optax parity over 10 steps, extra arguments, flax nnx, and errors."""
+"""Tests of gradtx/combine.py's `named_chain` and `partition` (also `multi_transform`; `chain` is
+covered in test_core.py): optax parity, extra arguments, flax nnx, and errors."""
 
 
 import jax
