@@ -1,5 +1,6 @@
 """Tests for gradtx/monitoring.py: snapshot/monitor/measure_with_ema against optax, the health
-monitor against NumPy, NaN provenance, vmap/jit, early stopping against a Python loop, and argument errors."""
+monitor against NumPy, NaN provenance, vmap/jit, early stopping against a Python loop, and
+argument errors."""
 
 from __future__ import annotations
 
