@@ -10,6 +10,7 @@ from gradtx.base import (
     ArrayTree,
     EmptyState,
     GradientTransformation,
+    GradientTransformationExtraArgs,
     MaskOrFn,
     Numeric,
     OptState,
@@ -17,6 +18,7 @@ from gradtx.base import (
     ScalarOrSchedule,
     Schedule,
     TransformInitFn,
+    TransformUpdateExtraArgsFn,
     TransformUpdateFn,
     Updates,
     identity,
@@ -24,6 +26,7 @@ from gradtx.base import (
     set_to_zero,
     stateless,
     stateless_with_tree_map,
+    with_extra_args_support,
 )
 from gradtx.numerics import (
     abs_sq,
@@ -33,14 +36,20 @@ from gradtx.numerics import (
     safe_root_mean_squares,
 )
 from gradtx.combine import (
-    MultiTransformState,
+    PartitionState,
     chain,
-    multi_transform,
     named_chain,
+    partition,
 )
+
+# optax keeps its older names for `partition` and its state: the same objects
+# (`optax.multi_transform is optax.partition`, `optax.MultiTransformState is optax.PartitionState`).
+multi_transform = partition
+MultiTransformState = PartitionState
 from gradtx.update import (
     apply_updates,
     incremental_update,
+    periodic_update,
 )
 from gradtx.contrib.plateau import (
     ReduceLROnPlateauState,
@@ -117,8 +126,10 @@ from gradtx.schedules.transformer import (
     transformer_schedule,
 )
 from gradtx.transforms.accumulation import (
+    ApplyEvery,
     MultiSteps,
     MultiStepsState,
+    apply_every,
 )
 from gradtx.transforms.adaptive import (
     ScaleByAdaDeltaState,
@@ -180,6 +191,10 @@ from gradtx.transforms.failsafe import (
     skip_not_finite,
     zero_nans,
 )
+from gradtx.transforms.freezing import (
+    freeze,
+    selective_transform,
+)
 from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
@@ -208,6 +223,7 @@ from gradtx.transforms.monitoring import (
     SnapshotState,
     early_stopping,
     health_monitor,
+    measure_with_ema,
     monitor,
     read_measures,
     snapshot,
@@ -301,6 +317,7 @@ __all__ = [
     "AdaptiveGradClipState",
     "AddDecayedWeightsState",
     "AddNoiseState",
+    "ApplyEvery",
     "ApplyIfFiniteState",
     "ArrayTree",
     "ConditionallyMaskState",
@@ -311,6 +328,7 @@ __all__ = [
     "EmaState",
     "EmptyState",
     "GradientTransformation",
+    "GradientTransformationExtraArgs",
     "HealthMonitorState",
     "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
@@ -329,6 +347,7 @@ __all__ = [
     "Numeric",
     "OptState",
     "Params",
+    "PartitionState",
     "PolyakAveragingState",
     "ReduceLROnPlateauState",
     "ScalarOrSchedule",
@@ -350,6 +369,7 @@ __all__ = [
     "SnapshotState",
     "TraceState",
     "TransformInitFn",
+    "TransformUpdateExtraArgsFn",
     "TransformUpdateFn",
     "Updates",
     "WrappedSchedule",
@@ -366,6 +386,7 @@ __all__ = [
     "add_noise",
     "addsign",
     "amsgrad",
+    "apply_every",
     "apply_if_finite",
     "apply_updates",
     "assignment",
@@ -393,6 +414,7 @@ __all__ = [
     "ensemble_predict",
     "exponential_decay",
     "flatten",
+    "freeze",
     "full_like",
     "global_norm",
     "grid_sweep",
@@ -412,6 +434,7 @@ __all__ = [
     "losses",
     "lr_range_test",
     "masked",
+    "measure_with_ema",
     "microbatching",
     "mixed_precision",
     "moment_like",
@@ -425,8 +448,10 @@ __all__ = [
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
     "optimizers",
+    "partition",
     "per_example_global_norm_clip",
     "per_example_layer_norm_clip",
+    "periodic_update",
     "perturbations",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
@@ -461,6 +486,7 @@ __all__ = [
     "scale_learning_rate",
     "schedules",
     "second_order",
+    "selective_transform",
     "set_hyperparams",
     "set_to_zero",
     "sgd",
@@ -488,6 +514,7 @@ __all__ = [
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
+    "with_extra_args_support",
     "zero_nans",
     "zeros_like",
 ]

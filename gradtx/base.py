@@ -12,12 +12,13 @@ from typing import Any, Callable, NamedTuple, Protocol, Union
 import jax
 import jax.numpy as jnp
 
-from gradtx._checks import check_same_structure
+from gradtx._checks import accepts_extra_args, check_same_structure
 
 __all__ = [
     "ArrayTree",
     "EmptyState",
     "GradientTransformation",
+    "GradientTransformationExtraArgs",
     "MaskOrFn",
     "Numeric",
     "OptState",
@@ -25,6 +26,7 @@ __all__ = [
     "ScalarOrSchedule",
     "Schedule",
     "TransformInitFn",
+    "TransformUpdateExtraArgsFn",
     "TransformUpdateFn",
     "Updates",
     "identity",
@@ -32,6 +34,7 @@ __all__ = [
     "set_to_zero",
     "stateless",
     "stateless_with_tree_map",
+    "with_extra_args_support",
 ]
 
 Array = jax.Array
@@ -55,7 +58,24 @@ class TransformInitFn(Protocol):
 
 
 class TransformUpdateFn(Protocol):
-  """`update(updates, state, params=None, **extra_args) -> (updates, state)`."""
+  """`update(updates, state, params=None) -> (updates, state)` (optax's plain update).
+
+  gradtx's own update functions all take `**extra_args` too (`TransformUpdateExtraArgsFn`).
+  """
+
+  def __call__(
+      self, updates: Updates, state: OptState, params: Params | None = None
+  ) -> tuple[Updates, OptState]:
+    ...
+
+
+class TransformUpdateExtraArgsFn(Protocol):
+  """`update(updates, state, params=None, **extra_args) -> (updates, state)`.
+
+  An update that accepts any keyword arguments, ignoring those it does not need; the ones it
+  needs are keyword-only (`def update(updates, state, params=None, *, value, **extra_args)`), so
+  a call without them fails with a clear error.
+  """
 
   def __call__(
       self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
@@ -81,6 +101,67 @@ class GradientTransformation(NamedTuple):
 
   init: TransformInitFn
   update: TransformUpdateFn
+
+
+class GradientTransformationExtraArgs(GradientTransformation):
+  """A `GradientTransformation` whose `update` accepts extra keyword arguments (optax's class).
+
+  A subclass of `GradientTransformation` (so `isinstance(tx, GradientTransformation)` holds) and
+  still a NamedTuple of two functions. `chain`, `named_chain`, `partition` and the aliases built
+  on them return it, as optax's do, so code that tests
+  `isinstance(tx, GradientTransformationExtraArgs)` before passing `value=loss` works unchanged.
+  `with_extra_args_support` turns any transformation into one.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.chain(gradtx.scale(0.5))
+    >>> isinstance(tx, gradtx.GradientTransformationExtraArgs)
+    True
+    >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)), value=1.0)[0].tolist()
+    [0.5, 0.5]
+  """
+
+  update: TransformUpdateExtraArgsFn
+
+
+def with_extra_args_support(tx: GradientTransformation) -> GradientTransformationExtraArgs:
+  """Returns `tx` as a `GradientTransformationExtraArgs`, whose `update` accepts extra arguments.
+
+  A `GradientTransformationExtraArgs` is returned as is (the same object). A transformation
+  whose `update` does not take `**extra_args` (a plain optax one) is wrapped so that its
+  `update` accepts and ignores them, as in optax. One whose `update` already takes
+  `**extra_args` (every gradtx transformation, and optax's ExtraArgs ones) keeps its own `init`
+  and `update`, re-typed, so the extra arguments still reach it.
+
+  Args:
+    tx: an object with `init` and `update` (gradtx or optax transformation).
+
+  Returns:
+    A `GradientTransformationExtraArgs` with `tx`'s `init`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> plain = gradtx.GradientTransformation(lambda p: (), lambda u, s, p=None: (2 * u, s))
+    >>> tx = gradtx.with_extra_args_support(plain)
+    >>> tx.update(jnp.ones(1), tx.init(None), value=3.0)[0].tolist()
+    [2.0]
+  """
+  if isinstance(tx, GradientTransformationExtraArgs):
+    return tx
+  init, update = getattr(tx, "init", None), getattr(tx, "update", None)
+  if not (callable(init) and callable(update)):
+    raise TypeError(
+        "gradtx.with_extra_args_support: tx must be a GradientTransformation (an object with "
+        f"init and update), got {type(tx).__name__}. Hint: call the factory, e.g. "
+        "gradtx.adam(1e-3), not gradtx.adam.")
+  if accepts_extra_args(update):
+    return GradientTransformationExtraArgs(init, update)
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del extra_args
+    return update(updates, state, params)
+
+  return GradientTransformationExtraArgs(init, update_fn)
 
 
 class EmptyState(NamedTuple):

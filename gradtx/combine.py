@@ -1,4 +1,4 @@
-"""Combining transformations: `chain`, `named_chain` and `multi_transform`."""
+"""Combining transformations: `chain`, `named_chain` and `partition` (also `multi_transform`)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ import jax
 
 from gradtx import _checks, _eager
 from gradtx._trees import is_params_placeholder
-from gradtx.base import GradientTransformation
+from gradtx.base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    with_extra_args_support,
+)
 
 __all__ = [
-    "MultiTransformState",
+    "PartitionState",
     "chain",
-    "multi_transform",
     "named_chain",
+    "partition",
 ]
 
 
@@ -22,19 +26,21 @@ def _is_transformation(t: Any) -> bool:
   return callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))
 
 
-def chain(*transforms: GradientTransformation) -> GradientTransformation:
+def chain(*transforms: GradientTransformation) -> GradientTransformationExtraArgs:
   """Applies transformations in sequence; the state is the tuple of their states.
 
-  `chain(scale_by_adam(), scale_by_learning_rate(1e-3))` is Adam. Keyword arguments given to
-  `update` (such as `value=loss`) reach every member whose `update` accepts `**kwargs`; members
-  that do not (plain optax transformations) are called without them, so optax's transformations
-  can be chained with gradtx's.
+  `chain(scale_by_adam(), scale_by_learning_rate(1e-3))` is Adam. Each member goes through
+  `with_extra_args_support`, as in optax: keyword arguments given to `update` (such as
+  `value=loss`) reach every member whose `update` accepts `**kwargs` (all of gradtx's, optax's
+  ExtraArgs ones), and members that do not (plain optax transformations) are called without
+  them, so optax's transformations can be chained with gradtx's.
 
   Args:
     *transforms: objects with `init` and `update` (gradtx or optax transformations).
 
   Returns:
-    A `GradientTransformation` whose state is a tuple with one state per member, as optax's.
+    A `GradientTransformationExtraArgs` (whatever the members, as optax's) whose state is a
+    tuple with one state per member.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -48,9 +54,9 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
           f"gradtx.chain: argument {i} must be a GradientTransformation (an object with init and "
           f"update), got {type(t).__name__}. Hint: call the factory, e.g. gradtx.adam(1e-3), "
           "not gradtx.adam.")
+  transforms = tuple(with_extra_args_support(t) for t in transforms)
   inits = tuple(t.init for t in transforms)
   updates_fns = tuple(t.update for t in transforms)
-  takes_extra = tuple(_checks.accepts_extra_args(u) for u in updates_fns)
 
   def init_fn(params):
     return tuple(fn(params) for fn in inits)
@@ -62,21 +68,19 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
           f"chain's init, got {type(state).__name__}"
           f"{' of length ' + str(len(state)) if isinstance(state, tuple) else ''}.")
     new_state = []
-    for fn, s, extra in zip(updates_fns, state, takes_extra):
-      if extra:
-        updates, s = fn(updates, s, params, **extra_args)
-      else:
-        updates, s = fn(updates, s, params)
+    for fn, s in zip(updates_fns, state):
+      updates, s = fn(updates, s, params, **extra_args)
       new_state.append(s)
     return updates, tuple(new_state)
 
   if all(_eager.is_traceable(u) for u in updates_fns):
     # Only gradtx's own transformations: compile eager calls (see gradtx/_eager.py).
     update_fn = _eager.jit_when_eager(update_fn)
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def named_chain(*transforms: tuple[str, GradientTransformation]) -> GradientTransformation:
+def named_chain(*transforms: tuple[str, GradientTransformation]
+                ) -> GradientTransformationExtraArgs:
   """Applies transformations in sequence, like `chain`, with each state stored under a name.
 
   The state is a dict from name to state, so `state['adam']` reads one member's state (as
@@ -90,7 +94,7 @@ def named_chain(*transforms: tuple[str, GradientTransformation]) -> GradientTran
       transformations gradtx's or optax's.
 
   Returns:
-    A `GradientTransformation` whose state is a `dict` from name to the member's state.
+    A `GradientTransformationExtraArgs` whose state is a `dict` from name to the member's state.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -119,11 +123,10 @@ def named_chain(*transforms: tuple[str, GradientTransformation]) -> GradientTran
   if duplicates:
     raise ValueError(f"gradtx.{fn}: names must be unique, got {duplicates} more than once in "
                      f"{names}.")
-  members = tuple((name, t.init, t.update, _checks.accepts_extra_args(t.update))
-                  for name, t in transforms)
+  members = tuple((name, with_extra_args_support(t)) for name, t in transforms)
 
   def init_fn(params):
-    return {name: init(params) for name, init, _, _ in members}
+    return {name: t.init(params) for name, t in members}
 
   def update_fn(updates, state, params=None, **extra_args):
     if not isinstance(state, Mapping) or sorted(state.keys()) != sorted(names):
@@ -132,18 +135,16 @@ def named_chain(*transforms: tuple[str, GradientTransformation]) -> GradientTran
           f"gradtx.{fn}: state must be the dict with keys {names} made by this named_chain's "
           f"init, got {got}.")
     new_state = {}
-    for name, _, update, extra in members:
-      if extra:
-        updates, new_state[name] = update(updates, state[name], params, **extra_args)
-      else:
-        updates, new_state[name] = update(updates, state[name], params)
+    for name, t in members:
+      updates, new_state[name] = t.update(updates, state[name], params, **extra_args)
     return updates, new_state
 
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-class MultiTransformState(NamedTuple):
-  """State of `multi_transform`: a dict from label to that label's `MaskedState`."""
+class PartitionState(NamedTuple):
+  """State of `partition` (also `MultiTransformState`): a dict from label to that label's
+  `MaskedState`."""
 
   inner_states: Mapping[Hashable, Any]
 
@@ -152,24 +153,25 @@ def _check_labels(labels: Any, keys: Any) -> None:
   missing = set(jax.tree.leaves(labels)) - set(keys)
   if missing:
     raise ValueError(
-        f"gradtx.multi_transform: param_labels has labels with no entry in transforms: "
+        f"gradtx.partition: param_labels has labels with no entry in transforms: "
         f"{sorted(missing, key=repr)}; transforms has keys {sorted(keys, key=repr)}. Hint: add "
         "a transformation for each label, e.g. gradtx.set_to_zero() to freeze those leaves.")
 
 
-def multi_transform(
+def partition(
     transforms: Mapping[Hashable, GradientTransformation],
     param_labels: Any | Callable[[Any], Any],
     *,
     mask_compatible_extra_args: bool = False,
-) -> GradientTransformation:
+) -> GradientTransformationExtraArgs:
   """Applies a different transformation to each group of leaves, chosen by a label per leaf.
 
   Each leaf (or subtree) of the params carries a label; the transformation under that label in
   `transforms` is applied to those leaves only, through `masked`, so it sees and builds its state
-  from its own leaves (as optax's `multi_transform`, also called `partition`). The usual use is
-  no weight decay on biases: `multi_transform({'decay': adamw(1e-3), 'no_decay': adam(1e-3)},
-  labels_fn)`. Keyword arguments given to `update` reach each member that accepts `**kwargs`.
+  from its own leaves (as optax's `partition`). Its older name `multi_transform` is the same
+  function. The usual use is no weight decay on biases: `partition({'decay': adamw(1e-3),
+  'no_decay': adam(1e-3)}, labels_fn)`. Keyword arguments given to `update` reach each member
+  that accepts `**kwargs` (members go through `with_extra_args_support`).
 
   Args:
     transforms: a dict from label to transformation (gradtx or optax). A label that no leaf
@@ -182,22 +184,22 @@ def multi_transform(
       structure equals the updates' (see `masked`).
 
   Returns:
-    A `GradientTransformation` with state `MultiTransformState(inner_states)`, where
-    `inner_states` maps each label to its `MaskedState`.
+    A `GradientTransformationExtraArgs` with state `PartitionState(inner_states)` (also
+    named `MultiTransformState`), where `inner_states` maps each label to its `MaskedState`.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
-    >>> tx = gradtx.multi_transform({'w': gradtx.scale(-1.0), 'b': gradtx.set_to_zero()},
-    ...                             {'w': 'w', 'b': 'b'})
+    >>> tx = gradtx.partition({'w': gradtx.scale(-1.0), 'b': gradtx.set_to_zero()},
+    ...                       {'w': 'w', 'b': 'b'})
     >>> g = {'w': jnp.ones(1), 'b': jnp.ones(1)}
     >>> tx.update(g, tx.init(g))[0]
     {'b': Array([0.], dtype=float32), 'w': Array([-1.], dtype=float32)}
   """
-  fn = "multi_transform"
+  fn = "partition"
   if not isinstance(transforms, Mapping):
     raise TypeError(
         f"gradtx.{fn}: transforms must be a dict from label to transformation, got "
-        f"{type(transforms).__name__}. Hint: gradtx.multi_transform({{'a': gradtx.adam(1e-3), "
+        f"{type(transforms).__name__}. Hint: gradtx.partition({{'a': gradtx.adam(1e-3), "
         "'b': gradtx.sgd(0.1)}, param_labels).")
   for label, t in transforms.items():
     if not _is_transformation(t):
@@ -231,7 +233,8 @@ def multi_transform(
   from gradtx.transforms.masking import masked  # pylint: disable=import-outside-toplevel
 
   members = {
-      label: masked(t, mask_for(label), mask_compatible_extra_args=mask_compatible_extra_args)
+      label: masked(with_extra_args_support(t), mask_for(label),
+                    mask_compatible_extra_args=mask_compatible_extra_args)
       for label, t in transforms.items()}
 
   def check_prefix(tree, what):
@@ -251,7 +254,7 @@ def multi_transform(
     # member (a `masked`) passes it through.
     if not is_params_placeholder(params):
       check_prefix(params, "params")  # checks the labels once, before any member's init
-    return MultiTransformState(
+    return PartitionState(
         inner_states={label: t.init(params) for label, t in members.items()})
 
   def update_fn(updates, state, params=None, **extra_args):
@@ -259,12 +262,12 @@ def multi_transform(
     if not isinstance(inner, Mapping) or set(inner.keys()) != set(keys):
       got = sorted(inner.keys(), key=repr) if isinstance(inner, Mapping) else type(state).__name__
       raise ValueError(
-          f"gradtx.{fn}: state must be the MultiTransformState with labels "
-          f"{sorted(keys, key=repr)} made by this multi_transform's init, got {got}.")
+          f"gradtx.{fn}: state must be the PartitionState (MultiTransformState) with labels "
+          f"{sorted(keys, key=repr)} made by this partition's init, got {got}.")
     check_prefix(updates, "updates")
     new_inner = {}
     for label, t in members.items():
       updates, new_inner[label] = t.update(updates, inner[label], params, **extra_args)
-    return updates, MultiTransformState(inner_states=new_inner)
+    return updates, PartitionState(inner_states=new_inner)
 
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)

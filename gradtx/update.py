@@ -13,6 +13,7 @@ from gradtx._trees import is_none
 __all__ = [
     "apply_updates",
     "incremental_update",
+    "periodic_update",
 ]
 
 
@@ -97,3 +98,43 @@ def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Any) -> An
   return jax.tree.map(
       lambda new, old: None if new is None else step_size * new + (1.0 - step_size) * old,
       new_tensors, old_tensors, is_leaf=is_none)
+
+
+
+def periodic_update(new_tensors: Any, old_tensors: Any, steps: Any, update_period: Any) -> Any:
+  r"""Returns `new_tensors` when `steps` is a multiple of `update_period`, else `old_tensors`.
+
+  A slow copy of the params refreshed every `update_period` steps: the target network of DQN,
+  or the target of self-supervised methods. The choice is a `lax.cond` on `steps`, so it works
+  under `jit` with a traced step count.
+
+  .. math::
+      \theta^{-} \leftarrow \begin{cases} \theta & \text{steps} \bmod K = 0 \\
+      \theta^{-} & \text{otherwise} \end{cases}
+
+  Args:
+    new_tensors: the latest params (the online network).
+    old_tensors: the slow copy, with the same structure, shapes and dtypes.
+    steps: the number of update steps of the online network (an int or int scalar array).
+    update_period: :math:`K \ge 1`, refresh every `update_period` steps (an int or int scalar
+      array).
+
+  Returns:
+    `new_tensors` or `old_tensors`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> [gradtx.periodic_update(jnp.ones(1), jnp.zeros(1), s, 2).tolist() for s in (3, 4)]
+    [[0.0], [1.0]]
+
+  References:
+    Mnih et al., "Human-level control through deep reinforcement learning", Nature 2015.
+    https://arxiv.org/abs/1312.5602 ; Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020.
+    https://arxiv.org/abs/2006.07733
+  """
+  fn = "periodic_update"
+  _checks.check_int(fn, "steps", steps, low=0)
+  _checks.check_int(fn, "update_period", update_period, low=1)
+  _checks.check_same_structure(fn, "new_tensors", new_tensors, "old_tensors", old_tensors)
+  return jax.lax.cond(
+      jnp.mod(steps, update_period) == 0, lambda _: new_tensors, lambda _: old_tensors, None)

@@ -448,16 +448,18 @@ def _label_by_top_key(params):
 
 
 ENTRIES += [
-    Entry("multi_transform", "multi_transform",
+    # `multi_transform` is the same function (tests/test_combine.py checks the names).
+    Entry("partition", "partition",
           dict(transforms={"a": gradtx.scale(-0.1),
                            "b": gradtx.chain(gradtx.scale_by_adam(), gradtx.scale(-0.01))},
-               param_labels=_label_by_top_key), None, optax.multi_transform,
+               param_labels=_label_by_top_key), None, optax.transforms.partition,
           optax_kwargs=dict(transforms={"a": optax.scale(-0.1),
                                         "b": optax.chain(optax.scale_by_adam(), optax.scale(-0.01))},
                             param_labels=_label_by_top_key)),
 ]
 
-NOT_TRANSFORMS |= {"named_chain", "MultiTransformState"}  # a combinator like chain; a state
+NOT_TRANSFORMS |= {"named_chain", "MultiTransformState", "multi_transform"}  # like chain; a state;
+# partition's second name
 
 
 # --- lookahead.py, conditional.py --------------------------------------------------------------
@@ -515,3 +517,32 @@ ENTRIES += [
     Entry("group_leaves", "group_leaves", dict(inner=gradtx.adamw(0.1, weight_decay=0.1)), None,
           needs_params=True),
 ]
+
+
+# --- freezing.py (apply_every and measure_with_ema do not fit the generic tests: apply_every keeps
+# its count modulo k and measure_with_ema outputs a measurement; their optax parity, jit, vmap and
+# errors are in tests/test_accumulation.py and tests/test_monitoring.py)
+
+_FREEZE_MASK = {"a": (True, False), "b": False}  # freezes the first leaf
+
+
+def _freeze_reference(params, grads, mask):
+  """u = 0 on the frozen leaves, g elsewhere (leaf order of the test tree: a0, a1, b.c, b.d)."""
+  del params, mask
+  frozen = (True, False, False, False)
+  return [[np.zeros_like(g) if f else np.asarray(g, np.float64) for f, g in zip(frozen, gs)]
+          for gs in grads]
+
+
+ENTRIES += [
+    Entry("freeze", "freeze", dict(mask=_FREEZE_MASK), _freeze_reference,
+          optax.transforms.freeze),
+    Entry("selective_transform", "selective_transform",
+          dict(optimizer=gradtx.chain(gradtx.scale_by_adam(), gradtx.scale(-0.01)),
+               freeze_mask=_FREEZE_MASK), None, optax.transforms.selective_transform,
+          optax_kwargs=dict(optimizer=optax.chain(optax.scale_by_adam(), optax.scale(-0.01)),
+                            freeze_mask=_FREEZE_MASK)),
+]
+
+NOT_TRANSFORMS |= {"apply_every", "measure_with_ema", "periodic_update",
+                   "with_extra_args_support"}

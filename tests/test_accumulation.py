@@ -1,4 +1,5 @@
-"""Tests for gradtx/accumulation.py: MultiSteps against optax, big-batch equivalence, schedules."""
+"""Tests for gradtx/accumulation.py: MultiSteps against optax, big-batch equivalence, schedules;
+apply_every against optax."""
 
 from __future__ import annotations
 
@@ -224,3 +225,73 @@ def test_should_skip_update_fn_must_return_a_bool_scalar():
   tx = MultiSteps(gradtx.sgd(0.1), 2, should_skip_update_fn=lambda u, s, p: (jnp.zeros(2), ()))
   with pytest.raises(ValueError, match="should_skip_update_fn"):
     tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))
+
+
+# --- apply_every ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_apply_every_matches_optax_over_20_steps(k):
+  grads = make_grads()
+  got, state, _ = run(gradtx.apply_every(k), grads)
+  want, ostate, _ = run(optax.apply_every(k), grads)
+  for step, (u, w) in enumerate(zip(got, want)):
+    for x, y in zip(jax.tree.leaves(u), jax.tree.leaves(w)):  # same arithmetic: bit-identical
+      np.testing.assert_array_equal(x, y, err_msg=f"step {step}")
+  assert type(state).__name__ == type(ostate).__name__ == "ApplyEvery"
+  assert state._fields == ostate._fields == ("count", "grad_acc")
+  assert state.count.dtype == jnp.int32
+  for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(ostate)):
+    assert x.shape == y.shape and x.dtype == y.dtype
+    np.testing.assert_array_equal(x, y)
+
+
+def test_apply_every_sums_k_steps_eager_equals_jit():
+  grads = make_grads(steps=6)
+  eager, state, _ = run(gradtx.apply_every(3), grads, jit=False)
+  jitted, _, _ = run(gradtx.apply_every(3), grads)
+  for a, b in zip(eager, jitted):
+    assert_trees(a, b, rtol=0, atol=0)
+  want = jax.tree.map(lambda *g: sum(g), *grads[3:6])
+  assert_trees(eager[5], want, rtol=1e-6)
+  assert float(sum(jnp.abs(x).sum() for x in jax.tree.leaves(eager[4]))) == 0.0
+  assert int(state.count) == 0
+
+
+def test_apply_every_vmap_over_k_equals_a_loop():
+  params, grads = make_params(), make_grads(steps=4)
+
+  def last_update(k):
+    tx = gradtx.apply_every(k)
+    state = tx.init(params)
+    for g in grads:
+      u, state = tx.update(g, state, params)
+    return u
+
+  ks = jnp.asarray([1, 2, 4], jnp.int32)
+  batched = jax.vmap(last_update)(ks)
+  for i, k in enumerate([1, 2, 4]):
+    assert_trees(jax.tree.map(lambda x: x[i], batched), last_update(k), rtol=0, atol=0)
+
+
+def test_apply_every_none_updates_and_dtype():
+  params = {"a": jnp.ones(2), "b": jnp.ones(2)}
+  tx = gradtx.apply_every(2)
+  u, state = tx.update({"a": jnp.ones(2), "b": None}, tx.init(params))
+  assert u["b"] is None and state.grad_acc["b"].dtype == jnp.float32
+  bf16 = jax.tree.map(lambda p: p.astype(jnp.bfloat16), params)
+  u, state = tx.update(bf16, tx.init(params))
+  assert u["a"].dtype == jnp.bfloat16 and state.grad_acc["a"].dtype == jnp.float32
+
+
+@pytest.mark.parametrize("k, err", [(0, ValueError), (1.5, TypeError), (True, TypeError),
+                                    (jnp.ones(2, jnp.int32), ValueError)])
+def test_apply_every_bad_k(k, err):
+  with pytest.raises(err, match=r"gradtx\.apply_every: k"):
+    gradtx.apply_every(k)
+
+
+def test_apply_every_mismatched_updates_raise():
+  tx = gradtx.apply_every(2)
+  with pytest.raises(ValueError, match="state.grad_acc"):
+    tx.update({"x": jnp.ones(2)}, tx.init({"w": jnp.ones(2)}))

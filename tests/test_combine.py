@@ -1,5 +1,5 @@
-"""Tests of gradtx/combine.py's `named_chain` and `multi_transform` (`chain` is covered in
-test_core.py): optax parity over 10 steps, extra arguments, flax nnx, and errors."""
+"""Tests of gradtx/combine.py's `named_chain` and `partition` (also `multi_transform`; `chain` is
+covered in test_core.py): optax parity, extra arguments, flax nnx, and errors."""
 
 
 import jax
@@ -9,7 +9,8 @@ import optax
 import pytest
 
 import gradtx
-from gradtx.combine import MultiTransformState, multi_transform, named_chain
+from gradtx import MultiTransformState, multi_transform
+from gradtx.combine import named_chain
 
 PARAMS = {"a": (jnp.ones(3), jnp.ones((2, 5))),
           "b": {"c": jnp.asarray(1.0), "d": jnp.ones((4, 1, 3))}}
@@ -250,7 +251,69 @@ def test_multi_transform_bad_arguments_raise():
 
 def test_multi_transform_wrong_state_and_structure_raise():
   tx = multi_transform({"a": gradtx.sgd(0.1), "b": gradtx.adam(0.01)}, {"a": "a", "b": "b"})
-  with pytest.raises(ValueError, match="state must be the MultiTransformState"):
+  with pytest.raises(ValueError, match="state must be the PartitionState"):
     tx.update(PARAMS, gradtx.EmptyState())
   with pytest.raises(ValueError, match="structure"):
     tx.update({"a": PARAMS["a"]}, tx.init(PARAMS))
+
+
+# --- partition (optax's newer name; multi_transform is the same function) -----------------------
+
+
+def describe(tree):
+  """A normalised description of a state: class names, field names, nesting, leaf shape/dtype."""
+  if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+    return (type(tree).__name__, tuple((f, describe(getattr(tree, f))) for f in tree._fields))
+  if isinstance(tree, (tuple, list)):
+    return (type(tree).__name__, tuple(describe(x) for x in tree))
+  if isinstance(tree, dict):  # optax's OrderedDict and gradtx's dict alike
+    return ("dict", tuple(sorted((k, describe(v)) for k, v in tree.items())))
+  return (tuple(np.shape(tree)), str(jnp.result_type(tree)))
+
+
+def _pair(lib):
+  """The same partition in either library: Adam on 'a', an EMA on 'b', an unused label."""
+  return lib.transforms.partition(
+      {"a": lib.chain(lib.scale_by_adam(), lib.scale(-0.01)),
+       "b": lib.chain(lib.ema(0.9), lib.scale(-0.1)),
+       "unused": lib.scale(3.0)}, _labels)
+
+
+def test_partition_equals_optax_over_20_steps_with_the_same_state():
+  grads = _grads(steps=20)
+  got, state = _run(_pair(gradtx), grads)
+  want, ostate = _run(_pair(optax), grads)
+  for step, (u, w) in enumerate(zip(got, want)):
+    for x, y in zip(jax.tree.leaves(u), jax.tree.leaves(w)):  # same arithmetic: bit-identical
+      np.testing.assert_array_equal(x, y, err_msg=f"step {step}")
+  assert describe(state) == describe(ostate)
+  assert type(state).__name__ == "PartitionState"
+  for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(ostate)):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_partition_old_names_are_the_same_objects():
+  assert optax.multi_transform is optax.transforms.partition  # what gradtx mirrors
+  assert optax.MultiTransformState is optax.transforms.PartitionState
+  assert gradtx.multi_transform is gradtx.partition is gradtx.transforms.partition
+  assert gradtx.transforms.multi_transform is gradtx.partition
+  assert gradtx.MultiTransformState is gradtx.PartitionState is gradtx.transforms.PartitionState
+  assert gradtx.transforms.MultiTransformState is gradtx.PartitionState
+
+
+def test_combinators_return_optax_types():
+  ours = [gradtx.chain(gradtx.scale(1.0)), gradtx.named_chain(("s", gradtx.scale(1.0))),
+          gradtx.partition({"a": gradtx.scale(1.0)}, "a")]
+  theirs = [optax.chain(optax.scale(1.0)), optax.named_chain(("s", optax.scale(1.0))),
+            optax.transforms.partition({"a": optax.scale(1.0)}, "a")]
+  assert [type(t).__name__ for t in ours] == [type(t).__name__ for t in theirs]
+  assert all(isinstance(t, gradtx.GradientTransformationExtraArgs) for t in ours)
+
+
+def test_partition_errors_name_partition_and_the_argument():
+  with pytest.raises(TypeError, match=r"gradtx\.partition: transforms must be a dict"):
+    gradtx.partition([gradtx.sgd(0.1)], "a")
+  with pytest.raises(ValueError, match=r"gradtx\.partition: param_labels has labels"):
+    gradtx.partition({"a": gradtx.sgd(0.1)}, {"a": "a", "b": "b"})
+  with pytest.raises(TypeError, match="mask_compatible_extra_args"):
+    gradtx.partition({"a": gradtx.sgd(0.1)}, "a", mask_compatible_extra_args="yes")

@@ -156,3 +156,97 @@ def test_flax_nnx_optimizer():
   for _ in range(50):
     last = float(step(model, opt))
   assert last < 0.1 * first
+
+
+# --- GradientTransformationExtraArgs and with_extra_args_support ----------------------------------
+
+
+def _plain(lib):
+  """A transformation whose update takes no extra arguments (it would raise on any)."""
+  return lib.GradientTransformation(lambda p: lib.EmptyState(),
+                                    lambda u, s, p=None: (jax.tree.map(lambda x: 2 * x, u), s))
+
+
+def test_extra_args_class_relations_equal_optax():
+  for lib in (gradtx, optax):
+    tx = lib.GradientTransformationExtraArgs(lambda p: (), lambda u, s, p=None, **e: (u, s))
+    assert isinstance(tx, lib.GradientTransformation) and isinstance(tx, tuple)
+    assert issubclass(lib.GradientTransformationExtraArgs, lib.GradientTransformation)
+    assert not isinstance(_plain(lib), lib.GradientTransformationExtraArgs)
+    assert tx._fields == ("init", "update")
+    assert lib.with_extra_args_support(tx) is tx
+    wrapped = lib.with_extra_args_support(_plain(lib))
+    assert type(wrapped) is lib.GradientTransformationExtraArgs
+    u, _ = wrapped.update(jnp.ones(2), wrapped.init(None), None, value=1.0)
+    np.testing.assert_array_equal(u, 2 * np.ones(2))
+  # a NamedTuple of two functions, hashable, no arrays inside (flax nnx keeps it static)
+  tx = gradtx.adam(1e-3)
+  assert jax.tree.leaves(tx, is_leaf=callable) == [tx.init, tx.update] and hash(tx) == hash(tx)
+
+
+def test_factory_types_equal_optax():
+  def make(lib):
+    return [lib.adam(1e-3), lib.sgd(0.1), lib.chain(lib.scale(1.0)), lib.scale(1.0),
+            lib.identity(), lib.set_to_zero(), lib.masked(lib.scale(1.0), True),
+            lib.named_chain(("s", lib.scale(1.0))), lib.partition({"a": lib.scale(1.0)}, "a"),
+            lib.conditionally_transform(lib.scale(1.0), lambda step: step > 0),
+            lib.with_extra_args_support(lib.scale(1.0)), lib.monitor({"n": lambda u: 0.0})]
+  for ours, theirs in zip(make(gradtx), make(optax)):
+    assert type(ours).__name__ == type(theirs).__name__, theirs
+    assert (isinstance(ours, gradtx.GradientTransformationExtraArgs)
+            == isinstance(theirs, optax.GradientTransformationExtraArgs))
+
+
+def test_chain_gives_extra_args_only_to_members_that_take_them():
+  seen = []
+
+  def recording(u, s, p=None, **extra_args):
+    seen.append(sorted(extra_args))
+    return u, s
+
+  ours = gradtx.GradientTransformation(lambda p: gradtx.EmptyState(), recording)
+  theirs = optax.GradientTransformationExtraArgs(lambda p: optax.EmptyState(), recording)
+  tx = gradtx.chain(_plain(optax), ours, theirs, optax.scale(0.5))
+  u, _ = tx.update(jnp.ones(2), tx.init(jnp.ones(2)), value=jnp.asarray(1.0))
+  np.testing.assert_array_equal(u, np.ones(2))  # the plain members ran, without `value`
+  assert seen == [["value"], ["value"]]
+  nested = gradtx.chain(optax.chain(optax.scale(2.0)), gradtx.chain(ours))
+  nested.update(jnp.ones(2), nested.init(jnp.ones(2)), value=1.0)
+  assert seen[-1] == ["value"]
+
+
+def test_with_extra_args_support_bad_input():
+  with pytest.raises(TypeError, match=r"with_extra_args_support: tx must be"):
+    gradtx.with_extra_args_support(gradtx.adam)
+  assert isinstance(gradtx.TransformUpdateExtraArgsFn, type)
+  assert gradtx.transforms.ConditionFn.__name__ == optax.transforms.ConditionFn.__name__
+
+
+# --- periodic_update -----------------------------------------------------------------------------
+
+
+def test_periodic_update_matches_optax_under_jit_and_vmap():
+  new, old = params(), jax.tree.map(lambda x: -x, params())
+  ours, theirs = jax.jit(gradtx.periodic_update), jax.jit(optax.periodic_update)
+  for step in range(21):
+    for period in (1, 3):
+      got, want = ours(new, old, step, period), theirs(new, old, step, period)
+      for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_array_equal(a, b)
+  steps = jnp.arange(6)
+  batched = jax.vmap(lambda s: gradtx.periodic_update(new, old, s, 3))(steps)
+  for i in range(6):
+    np.testing.assert_array_equal(batched["w"][i], (new if i % 3 == 0 else old)["w"])
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(steps=1, update_period=0), ValueError, "update_period"),
+    (dict(steps=1, update_period=2.0), TypeError, "update_period"),
+    (dict(steps=1.5, update_period=2), TypeError, "steps"),
+    (dict(steps=-1, update_period=2), ValueError, "steps"),
+])
+def test_periodic_update_bad_input(kwargs, exc, match):
+  with pytest.raises(exc, match=rf"periodic_update: {match}"):
+    gradtx.periodic_update(params(), params(), **kwargs)
+  with pytest.raises(ValueError, match="old_tensors"):
+    gradtx.periodic_update(params(), {"w": jnp.ones(1)}, 1, 2)

@@ -1,5 +1,6 @@
-"""Tests for gradtx/monitoring.py: snapshot/monitor against optax, the health monitor against NumPy,
-NaN provenance, vmap/jit, early stopping against a Python loop, and argument errors."""
+"""Tests for gradtx/monitoring.py: snapshot/monitor/measure_with_ema against optax, the health
+monitor against NumPy, NaN provenance, vmap/jit, early stopping against a Python loop, and
+argument errors."""
 
 from __future__ import annotations
 
@@ -295,3 +296,80 @@ def test_flax_nnx_optimizer():
   m = read_measures(opt.opt_state)
   np.testing.assert_allclose(m["update_norm"], 0.1 * m["grad_norm"], rtol=1e-5)
   assert m["first_nonfinite_leaf"] == -1 and m["param_norm"] > 0
+
+
+# --- measure_with_ema ----------------------------------------------------------------------------
+
+
+def _norm(u):  # the same measure for both libraries, so only the averaging is compared
+  return jnp.sqrt(sum(jnp.sum(x ** 2) for x in jax.tree.leaves(u)))
+
+
+def _leaf_means(u):  # a pytree measurement
+  return {"a": jnp.mean(u["a"][1]), "d": jnp.mean(u["b"]["d"], axis=0)}
+
+
+@pytest.mark.parametrize("measure, debias", [(_norm, True), (_leaf_means, False)],
+                         ids=["norm-debias", "tree"])
+def test_measure_with_ema_matches_optax_over_20_steps(measure, debias):
+  gtx = gradtx.measure_with_ema(measure, 0.9, debias=debias)
+  otx = optax.measure_with_ema(measure, 0.9, debias=debias)
+  params = make_params()
+  gs, os_ = gtx.init(params), otx.init(params)
+  gstep, ostep = jax.jit(gtx.update), jax.jit(otx.update)
+  for g in make_grads(steps=20):
+    ug, gs = gstep(g, gs, params)
+    uo, os_ = ostep(g, os_, params)
+    for a, b in zip(jax.tree.leaves(ug), jax.tree.leaves(uo)):  # same arithmetic: bit-identical
+      np.testing.assert_array_equal(a, b)
+  assert [type(s).__name__ for s in gs] == [type(s).__name__ for s in os_] == [
+      "EmptyState", "EmaState"]
+  assert gs[1]._fields == os_[1]._fields
+  for a, b in zip(jax.tree.leaves(gs), jax.tree.leaves(os_)):
+    assert a.shape == b.shape and a.dtype == b.dtype
+    np.testing.assert_array_equal(a, b)
+  assert type(gtx).__name__ == type(otx).__name__ == "GradientTransformationExtraArgs"
+
+
+def test_measure_with_ema_bool_measure_in_monitor_keeps_a_float32_state():
+  clipped = lambda u: _norm(u) > 2.0  # noqa: E731
+  gtx = gradtx.monitor({"clipped": gradtx.measure_with_ema(clipped, decay=0.9)})
+  otx = optax.monitor({"clipped": optax.measure_with_ema(clipped, decay=0.9)})
+  params = make_params()
+  s0 = gtx.init(params)
+  assert s0.measure_states[0][1].ema.dtype == jnp.float32  # optax's starts bool (a difference)
+  gs, os_ = s0, otx.init(params)
+  step = jax.jit(gtx.update)
+  for g in make_grads(steps=6):
+    _, gs = step(jax.tree.map(lambda x: 0.5 * x, g), gs, params)
+    _, os_ = otx.update(jax.tree.map(lambda x: 0.5 * x, g), os_, params)
+    np.testing.assert_array_equal(gs.measurements["clipped"], os_.measurements["clipped"])
+    assert jax.tree.map(jnp.dtype, gs) == jax.tree.map(jnp.dtype, s0)
+
+
+def test_measure_with_ema_vmap_over_decay_equals_a_loop():
+  params, grads = make_params(), make_grads(steps=3)
+
+  def run(decay):
+    tx = gradtx.measure_with_ema(_norm, decay)
+    state = tx.init(params)
+    for g in grads:
+      m, state = tx.update(g, state, params)
+    return m
+
+  decays = [0.5, 0.9]
+  np.testing.assert_allclose(jax.vmap(run)(jnp.asarray(decays)), [run(d) for d in decays],
+                             rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(measure=3, decay=0.9), TypeError, r"measure_with_ema: measure"),
+    (dict(measure=_norm, decay=1.5), ValueError, r"measure_with_ema: decay"),
+    (dict(measure=_norm, decay="0.9"), TypeError, r"measure_with_ema: decay"),
+    (dict(measure=_norm, decay=0.9, debias="yes"), TypeError, r"measure_with_ema: debias"),
+    (dict(measure=_norm, decay=0.9, accumulator_dtype=jnp.int32), ValueError,
+     r"measure_with_ema: accumulator_dtype"),
+])
+def test_measure_with_ema_bad_input(kwargs, exc, match):
+  with pytest.raises(exc, match=match):
+    gradtx.measure_with_ema(**kwargs)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._trees import is_none
-from gradtx.base import GradientTransformation
+from gradtx.base import GradientTransformationExtraArgs
 from gradtx.numerics import safe_increment
 
 __all__ = [
@@ -57,7 +57,7 @@ def reduce_on_plateau(
     min_scale: float = 0.0,
     *,
     mode: str = "min",
-) -> GradientTransformation:
+) -> GradientTransformationExtraArgs:
   r"""Multiplies the updates by a scale that shrinks by `factor` when the loss stops improving.
 
   Each `update` takes the current loss (or any monitored metric) as `value=`. The values are
@@ -90,7 +90,7 @@ def reduce_on_plateau(
     mode: 'min' for losses (improvement = decrease) or 'max' for accuracies.
 
   Returns:
-    A `GradientTransformation` with state `ReduceLROnPlateauState(scale, best_value,
+    A `GradientTransformationExtraArgs` with state `ReduceLROnPlateauState(scale, best_value,
     plateau_count, cooldown_count, count, avg_value)`, whose `update(updates, state,
     params=None, *, value)` requires the scalar metric `value`.
 
@@ -186,4 +186,4 @@ def reduce_on_plateau(
         is_leaf=is_none)
     return updates, new_state
 
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)

@@ -8,10 +8,10 @@ from gradtx.base import (
     EmptyState,
 )
 from gradtx.combine import (
-    MultiTransformState,
+    PartitionState,
     chain,
-    multi_transform,
     named_chain,
+    partition,
 )
 from gradtx.transforms.accumulation import (
     MultiSteps,
@@ -53,6 +53,7 @@ from gradtx.transforms.clipping import (
     clip_by_global_norm,
 )
 from gradtx.transforms.conditional import (
+    ConditionFn,
     ConditionallyMaskState,
     ConditionallyTransformState,
     conditionally_mask,
@@ -75,6 +76,10 @@ from gradtx.transforms.failsafe import (
     skip_large_updates,
     skip_not_finite,
     zero_nans,
+)
+from gradtx.transforms.freezing import (
+    freeze,
+    selective_transform,
 )
 from gradtx.transforms.layouts import (
     flatten,
@@ -104,6 +109,7 @@ from gradtx.transforms.monitoring import (
     SnapshotState,
     early_stopping,
     health_monitor,
+    measure_with_ema,
     monitor,
     read_measures,
     snapshot,
@@ -144,10 +150,16 @@ from gradtx.transforms.unitwise import (
 # A second name optax binds to EmptyState: keep_params_nonnegative's state.
 NonNegativeParamsState = EmptyState
 
+# The older names of `partition` and its state, the same objects (as `optax.multi_transform is
+# optax.transforms.partition`); optax exports them at its top level only, gradtx here too.
+multi_transform = partition
+MultiTransformState = PartitionState
+
 __all__ = [
     "AddDecayedWeightsState",
     "AddNoiseState",
     "ApplyIfFiniteState",
+    "ConditionFn",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
     "EarlyStopping",
@@ -165,6 +177,7 @@ __all__ = [
     "MultiStepsState",
     "MultiTransformState",
     "NonNegativeParamsState",
+    "PartitionState",
     "PolyakAveragingState",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
@@ -200,17 +213,20 @@ __all__ = [
     "ensemble_params",
     "ensemble_predict",
     "flatten",
+    "freeze",
     "group_leaves",
     "health_monitor",
     "keep_params_nonnegative",
     "lookahead",
     "masked",
+    "measure_with_ema",
     "mixed_precision",
     "monitor",
     "multi_transform",
     "named_chain",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
+    "partition",
     "per_example_global_norm_clip",
     "per_example_layer_norm_clip",
     "polyak_averaging",
@@ -229,6 +245,7 @@ __all__ = [
     "scale_by_schedule",
     "scale_by_sign",
     "scale_by_stddev",
+    "selective_transform",
     "skip_large_updates",
     "skip_not_finite",
     "snapshot",

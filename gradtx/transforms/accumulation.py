@@ -1,4 +1,4 @@
-"""Gradient accumulation over several micro-batches: `MultiSteps`."""
+"""Gradient accumulation over several micro-batches: `MultiSteps` and `apply_every`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
+from gradtx._trees import is_none
 from gradtx.base import GradientTransformation
 from gradtx.numerics import safe_increment
 
 __all__ = [
+    "ApplyEvery",
     "MultiSteps",
     "MultiStepsState",
+    "apply_every",
 ]
 
 
@@ -204,3 +207,67 @@ class MultiSteps:
   def gradient_transformation(self) -> GradientTransformation:
     """This accumulator as a plain `GradientTransformation(init, update)`, for `chain`."""
     return GradientTransformation(init=self.init, update=self.update)
+
+
+class ApplyEvery(NamedTuple):
+  """State of `apply_every` (optax's class name and fields): `count`, the int32 number of calls
+  modulo `k`, and `grad_acc`, the sum of the updates since the last emitted one."""
+
+  count: jax.Array  # int32 scalar
+  grad_acc: Any
+
+
+def apply_every(k: int | jax.Array = 1) -> GradientTransformation:
+  r"""Sums the updates of `k` consecutive calls and emits the sum every `k`-th call, else zeros.
+
+  A lighter `MultiSteps`: it sums (not averages) and sits inside a chain, so the members before
+  it still update their states at every call; `chain(scale_by_adam(), apply_every(2))` is not
+  Adam on a batch twice as large (use `MultiSteps` for that).
+
+  .. math::
+      a_t = [t \bmod k \ne 0]\, a_{t-1} + g_t, \qquad
+      u_t = [t \bmod k = k - 1]\, a_t
+
+  with :math:`t` the number of previous calls (kept modulo :math:`k` in `count`).
+
+  Args:
+    k: :math:`k \ge 1`, an int or an integer scalar array (a tracer under `vmap`).
+
+  Returns:
+    A `GradientTransformation` with state `ApplyEvery(count, grad_acc)`; `grad_acc` has the
+    params' structure and dtypes.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.apply_every(2)
+    >>> state = tx.init(jnp.zeros(1))
+    >>> for g in (1.0, 3.0):
+    ...   u, state = tx.update(jnp.asarray([g]), state)
+    >>> u.tolist(), int(state.count)
+    ([4.0], 0)
+  """
+  fn = "apply_every"
+  _checks.check_int(fn, "k", k, low=1, hint=" Hint: k=1 emits the updates at every call.")
+
+  def init_fn(params):
+    return ApplyEvery(count=jnp.zeros([], jnp.int32),
+                      grad_acc=jax.tree.map(jnp.zeros_like, params))
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del params, extra_args
+    _checks.check_same_structure(fn, "updates", updates, "state.grad_acc", state.grad_acc)
+    c = state.count % k
+    acc = c != 0
+    emit = c == (k - 1)
+    # optax's arithmetic; the casts keep the state's and the updates' dtypes (no-ops when the
+    # updates have the params' dtypes).
+    grad_acc = jax.tree.map(
+        lambda g, ga: ga if g is None else (acc * ga + g).astype(ga.dtype),
+        updates, state.grad_acc, is_leaf=is_none)
+    new_updates = jax.tree.map(
+        lambda g, ga: None if g is None else (emit * ga).astype(jnp.asarray(g).dtype),
+        updates, grad_acc, is_leaf=is_none)
+    count = (safe_increment(state.count) % k).astype(jnp.int32)
+    return new_updates, ApplyEvery(count=count, grad_acc=grad_acc)
+
+  return GradientTransformation(init_fn, update_fn)

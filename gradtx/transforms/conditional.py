@@ -3,17 +3,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._trees import is_none
-from gradtx.base import GradientTransformation
+from gradtx.base import GradientTransformation, GradientTransformationExtraArgs
 from gradtx.numerics import safe_increment
 
 __all__ = [
+    "ConditionFn",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
     "conditionally_mask",
@@ -82,6 +83,23 @@ def _inner_update(fn, inner, updates, inner_state, params, extra_args):
   return new_updates, new_state
 
 
+class ConditionFn(Protocol):
+  """The type of `should_transform_fn`: `(step, **extra_args) -> bool scalar` (optax's name).
+
+  `step` is the int32 scalar count of previous `update` calls; the extra keyword arguments of
+  `update` arrive only with `forward_extra_args=True`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> every_4: gradtx.transforms.ConditionFn = lambda step, **extra_args: step % 4 == 0
+    >>> bool(every_4(jnp.asarray(8, jnp.int32)))
+    True
+  """
+
+  def __call__(self, step: jax.Array, **extra_args: Any) -> jax.Array:
+    ...
+
+
 class ConditionallyTransformState(NamedTuple):
   """State of `conditionally_transform`, with optax's field names: the inner transformation's
   state and `step`, the int32 count of `update` calls so far (saturating at the int32 maximum)."""
@@ -92,9 +110,9 @@ class ConditionallyTransformState(NamedTuple):
 
 def conditionally_transform(
     inner: GradientTransformation,
-    should_transform_fn: Callable[..., Any],
+    should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
-) -> GradientTransformation:
+) -> GradientTransformationExtraArgs:
   r"""Applies `inner` only at the steps where `should_transform_fn(step)` holds; otherwise the
   updates pass through unchanged and the inner state stands still.
 
@@ -119,7 +137,8 @@ def conditionally_transform(
       (they always reach an `inner` that accepts them).
 
   Returns:
-    A `GradientTransformation` with state `ConditionallyTransformState(inner_state, step)`.
+    A `GradientTransformationExtraArgs` with state
+    `ConditionallyTransformState(inner_state, step)`.
 
   Differences from optax (0.2.8): outside `jit` (a concrete step) only the chosen branch runs,
   where optax compiles a `lax.cond` at every call; the inner updates and state are cast to the
@@ -156,7 +175,7 @@ def conditionally_transform(
     return new_updates, ConditionallyTransformState(
         inner_state=inner_state, step=safe_increment(state.step))
 
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 class ConditionallyMaskState(NamedTuple):
@@ -169,9 +188,9 @@ class ConditionallyMaskState(NamedTuple):
 
 def conditionally_mask(
     inner: GradientTransformation,
-    should_transform_fn: Callable[..., Any],
+    should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
-) -> GradientTransformation:
+) -> GradientTransformationExtraArgs:
   r"""Applies `inner` only at the steps where `should_transform_fn(step)` holds; otherwise the
   updates are zero and the inner state stands still.
 
@@ -195,7 +214,7 @@ def conditionally_mask(
       (they always reach an `inner` that accepts them).
 
   Returns:
-    A `GradientTransformation` with state `ConditionallyMaskState(step, inner_state)`.
+    A `GradientTransformationExtraArgs` with state `ConditionallyMaskState(step, inner_state)`.
 
   Differences from optax (0.2.8): outside `jit` (a concrete step) only the chosen branch runs,
   where optax compiles a `lax.cond` at every call; the inner updates and state are cast to the
@@ -233,4 +252,4 @@ def conditionally_mask(
     return new_updates, ConditionallyMaskState(
         step=safe_increment(state.step), inner_state=inner_state)
 
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)

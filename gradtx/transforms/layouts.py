@@ -10,7 +10,7 @@ import numpy as np
 
 from gradtx import _checks, _eager
 from gradtx._trees import is_none
-from gradtx.base import GradientTransformation
+from gradtx.base import GradientTransformation, GradientTransformationExtraArgs
 
 __all__ = [
     "flatten",
@@ -36,7 +36,7 @@ def _unravel(like: Any, flat: jax.Array) -> Any:
       jnp.reshape(p, jnp.shape(x)).astype(jnp.asarray(x).dtype) for p, x in zip(pieces, leaves)])
 
 
-def flatten(inner: GradientTransformation) -> GradientTransformation:
+def flatten(inner: GradientTransformation) -> GradientTransformationExtraArgs:
   r"""Applies `inner` to one vector holding every parameter, instead of leaf by leaf.
 
   For a model with many small arrays this replaces one small kernel per leaf and per operation
@@ -51,7 +51,7 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
     inner: the transformation to apply to the flat vector (gradtx or optax).
 
   Returns:
-    A `GradientTransformation` whose state is `inner`'s state for a 1-D params vector.
+    A `GradientTransformationExtraArgs` whose state is `inner`'s state for a 1-D params vector.
 
   Differences from optax: each update leaf is cast back to its incoming dtype (optax returns the
   leaves in the concatenation's common dtype), and `updates` and `params` must have the same
@@ -69,7 +69,7 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
 
 
 def _relayout(fn: str, inner: GradientTransformation, pack: Any, unpack: Any
-              ) -> GradientTransformation:
+              ) -> GradientTransformationExtraArgs:
   """Runs `inner` on `pack(tree)` and returns `unpack(updates, inner's updates)`."""
   if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
     raise TypeError(
@@ -92,7 +92,7 @@ def _relayout(fn: str, inner: GradientTransformation, pack: Any, unpack: Any
 
   if _eager.is_traceable(inner.update):
     _eager.mark_traceable(update_fn)
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 # Leaves of at least this many elements keep a buffer of their own (concatenating them would only
@@ -153,7 +153,7 @@ def _ungroup(like: Any, groups: dict[str, jax.Array]) -> Any:
   return jax.tree.unflatten(treedef, out)
 
 
-def group_leaves(inner: GradientTransformation) -> GradientTransformation:
+def group_leaves(inner: GradientTransformation) -> GradientTransformationExtraArgs:
   r"""Applies `inner` to one contiguous vector per dtype instead of leaf by leaf.
 
   For models with many small arrays (thousands of biases and norm scales) the per-leaf cost
@@ -181,7 +181,7 @@ def group_leaves(inner: GradientTransformation) -> GradientTransformation:
     inner: the transformation to apply to the grouped vectors (gradtx or optax).
 
   Returns:
-    A `GradientTransformation` whose state is `inner`'s state for the dict of vectors.
+    A `GradientTransformationExtraArgs` whose state is `inner`'s state for the dict of vectors.
 
   Example:
     >>> import jax.numpy as jnp, gradtx

@@ -9,7 +9,7 @@ import numpy as np
 
 from gradtx import _checks, _eager
 from gradtx._trees import is_params_placeholder
-from gradtx.base import GradientTransformation
+from gradtx.base import GradientTransformation, GradientTransformationExtraArgs
 
 __all__ = [
     "MaskedNode",
@@ -69,7 +69,7 @@ def masked(
     mask: Any | Callable[[Any], Any],
     *,
     mask_compatible_extra_args: bool = False,
-) -> GradientTransformation:
+) -> GradientTransformationExtraArgs:
   r"""Applies `inner` to the masked-in leaves only; the others pass through unchanged.
 
   The usual use is to skip weight decay for biases and normalization scales. The inner
@@ -89,7 +89,7 @@ def masked(
       structure equals the updates'.
 
   Returns:
-    A `GradientTransformation` with state `MaskedState(inner_state)`.
+    A `GradientTransformationExtraArgs` with state `MaskedState(inner_state)`.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -145,4 +145,4 @@ def masked(
 
   if _eager.is_traceable(inner.update):
     _eager.mark_traceable(update_fn)
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)

@@ -1,6 +1,6 @@
 """Monitoring: record measurements of updates in the state, watch training health, stop early.
 
-`snapshot` and `monitor` keep optax's names, signatures and state fields. `health_monitor` records
+`snapshot`, `monitor` and `measure_with_ema` keep optax's names, signatures and state fields. `health_monitor` records
 the norms of the gradients, updates and params, the largest update and where non-finite values
 first appeared; `read_measures` collects them from a nested state as a flat dict for logging.
 `early_stopping` is a small jit-safe state machine over a validation metric (not a gradient
@@ -16,8 +16,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation, Params, Updates
+from gradtx.base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    Params,
+    Updates,
+    stateless,
+)
+from gradtx.combine import chain
 from gradtx.numerics import global_norm
+from gradtx.transforms.momentum import ema
 
 __all__ = [
     "EarlyStopping",
@@ -27,6 +35,7 @@ __all__ = [
     "SnapshotState",
     "early_stopping",
     "health_monitor",
+    "measure_with_ema",
     "monitor",
     "read_measures",
     "snapshot",
@@ -91,7 +100,7 @@ class MonitorState(NamedTuple):
   measure_states: tuple[Any, ...]
 
 
-def monitor(measures: dict[str, Any]) -> GradientTransformation:
+def monitor(measures: dict[str, Any]) -> GradientTransformationExtraArgs:
   """Records several, possibly stateful, measurements of the updates (passes updates through).
 
   Each measure is either a function of the updates (stateless, as in `snapshot`) or a
@@ -106,7 +115,7 @@ def monitor(measures: dict[str, Any]) -> GradientTransformation:
     measures: a dict from measurement name to a callable or a `GradientTransformation`.
 
   Returns:
-    A pass-through `GradientTransformation` with state `MonitorState`.
+    A pass-through `GradientTransformationExtraArgs` with state `MonitorState`.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -147,7 +156,66 @@ def monitor(measures: dict[str, Any]) -> GradientTransformation:
       new_states.append(s)
     return updates, MonitorState(measurements, tuple(new_states))
 
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _as_float(tree: Any) -> Any:
+  """Casts the non-floating leaves of a measurement (a bool `norm > c`, a count) to float32."""
+  return jax.tree.map(
+      lambda x: x if jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+      else jnp.asarray(x, jnp.float32), tree)
+
+
+def measure_with_ema(
+    measure: Callable[[Updates], Any],
+    decay: Any,
+    debias: bool = True,
+    accumulator_dtype: Any | None = None,
+) -> GradientTransformationExtraArgs:
+  r"""Measures the updates and returns the exponential moving average of the measurement.
+
+  A measure for `monitor`: `chain(stateless(measure), ema(decay, debias, accumulator_dtype))`,
+  its `ema` state shaped like `measure(params)`, as optax's. Its *output updates* are the
+  average (which `monitor` records), e.g. how often the norm exceeded a clipping threshold.
+
+  .. math::
+      m_t = (1 - eta)\, f(g_t) + eta m_{t-1}, \qquad
+      u_t = m_t / (1 - eta^t) \;	ext{(debias)} \;	ext{or}\; m_t
+
+  Differences from optax: a bool or integer measurement is averaged in float32 from `init` on
+  (optax's state starts bool or integer and turns float32 at the first update, which changes the
+  state's dtype under `jit` and `lax.scan`); the averages are the same.
+
+  Args:
+    measure: :math:`f`, a pure function of the updates returning a pytree of arrays (called on
+      the params in `init`, to shape the state).
+    decay: :math:`eta` in [0, 1], a float or scalar array.
+    debias: divide by :math:`1 - eta^t`.
+    accumulator_dtype: floating dtype of the average (default: the measurement's, float32 for
+      bool and integer measurements).
+
+  Returns:
+    A `GradientTransformationExtraArgs` whose state is `(EmptyState(), EmaState(count, ema))`.
+
+  Example:
+    >>> import jax.numpy as jnp, gradtx
+    >>> tx = gradtx.monitor({'big': gradtx.measure_with_ema(
+    ...     lambda u: gradtx.global_norm(u) > 1.0, decay=0.5, debias=False)})
+    >>> _, state = tx.update(jnp.asarray([3.0, 4.0]), tx.init(jnp.zeros(2)))
+    >>> float(state.measurements['big'])
+    0.5
+  """
+  fn = "measure_with_ema"
+  if not callable(measure):
+    raise TypeError(f"gradtx.{fn}: measure must be a function of the updates, got "
+                    f"{type(measure).__name__} {measure!r}.")
+  _checks.check_scalar(fn, "decay", decay, low=0.0, high=1.0)
+  _checks.check_bool(fn, "debias", debias)
+  accumulator_dtype = _checks.check_dtype(fn, "accumulator_dtype", accumulator_dtype)
+  base_ema = ema(decay, debias, accumulator_dtype)
+  measurement_ema = base_ema._replace(
+      init=lambda params: base_ema.init(_as_float(measure(params))))
+  return chain(stateless(lambda updates, _: _as_float(measure(updates))), measurement_ema)
 
 
 class HealthMonitorState(NamedTuple):
