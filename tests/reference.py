@@ -793,3 +793,43 @@ def conditionally_apply(params, grads, inner, should_transform_fn, mask=False):
       out.append([np.zeros_like(np.asarray(g, np.float64)) if mask else np.asarray(g, np.float64)
                   for g in gs])
   return out
+
+
+# ---- unitwise.py, constraints.py, failsafe.py ----
+
+
+def _unitwise_norm(x):
+  """Brock et al. 2021, Sec. 4.1: the norm of each output unit (a kernel's last axis indexes
+  the units); a scalar or vector is one unit; broadcast to the leaf's shape."""
+  x = np.asarray(x, np.float64)
+  if np.squeeze(x).ndim <= 1:
+    sq = np.sum(x**2, keepdims=True)
+  elif x.ndim in (2, 3):
+    sq = np.sum(x**2, axis=0, keepdims=True)  # (in, out) or (heads, in, out): axis 0
+  elif x.ndim == 4:
+    sq = np.sum(x**2, axis=(0, 1, 2), keepdims=True)
+  else:
+    sq = np.sum(x**2, axis=(0, 1, 2, 3), keepdims=True)
+  return np.broadcast_to(np.sqrt(sq), x.shape)
+
+
+def adaptive_grad_clip(params, grads, clipping, eps=1e-3):
+  """Brock, De, Smith & Simonyan 2021, eq. 3: G_i <- lambda max(||W_i||, eps) / ||G_i|| G_i
+  where ||G_i|| / max(||W_i||, eps) > lambda (unit-wise norms)."""
+
+  def step(t, i, p, g):
+    max_norm = np.maximum(_unitwise_norm(p), eps) * clipping
+    g_norm = _unitwise_norm(g)
+    return np.where(g_norm > max_norm, g * (max_norm / np.maximum(g_norm, 1e-6)), g)
+
+  return _loop(params, grads, step)
+
+
+def keep_params_nonnegative(params, grads):
+  """Projection onto the non-negative orthant: u = -p where p + g < 0, else g."""
+  return _loop(params, grads, lambda t, i, p, g: np.where(p + g < 0, -p, g))
+
+
+def zero_nans(params, grads):
+  """u = 0 where g is NaN, else g."""
+  return _loop(params, grads, lambda t, i, p, g: np.where(np.isnan(g), 0.0, g))

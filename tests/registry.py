@@ -546,3 +546,19 @@ ENTRIES += [
 
 NOT_TRANSFORMS |= {"apply_every", "measure_with_ema", "periodic_update",
                    "with_extra_args_support"}
+
+
+# --- unitwise.py, constraints.py, failsafe.py (the per-example and unit-wise helpers, skip
+# functions and scale_gradient are functions, tested in their own files)
+
+ENTRIES += [
+    Entry("adaptive_grad_clip", "adaptive_grad_clip", dict(clipping=0.1), ref.adaptive_grad_clip,
+          optax.adaptive_grad_clip, needs_params=True, sweep=("clipping", (0.01, 0.1, 1.0))),
+    Entry("keep_params_nonnegative", "keep_params_nonnegative", dict(),
+          ref.keep_params_nonnegative, optax.keep_params_nonnegative, needs_params=True),
+    Entry("zero_nans", "zero_nans", dict(), ref.zero_nans, optax.zero_nans),
+]
+
+NOT_TRANSFORMS |= {"scale_gradient", "skip_large_updates", "skip_not_finite",
+                   "per_example_global_norm_clip", "per_example_layer_norm_clip", "unitwise_clip",
+                   "unitwise_norm"}

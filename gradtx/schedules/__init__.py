@@ -3,6 +3,10 @@
 Each family lives in its own file; this file only gathers their names.
 """
 
+# optax.schedules exports the `Schedule` type too (defined in the contract, gradtx/base.py).
+from gradtx.base import (
+    Schedule,
+)
 from gradtx.schedules.batch_size import (
     scale_learning_rate,
 )
@@ -53,6 +57,7 @@ from gradtx.schedules.transformer import (
 )
 
 __all__ = [
+    "Schedule",
     "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
     "StatefulSchedule",
