@@ -57,9 +57,9 @@ from gradtx.schedules.transformer import (
 )
 
 __all__ = [
-    "Schedule",
     "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
+    "Schedule",
     "StatefulSchedule",
     "WrappedSchedule",
     "constant_schedule",
