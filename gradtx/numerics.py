@@ -72,7 +72,7 @@ def abs_sq(x: jax.Array) -> jax.Array:
   return x * x
 
 
-def global_norm(tree: Any) -> jax.Array:
+def global_norm(updates: Any) -> jax.Array:
   r"""The L2 norm of all leaves together, :math:`\sqrt{\sum_i \|g_i\|_2^2}`.
 
   Example:
@@ -80,7 +80,7 @@ def global_norm(tree: Any) -> jax.Array:
     >>> float(gradtx.global_norm({'a': jnp.asarray([3.0]), 'b': jnp.asarray([4.0])}))
     5.0
   """
-  leaves = [x for x in jax.tree.leaves(tree) if x is not None]
+  leaves = [x for x in jax.tree.leaves(updates) if x is not None]
   if not leaves:
     return jnp.zeros([], jnp.float32)
   return jnp.sqrt(sum(jnp.sum(abs_sq(x)) for x in leaves))
