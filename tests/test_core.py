@@ -190,7 +190,11 @@ def test_factory_types_equal_optax():
             lib.identity(), lib.set_to_zero(), lib.masked(lib.scale(1.0), True),
             lib.named_chain(("s", lib.scale(1.0))), lib.partition({"a": lib.scale(1.0)}, "a"),
             lib.conditionally_transform(lib.scale(1.0), lambda step: step > 0),
-            lib.with_extra_args_support(lib.scale(1.0)), lib.monitor({"n": lambda u: 0.0})]
+            lib.with_extra_args_support(lib.scale(1.0)), lib.monitor({"n": lambda u: 0.0}),
+            lib.apply_if_finite(lib.sgd(0.1), 2), lib.inject_hyperparams(lib.sgd)(0.1),
+            lib.lookahead(lib.sgd(0.1), 2, 0.5), lib.add_noise(0.1, 0.5, 0), lib.trace(0.9),
+            lib.scale_by_adam(), lib.clip_by_global_norm(1.0), lib.add_decayed_weights(0.1),
+            lib.flatten(lib.sgd(0.1)), lib.MultiSteps(lib.sgd(0.1), 2).gradient_transformation()]
   for ours, theirs in zip(make(gradtx), make(optax)):
     assert type(ours).__name__ == type(theirs).__name__, theirs
     assert (isinstance(ours, gradtx.GradientTransformationExtraArgs)

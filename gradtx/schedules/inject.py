@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation, OptState
+from gradtx.base import GradientTransformation, GradientTransformationExtraArgs, OptState
 from gradtx.numerics import safe_increment
 
 __all__ = [
@@ -331,7 +331,7 @@ def _inject(
                                                        inner_state)
       return updates, InjectHyperparamsState(count, hyperparams, inner_state)
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformationExtraArgs(init_fn, update_fn)
 
   return wrapped_factory
 

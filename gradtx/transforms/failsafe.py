@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._trees import is_none
-from gradtx.base import GradientTransformation
+from gradtx.base import GradientTransformation, GradientTransformationExtraArgs
 from gradtx.numerics import safe_increment
 
 __all__ = [
@@ -128,7 +128,7 @@ def apply_if_finite(
         ).astype(jnp.int32),
         inner_state=inner_state)
 
-  return GradientTransformation(init_fn, update_fn)
+  return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 class ZeroNansState(NamedTuple):
