@@ -34,6 +34,7 @@ from gradtx.tree import (
 )
 from gradtx.combine import (
     MultiTransformState,
+    PartitionState,
     chain,
     multi_transform,
     named_chain,
@@ -44,6 +45,7 @@ from gradtx.update import (
 )
 from gradtx.scaling import (
     ScaleByScheduleState,
+    ScaleState,
     scale,
     scale_by_learning_rate,
     scale_by_schedule,
@@ -51,6 +53,7 @@ from gradtx.scaling import (
 from gradtx.momentum import (
     EmaState,
     TraceState,
+    TraceWithCountState,
     ema,
     trace,
 )
@@ -85,12 +88,15 @@ from gradtx.noise import (
     add_noise,
 )
 from gradtx.clipping import (
+    ClipByGlobalNormState,
+    ClipState,
     clip,
     clip_by_block_rms,
     clip_by_global_norm,
 )
 from gradtx.decay import (
     AddDecayedWeightsState,
+    WeightDecaySchedule,
     add_decayed_weights,
     normalized_weight_decay,
     normalized_weight_decay_schedule,
@@ -156,6 +162,8 @@ from gradtx.averaging import (
 )
 from gradtx.inject import (
     InjectHyperparamsState,
+    InjectStatefulHyperparamsState,
+    WrappedScheduleState,
     grid_sweep,
     inject_hyperparams,
     set_hyperparams,
@@ -211,6 +219,8 @@ __all__ = [
     "AddNoiseState",
     "ApplyIfFiniteState",
     "ArrayTree",
+    "ClipByGlobalNormState",
+    "ClipState",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
     "EarlyStopping",
@@ -221,6 +231,7 @@ __all__ = [
     "GradientTransformation",
     "HealthMonitorState",
     "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState",
     "LRRangeTestResult",
     "LookaheadParams",
     "LookaheadState",
@@ -234,6 +245,7 @@ __all__ = [
     "Numeric",
     "OptState",
     "Params",
+    "PartitionState",
     "PolyakAveragingState",
     "ReduceLROnPlateauState",
     "ScalarOrSchedule",
@@ -249,13 +261,17 @@ __all__ = [
     "ScaleByRmsWithCountState",
     "ScaleByRssState",
     "ScaleByScheduleState",
+    "ScaleState",
     "Schedule",
     "SnapshotEnsembleState",
     "SnapshotState",
     "TraceState",
+    "TraceWithCountState",
     "TransformInitFn",
     "TransformUpdateFn",
     "Updates",
+    "WeightDecaySchedule",
+    "WrappedScheduleState",
     "abs_sq",
     "adadelta",
     "adagrad",

@@ -8,10 +8,17 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation, init_empty_state
+from gradtx.base import EmptyState, GradientTransformation, init_empty_state
 from gradtx.tree import abs_sq, global_norm
 
-__all__ = ["clip", "clip_by_block_rms", "clip_by_global_norm"]
+__all__ = ["ClipByGlobalNormState", "ClipState", "clip", "clip_by_block_rms",
+           "clip_by_global_norm"]
+
+# optax binds the state names of its stateless clippings to `EmptyState`
+# (`optax.ClipState is optax.ClipByGlobalNormState is optax.EmptyState`); the same bindings here,
+# so the names and the checkpointed layout agree.
+ClipState = EmptyState
+ClipByGlobalNormState = EmptyState
 
 
 def _is_none(x: Any) -> bool:
@@ -35,7 +42,7 @@ def clip(max_delta: Any) -> GradientTransformation:
       or scalar array.
 
   Returns:
-    A stateless `GradientTransformation` (state `EmptyState()`).
+    A stateless `GradientTransformation` (state `ClipState()`, which is `EmptyState()`).
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -78,7 +85,8 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
     max_norm: the largest global norm, :math:`c > 0`; a float or scalar array.
 
   Returns:
-    A stateless `GradientTransformation` (state `EmptyState()`).
+    A stateless `GradientTransformation` (state `ClipByGlobalNormState()`, which is
+    `EmptyState()`).
 
   Example:
     >>> import jax.numpy as jnp, gradtx

@@ -12,6 +12,7 @@ from gradtx.wrappers import masked
 
 __all__ = [
     "MultiTransformState",
+    "PartitionState",
     "chain",
     "multi_transform",
     "named_chain",
@@ -142,10 +143,19 @@ def named_chain(*transforms: tuple[str, GradientTransformation]) -> GradientTran
   return GradientTransformation(init_fn, update_fn)
 
 
-class MultiTransformState(NamedTuple):
-  """State of `multi_transform`: a dict from label to that label's `MaskedState`."""
+class PartitionState(NamedTuple):
+  """State of `multi_transform`: a dict from label to that label's `MaskedState`.
+
+  Named as optax's (`optax.PartitionState`, the state of `optax.partition`, alias
+  `multi_transform`).
+  """
 
   inner_states: Mapping[Hashable, Any]
+
+
+# optax keeps `MultiTransformState` as a second name of `PartitionState` (`optax.MultiTransformState
+# is optax.PartitionState`); the same binding here, so the class name a checkpoint sees is optax's.
+MultiTransformState = PartitionState
 
 
 def _check_labels(labels: Any, keys: Any) -> None:
@@ -182,7 +192,8 @@ def multi_transform(
       structure equals the updates' (see `masked`).
 
   Returns:
-    A `GradientTransformation` with state `MultiTransformState(inner_states)`, where
+    A `GradientTransformation` with state `PartitionState(inner_states)` (also named
+    `MultiTransformState`), where
     `inner_states` maps each label to its `MaskedState`.
 
   Example:
@@ -244,7 +255,7 @@ def multi_transform(
 
   def init_fn(params):
     check_prefix(params, "params")  # checks the labels once, before any member's init
-    return MultiTransformState(
+    return PartitionState(
         inner_states={label: t.init(params) for label, t in members.items()})
 
   def update_fn(updates, state, params=None, **extra_args):
@@ -258,6 +269,6 @@ def multi_transform(
     new_inner = {}
     for label, t in members.items():
       updates, new_inner[label] = t.update(updates, inner[label], params, **extra_args)
-    return updates, MultiTransformState(inner_states=new_inner)
+    return updates, PartitionState(inner_states=new_inner)
 
   return GradientTransformation(init_fn, update_fn)

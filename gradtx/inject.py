@@ -24,6 +24,8 @@ from gradtx.tree import safe_increment
 
 __all__ = [
     "InjectHyperparamsState",
+    "InjectStatefulHyperparamsState",
+    "WrappedScheduleState",
     "grid_sweep",
     "inject_hyperparams",
     "set_hyperparams",
@@ -122,18 +124,39 @@ def _call(factory: Callable[..., Any], sig: inspect.Signature, values: dict[str,
   return factory(*args, **kwargs)
 
 
-class InjectHyperparamsState(NamedTuple):
-  """State of `inject_hyperparams`: step count, hyperparameter values and the inner state.
+class WrappedScheduleState(NamedTuple):
+  """The state of one scheduled hyperparameter of `inject_hyperparams`: its step count.
+
+  optax's name and layout (optax wraps each plain schedule in a `WrappedSchedule`, whose state
+  this is), so an `inject_hyperparams` checkpoint restores across the two libraries.
+  """
+
+  count: jax.Array  # int32 scalar: the schedule's step
+
+
+class InjectStatefulHyperparamsState(NamedTuple):
+  """State of `inject_hyperparams`: step count, hyperparameter values, schedule states, and the
+  inner state (optax's class name and fields).
 
   `hyperparams` is a dict from argument name to a scalar array: the value used at the last step
   (at step 0 after `init`). Overwrite a constant one between steps with
   `state.hyperparams['learning_rate'] = jnp.asarray(1e-4)` or `set_hyperparams`; scheduled ones
-  are recomputed from `count` at each step, so overwriting them has no effect (as in optax).
+  are recomputed at each step from their `hyperparams_states[name].count`, so overwriting them
+  has no effect (as in optax). `hyperparams_states` maps each scheduled name to its
+  `WrappedScheduleState(count)` (empty when nothing is scheduled).
   """
 
-  count: jax.Array  # int32 scalar: the number of updates so far, the schedules' step
+  count: jax.Array  # int32 scalar: the number of updates so far
   hyperparams: dict[str, jax.Array]
+  hyperparams_states: dict[str, WrappedScheduleState]
   inner_state: OptState
+
+
+# The name gradtx has always used for this state. optax 0.2.8 also exports a deprecated 3-field
+# `InjectHyperparamsState(count, hyperparams, inner_state)` that its `inject_hyperparams` no
+# longer returns; gradtx binds the name to the state its `inject_hyperparams` does return, so
+# `isinstance(state, gradtx.InjectHyperparamsState)` finds it.
+InjectHyperparamsState = InjectStatefulHyperparamsState
 
 
 def inject_hyperparams(
@@ -163,12 +186,13 @@ def inject_hyperparams(
   in optax. Assigning a weakly typed value (`1e-4`, `jnp.asarray(1e-4)`) makes a jitted step
   compile one more variant; `jnp.float32(1e-4)` or `set_hyperparams` keep the exact signature.
 
-  Differences from optax: the state is `InjectHyperparamsState(count, hyperparams, inner_state)`
-  (optax 0.2.8 adds `hyperparams_states` for its stateful schedules, which gradtx does not have);
-  callables that are not schedules (masks, dtypes) need no `static_args`; floats are stored in at
-  least float32 (optax stores bfloat16 for bfloat16 params, rounding `b2 = 0.999` to 1), and
-  `hyperparam_dtype` casts every float, strongly typed arrays included; `update` without `params`
-  takes the dtype from the updates (optax falls back to float32).
+  The state is laid out as optax's: `InjectStatefulHyperparamsState(count, hyperparams,
+  hyperparams_states, inner_state)`, with a `WrappedScheduleState(count)` per schedule.
+  Differences from optax: optax's stateful schedules (`StatefulSchedule` objects) are not
+  supported; callables that are not schedules (masks, dtypes) need no `static_args`; floats are
+  stored in at least float32 (optax stores bfloat16 for bfloat16 params, rounding `b2 = 0.999`
+  to 1), and `hyperparam_dtype` casts every float, strongly typed arrays included; `update`
+  without `params` takes the dtype from the updates (optax falls back to float32).
 
   Args:
     inner_factory: a function returning a transformation, e.g. `gradtx.adamw` or `optax.adam`.
@@ -178,7 +202,7 @@ def inject_hyperparams(
 
   Returns:
     A function with `inner_factory`'s arguments returning a `GradientTransformation` whose state
-    is an `InjectHyperparamsState`.
+    is an `InjectStatefulHyperparamsState` (also named `InjectHyperparamsState`).
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -238,21 +262,27 @@ def inject_hyperparams(
       dtype = hyperparam_dtype or _float_dtype(params)
       count = jnp.zeros([], jnp.int32)
       hyperparams = {k: _as_state_value(v, dtype, force) for k, v in numeric.items()}
-      hyperparams.update({k: _as_state_value(s(count), dtype, force)
+      schedule_states = {k: WrappedScheduleState(count=jnp.zeros([], jnp.int32))
+                         for k in schedules}
+      hyperparams.update({k: _as_state_value(s(schedule_states[k].count), dtype, force)
                           for k, s in schedules.items()})
-      return InjectHyperparamsState(count, hyperparams, build(hyperparams).init(params))
+      return InjectStatefulHyperparamsState(count, hyperparams, schedule_states,
+                                            build(hyperparams).init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
       dtype = hyperparam_dtype or _float_dtype(updates if params is None else params)
       hyperparams = {k: _as_state_value(v, dtype, force) for k, v in state.hyperparams.items()}
-      hyperparams.update({k: _as_state_value(s(state.count), dtype, force)
+      hyperparams.update({k: _as_state_value(s(state.hyperparams_states[k].count), dtype, force)
                           for k, s in schedules.items()})
+      schedule_states = {k: WrappedScheduleState(count=safe_increment(s.count))
+                         for k, s in state.hyperparams_states.items()}
       inner = build(hyperparams)
       if takes_extra:
         updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
       else:
         updates, inner_state = inner.update(updates, state.inner_state, params)
-      return updates, InjectHyperparamsState(safe_increment(state.count), hyperparams, inner_state)
+      return updates, InjectStatefulHyperparamsState(safe_increment(state.count), hyperparams,
+                                                     schedule_states, inner_state)
 
     return GradientTransformation(init_fn, update_fn)
 
@@ -260,7 +290,7 @@ def inject_hyperparams(
 
 
 def _is_inject_state(x: Any) -> bool:
-  return isinstance(x, InjectHyperparamsState)
+  return isinstance(x, InjectStatefulHyperparamsState)
 
 
 def set_hyperparams(state: OptState, **values: Any) -> OptState:

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation, Params, Updates
+from gradtx.base import GradientTransformation, Params, Updates, init_empty_state
 from gradtx.tree import global_norm
 
 __all__ = [
@@ -125,8 +125,9 @@ def monitor(measures: dict[str, Any]) -> GradientTransformation:
         hasattr(m, "init") and hasattr(m, "update") and not callable(m)):
       txs[name] = m
     elif callable(m):
+      # Stateless, with state `EmptyState()` as optax's `stateless` wrapper of a callable.
       txs[name] = GradientTransformation(
-          lambda p: (), lambda u, s, p=None, _m=m, **e: (_m(u), s))
+          init_empty_state, lambda u, s, p=None, _m=m, **e: (_m(u), s))
     else:
       raise TypeError(f"gradtx.monitor: measures[{name!r}] must be callable or a "
                       f"GradientTransformation, got {type(m).__name__}.")
