@@ -94,7 +94,6 @@ from gradtx.schedules.exponential import (
     warmup_exponential_decay_schedule,
 )
 from gradtx.schedules.inject import (
-    InjectHyperparamsState,
     InjectStatefulHyperparamsState,
     WrappedSchedule,
     inject_hyperparams,
@@ -177,7 +176,7 @@ from gradtx.transforms.constraints import (
     keep_params_nonnegative,
 )
 from gradtx.transforms.decay import (
-    AddDecayedWeightsState,
+    WeightDecaySchedule,
     add_decayed_weights,
     normalized_weight_decay,
     normalized_weight_decay_schedule,
@@ -212,6 +211,7 @@ from gradtx.transforms.masking import (
 from gradtx.transforms.momentum import (
     EmaState,
     TraceState,
+    TraceWithCountState,
     ema,
     trace,
 )
@@ -290,8 +290,16 @@ from gradtx.tuning.sweep import (
 # Second names optax binds to one object: its stateless transformations' states are EmptyState,
 # and safe_int32_increment is safe_increment (since optax 0.2.4 it saturates any counter dtype).
 AdaptiveGradClipState = EmptyState
+AddDecayedWeightsState = EmptyState  # a constant weight decay (a schedule: WeightDecaySchedule)
+ClipByGlobalNormState = EmptyState
+ClipState = EmptyState
 NonNegativeParamsState = EmptyState
+ScaleState = EmptyState
 safe_int32_increment = safe_increment
+# optax 0.2.8's `inject_hyperparams` returns an `InjectStatefulHyperparamsState`; gradtx binds the
+# older name to that class, so `isinstance(state, gradtx.InjectHyperparamsState)` finds it (optax
+# keeps a deprecated three-field class under this name that nothing returns any more).
+InjectHyperparamsState = InjectStatefulHyperparamsState
 
 # The namespaces, so that `gradtx.losses.l2_loss` works after `import gradtx` (as in optax).
 from gradtx import (  # noqa: E402
@@ -320,6 +328,8 @@ __all__ = [
     "ApplyEvery",
     "ApplyIfFiniteState",
     "ArrayTree",
+    "ClipByGlobalNormState",
+    "ClipState",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
     "EarlyStopping",
@@ -363,15 +373,18 @@ __all__ = [
     "ScaleByRmsWithCountState",
     "ScaleByRssState",
     "ScaleByScheduleState",
+    "ScaleState",
     "Schedule",
     "ShouldSkipUpdateFunction",
     "SnapshotEnsembleState",
     "SnapshotState",
     "TraceState",
+    "TraceWithCountState",
     "TransformInitFn",
     "TransformUpdateExtraArgsFn",
     "TransformUpdateFn",
     "Updates",
+    "WeightDecaySchedule",
     "WrappedSchedule",
     "ZeroNansState",
     "abs_sq",

@@ -149,6 +149,11 @@ class PartitionState(NamedTuple):
   inner_states: Mapping[Hashable, Any]
 
 
+# optax keeps `MultiTransformState` as a second name of `PartitionState` (`optax.MultiTransformState
+# is optax.PartitionState`); the same binding here, so the class name a checkpoint sees is optax's.
+MultiTransformState = PartitionState
+
+
 def _check_labels(labels: Any, keys: Any) -> None:
   missing = set(jax.tree.leaves(labels)) - set(keys)
   if missing:

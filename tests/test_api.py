@@ -67,6 +67,8 @@ def test_each_public_symbol_defined_in_one_place():
     for name in mod.__all__:
       obj = getattr(mod, name)
       home = getattr(obj, "__module__", mod.__name__)
+      if obj is gradtx.EmptyState and name != "EmptyState":
+        continue  # a state name optax binds to EmptyState (ScaleState, ClipState, ...): bound alike
       if (inspect.isfunction(obj) or inspect.isclass(obj)) and home != "typing":  # not type aliases
         assert home == mod.__name__, f"{name} is re-exported by {mod.__name__} from {home}"
       homonym = name in HOMONYMS and {seen.get(name), mod.__name__} == HOMONYMS[name]

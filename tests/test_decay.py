@@ -44,15 +44,20 @@ def test_params_structure_mismatch_raises():
     tx.update(G, tx.init(P), {"w": P["w"]})
 
 
-def test_state_structure_is_the_same_for_constant_and_schedule_unlike_optax():
+def test_state_is_optax_layout_empty_for_constant_count_for_schedule():
   const, sched = gradtx.add_decayed_weights(0.1), gradtx.add_decayed_weights(lambda t: 0.1)
   s1, s2 = const.init(P), sched.init(P)
-  assert s1 == gradtx.AddDecayedWeightsState(count=jnp.zeros([], jnp.int32))
-  assert jax.tree.structure(s1) == jax.tree.structure(s2)
+  # As optax: `AddDecayedWeightsState` is `EmptyState`, and a schedule keeps its step count.
+  assert gradtx.AddDecayedWeightsState is gradtx.EmptyState
+  assert s1 == gradtx.EmptyState() == optax.add_decayed_weights(0.1).init(P)
+  assert s2 == gradtx.WeightDecaySchedule(count=jnp.zeros([], jnp.int32))
+  assert type(optax.add_decayed_weights(lambda t: 0.1).init(P)).__name__ == "WeightDecaySchedule"
   _, s1 = const.update(G, s1, P)
-  assert int(s1.count) == 1 and s1.count.dtype == jnp.int32
-  # Differences from optax: optax keeps EmptyState() for a constant, a count for a schedule.
-  assert optax.add_decayed_weights(0.1).init(P) == optax.EmptyState()
+  assert s1 == gradtx.EmptyState()
+  _, s2 = sched.update(G, s2, P)
+  assert int(s2.count) == 1 and s2.count.dtype == jnp.int32
+  # The value never changes the structure: a literal zero keeps the constant's EmptyState.
+  assert gradtx.add_decayed_weights(0.0).init(P) == gradtx.EmptyState()
 
 
 def test_zero_constant_skips_like_optax():

@@ -233,19 +233,29 @@ def test_add_decayed_weights_multiplier_scales_only_the_decay():
     np.testing.assert_allclose(u, g + 0.5 * (t + 1) * 0.1 * p, rtol=1e-6)
 
 
-def test_add_decayed_weights_state_does_not_depend_on_the_multiplier():
+def test_add_decayed_weights_state_depends_only_on_constant_or_schedule():
+  """A constant multiplier keeps optax's `EmptyState()`; a schedule (not in optax) keeps the step
+  count in optax's `WeightDecaySchedule(count)`, as a `weight_decay` schedule does."""
   p = {"a": jnp.ones(3)}
-  structures = {jax.tree.structure(gradtx.add_decayed_weights(0.1, schedule_multiplier=m).init(p))
-                for m in (None, 0.5, lambda t: 1.0)}
-  assert len(structures) == 1
+  for m in (None, 0.5, 0.0, jnp.float32(0.5)):
+    assert gradtx.add_decayed_weights(0.1, schedule_multiplier=m).init(p) == gradtx.EmptyState()
+  scheduled = gradtx.add_decayed_weights(0.1, schedule_multiplier=lambda t: 1.0).init(p)
+  assert scheduled == gradtx.WeightDecaySchedule(count=jnp.zeros([], jnp.int32))
 
 
-def test_alias_state_does_not_depend_on_constant_or_schedule_multiplier():
+def test_alias_state_depends_only_on_constant_or_schedule_multiplier():
   p = make_params()
   for alias in (gradtx.adamw, gradtx.sgdw):
     s1 = alias(0.1, schedule_multiplier=0.5).init(p)
-    s2 = alias(0.1, schedule_multiplier=sgdr).init(p)
-    assert jax.tree.structure(s1) == jax.tree.structure(s2)
+    s2 = alias(0.1, schedule_multiplier=0.25).init(p)
+    assert jax.tree.structure(s1) == jax.tree.structure(s2)  # the value never changes it
+  # A schedule multiplier keeps its count where it is used (and only there).
+  s = gradtx.adamw(0.1, schedule_multiplier=sgdr).init(p)
+  assert [type(x).__name__ for x in s] == [
+      "ScaleByAdamState", "EmptyState", "EmptyState", "ScaleByScheduleState"]
+  s = gradtx.sgdw(0.1, schedule_multiplier=sgdr).init(p)
+  assert [type(x).__name__ for x in s] == [
+      "EmptyState", "ScaleByScheduleState", "TraceState", "WeightDecaySchedule", "EmptyState"]
 
 
 # --- validation -------------------------------------------------------------------------------

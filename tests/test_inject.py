@@ -18,7 +18,8 @@ from trees import make_grads, make_params
 STEPS = 12
 from gradtx import _checks
 from gradtx.tuning import sweep
-from gradtx.schedules.inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
+from gradtx import InjectHyperparamsState
+from gradtx.schedules.inject import inject_hyperparams, set_hyperparams
 from gradtx.tuning.sweep import grid_sweep
 
 
@@ -676,10 +677,22 @@ def test_wrapped_schedule_and_protocol():
   assert float(state.hyperparams["momentum"]) == pytest.approx(0.9)
 
 
+def test_inject_hyperparams_is_the_stateful_wrapper_as_in_optax():
+  """optax 0.2.8's inject_hyperparams takes stateful schedules and returns the stateful layout:
+  gradtx's inject_hyperparams and inject_stateful_hyperparams are one wrapper."""
+  p = jnp.zeros(2)
+  a = inject_hyperparams(gradtx.sgd)(learning_rate=HalveOnRise(0.1))
+  b = gradtx.inject_stateful_hyperparams(gradtx.sgd)(learning_rate=HalveOnRise(0.1))
+  sa, sb = a.init(p), b.init(p)
+  for loss in (1.0, 2.0, 1.5):
+    ua, sa = a.update(jnp.ones(2), sa, p, value=jnp.float32(loss))
+    ub, sb = b.update(jnp.ones(2), sb, p, value=jnp.float32(loss))
+    np.testing.assert_array_equal(ua, ub)
+  assert type(sa) is gradtx.InjectStatefulHyperparamsState is gradtx.InjectHyperparamsState
+  jax.tree.map(np.testing.assert_array_equal, sa, sb)
+
+
 def test_stateful_errors():
-  with pytest.raises(TypeError, match=r"inject_hyperparams\(sgd\): learning_rate is a stateful "
-                     r"schedule.*inject_stateful_hyperparams"):
-    inject_hyperparams(gradtx.sgd)(learning_rate=HalveOnRise(0.1))
   with pytest.raises(TypeError, match="WrappedSchedule: schedule_fn"):
     gradtx.WrappedSchedule(0.1)
   with pytest.raises(TypeError, match="inject_stateful_hyperparams: inner_factory"):

@@ -23,7 +23,6 @@ from gradtx.schedules.exponential import (
     warmup_exponential_decay_schedule,
 )
 from gradtx.schedules.inject import (
-    InjectHyperparamsState,
     InjectStatefulHyperparamsState,
     StatefulSchedule,
     WrappedSchedule,
@@ -55,6 +54,10 @@ from gradtx.schedules.restarts import (
 from gradtx.schedules.transformer import (
     transformer_schedule,
 )
+
+# optax 0.2.8's `inject_hyperparams` returns an `InjectStatefulHyperparamsState`: the older name
+# is bound to that class (see gradtx/__init__.py).
+InjectHyperparamsState = InjectStatefulHyperparamsState
 
 __all__ = [
     "InjectHyperparamsState",

@@ -23,7 +23,6 @@ from gradtx.base import GradientTransformation, GradientTransformationExtraArgs,
 from gradtx.numerics import safe_increment
 
 __all__ = [
-    "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
     "StatefulSchedule",
     "WrappedSchedule",
@@ -201,17 +200,21 @@ class WrappedSchedule:
     return self.schedule_fn(state.count)
 
 
-class InjectHyperparamsState(NamedTuple):
-  """State of `inject_hyperparams`: step count, hyperparameter values and the inner state.
+class InjectStatefulHyperparamsState(NamedTuple):
+  """State of `inject_hyperparams` and `inject_stateful_hyperparams` (optax 0.2.8's class, fields
+  and layout, so checkpoints interchange; gradtx also names it `InjectHyperparamsState`).
 
   `hyperparams` is a dict from argument name to a scalar array: the value used at the last step
   (at step 0 after `init`). Overwrite a constant one between steps with
   `state.hyperparams['learning_rate'] = jnp.asarray(1e-4)` or `set_hyperparams`; scheduled ones
-  are recomputed from `count` at each step, so overwriting them has no effect (as in optax).
+  are recomputed at each step from their schedule's state, so overwriting them has no effect (as
+  in optax). `hyperparams_states` maps each scheduled name to its schedule's state
+  (`WrappedScheduleState(count)` for a plain schedule; empty when nothing is scheduled).
   """
 
-  count: jax.Array  # int32 scalar: the number of updates so far, the schedules' step
+  count: jax.Array  # int32 scalar: the number of updates so far
   hyperparams: dict[str, jax.Array]
+  hyperparams_states: dict[str, Any]
   inner_state: OptState
 
 
@@ -225,15 +228,15 @@ def _inject(
     inner_factory: Callable[..., Any],
     static_args: str | Iterable[str],
     hyperparam_dtype: Any,
-    stateful: bool,
 ) -> Callable[..., GradientTransformation]:
-  """The machinery of `inject_hyperparams` (`stateful=False`) and `inject_stateful_hyperparams`.
+  """The machinery of `inject_hyperparams` and `inject_stateful_hyperparams` (one, as in optax
+  0.2.8, whose `inject_hyperparams` keeps the stateful layout).
 
   Sorts the factory's arguments into numeric constants (kept in the state, overwritable),
   schedules (evaluated by the wrapper at each step) and static arguments (passed through), and
-  returns the factory that builds the wrapped transformation. Without `stateful`, a schedule is a
-  function of the wrapper's `count`; with it, every schedule is a `StatefulSchedule` (plain ones
-  wrapped in `WrappedSchedule`) whose state is kept in `hyperparams_states`.
+  returns the factory that builds the wrapped transformation. Every schedule is a
+  `StatefulSchedule` (plain ones wrapped in `WrappedSchedule`) whose state is kept in
+  `hyperparams_states`.
   """
   if not callable(inner_factory):
     raise TypeError(
@@ -269,14 +272,9 @@ def _inject(
               "to pass a non-scalar argument unchanged, name it in static_args.")
         numeric[name] = value
       elif _is_stateful_schedule(value):
-        if not stateful:
-          raise TypeError(
-              f"gradtx.{fn}: {name} is a stateful schedule ({type(value).__name__}); use "
-              "gradtx.inject_stateful_hyperparams, which keeps the schedules' states in the "
-              "optimizer state.")
         schedules[name] = value
       elif _is_schedule(value):
-        schedules[name] = WrappedSchedule(value) if stateful else value
+        schedules[name] = WrappedSchedule(value)
       else:
         static[name] = value
 
@@ -286,33 +284,23 @@ def _inject(
     def cast(values, dtype):
       return {k: _as_state_value(v, dtype, force) for k, v in values.items()}
 
-    # The schedules' values at a step: plain schedules of the count, or stateful ones of their own
-    # states (extra arguments of `update` reach them, as in optax).
-    if stateful:
-      def scheduled(state, extra_args):
-        return {k: f(state.hyperparams_states[k], **extra_args) for k, f in schedules.items()}
-    else:
-      def scheduled(state, extra_args):
-        del extra_args
-        return {k: s(state.count) for k, s in schedules.items()}
+    # The schedules' values at a step, each of its own state (extra arguments of `update` reach
+    # them, as in optax).
+    def scheduled(state, extra_args):
+      return {k: f(state.hyperparams_states[k], **extra_args) for k, f in schedules.items()}
 
-    step0 = jnp.zeros([], jnp.int32)
     # Validates the arguments by building the inner transformation once, with the step-0 values.
-    probe = build({**numeric, **({k: f(f.init()) for k, f in schedules.items()} if stateful
-                                 else {k: s(step0) for k, s in schedules.items()})})
+    probe = build({**numeric, **{k: f(f.init()) for k, f in schedules.items()}})
     takes_extra = _checks.accepts_extra_args(probe.update)
 
     def init_fn(params):
       dtype = hyperparam_dtype or _float_dtype(params)
       count = jnp.zeros([], jnp.int32)
       hyperparams = cast(numeric, dtype)
-      if stateful:
-        schedule_states = {k: f.init() for k, f in schedules.items()}
-        hyperparams.update(cast({k: f(schedule_states[k]) for k, f in schedules.items()}, dtype))
-        return InjectStatefulHyperparamsState(count, hyperparams, schedule_states,
-                                              build(hyperparams).init(params))
-      hyperparams.update(cast({k: s(count) for k, s in schedules.items()}, dtype))
-      return InjectHyperparamsState(count, hyperparams, build(hyperparams).init(params))
+      schedule_states = {k: f.init() for k, f in schedules.items()}
+      hyperparams.update(cast({k: f(schedule_states[k]) for k, f in schedules.items()}, dtype))
+      return InjectStatefulHyperparamsState(count, hyperparams, schedule_states,
+                                            build(hyperparams).init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
       dtype = hyperparam_dtype or _float_dtype(updates if params is None else params)
@@ -324,12 +312,10 @@ def _inject(
       else:
         updates, inner_state = inner.update(updates, state.inner_state, params)
       count = safe_increment(state.count)
-      if stateful:
-        schedule_states = {k: f.update(state.hyperparams_states[k], **extra_args)
-                           for k, f in schedules.items()}
-        return updates, InjectStatefulHyperparamsState(count, hyperparams, schedule_states,
-                                                       inner_state)
-      return updates, InjectHyperparamsState(count, hyperparams, inner_state)
+      schedule_states = {k: f.update(state.hyperparams_states[k], **extra_args)
+                         for k, f in schedules.items()}
+      return updates, InjectStatefulHyperparamsState(count, hyperparams, schedule_states,
+                                                     inner_state)
 
     return GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -363,11 +349,11 @@ def inject_hyperparams(
   in optax. Assigning a weakly typed value (`1e-4`, `jnp.asarray(1e-4)`) makes a jitted step
   compile one more variant; `jnp.float32(1e-4)` or `set_hyperparams` keep the exact signature.
 
-  Differences from optax: the state is `InjectHyperparamsState(count, hyperparams, inner_state)`;
-  optax 0.2.8 returns `InjectStatefulHyperparamsState`, with `hyperparams_states` for stateful
-  schedules, which gradtx keeps in `inject_stateful_hyperparams` (a `StatefulSchedule` given here
-  raises a TypeError pointing there); callables that are not schedules (masks, dtypes) need no
-  `static_args`; floats are stored in at least float32 (optax stores bfloat16 for bfloat16
+  The state is optax 0.2.8's `InjectStatefulHyperparamsState(count, hyperparams,
+  hyperparams_states, inner_state)`: each schedule is wrapped in a `WrappedSchedule` and
+  evaluated at its own `WrappedScheduleState(count)`, and a `StatefulSchedule` may be given too
+  (as `inject_stateful_hyperparams`). Differences from optax: callables that are not schedules
+  (masks, dtypes) need no `static_args`; floats are stored in at least float32 (optax stores bfloat16 for bfloat16
   params, rounding `b2 = 0.999` to 1), and `hyperparam_dtype` casts every float, strongly typed
   arrays included; `update` without `params` takes the dtype from the updates (optax falls back
   to float32).
@@ -380,7 +366,7 @@ def inject_hyperparams(
 
   Returns:
     A function with `inner_factory`'s arguments returning a `GradientTransformation` whose state
-    is an `InjectHyperparamsState`.
+    is an `InjectStatefulHyperparamsState` (also named `InjectHyperparamsState`).
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -390,22 +376,7 @@ def inject_hyperparams(
     >>> tx.update(jnp.ones(2), state, jnp.zeros(2))[0].tolist()
     [-0.5, -0.5]
   """
-  return _inject("inject_hyperparams", inner_factory, static_args, hyperparam_dtype,
-                 stateful=False)
-
-
-class InjectStatefulHyperparamsState(NamedTuple):
-  """State of `inject_stateful_hyperparams`: step count, hyperparameters, schedule states, inner
-  state.
-
-  As `InjectHyperparamsState`, plus `hyperparams_states`: a dict from the name of each scheduled
-  hyperparameter to its schedule's state (`WrappedScheduleState(count)` for a plain schedule).
-  """
-
-  count: jax.Array  # int32 scalar: the number of updates so far
-  hyperparams: dict[str, jax.Array]
-  hyperparams_states: dict[str, Any]
-  inner_state: OptState
+  return _inject("inject_hyperparams", inner_factory, static_args, hyperparam_dtype)
 
 
 def inject_stateful_hyperparams(
@@ -427,8 +398,8 @@ def inject_stateful_hyperparams(
   Differences from optax: floats are stored in at least float32, as by gradtx's
   `inject_hyperparams` (optax stores bfloat16 for bfloat16 params, rounding `b2 = 0.999` to 1);
   callables that are not schedules (masks) need no `static_args`; no DeprecationWarning (optax
-  0.2.8 deprecates this name in favour of its `inject_hyperparams`, which gradtx keeps without
-  stateful schedules). With float32 params the state's structure is optax's.
+  0.2.8 deprecates this name in favour of its `inject_hyperparams`; in gradtx the two are the
+  same wrapper). With float32 params the state's structure is optax's.
 
   Args:
     inner_factory: a function returning a transformation, e.g. `gradtx.adamw` or `optax.adam`.
@@ -448,12 +419,11 @@ def inject_stateful_hyperparams(
     >>> u.tolist(), state.hyperparams_states['learning_rate'].count.tolist()
     ([-1.0], 1)
   """
-  return _inject("inject_stateful_hyperparams", inner_factory, static_args, hyperparam_dtype,
-                 stateful=True)
+  return _inject("inject_stateful_hyperparams", inner_factory, static_args, hyperparam_dtype)
 
 
 def _is_inject_state(x: Any) -> bool:
-  return isinstance(x, (InjectHyperparamsState, InjectStatefulHyperparamsState))
+  return isinstance(x, InjectStatefulHyperparamsState)
 
 
 def set_hyperparams(state: OptState, **values: Any) -> OptState:

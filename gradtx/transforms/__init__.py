@@ -63,7 +63,6 @@ from gradtx.transforms.constraints import (
     keep_params_nonnegative,
 )
 from gradtx.transforms.decay import (
-    AddDecayedWeightsState,
     add_decayed_weights,
     normalized_weight_decay,
     normalized_weight_decay_schedule,
@@ -156,7 +155,6 @@ multi_transform = partition
 MultiTransformState = PartitionState
 
 __all__ = [
-    "AddDecayedWeightsState",
     "AddNoiseState",
     "ApplyIfFiniteState",
     "ConditionFn",

@@ -33,7 +33,7 @@ def clip(max_delta: Any) -> GradientTransformation:
       or scalar array.
 
   Returns:
-    A stateless `GradientTransformation` (state `EmptyState()`).
+    A stateless `GradientTransformation` (state `ClipState()`, which is `EmptyState()`).
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -77,7 +77,8 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
       schedule under `inject_hyperparams` may end) gives zero updates.
 
   Returns:
-    A stateless `GradientTransformation` (state `EmptyState()`).
+    A stateless `GradientTransformation` (state `ClipByGlobalNormState()`, which is
+    `EmptyState()`).
 
   Example:
     >>> import jax.numpy as jnp, gradtx

@@ -35,21 +35,25 @@ import jax.numpy as jnp
 
 from gradtx import _checks, _cycles
 from gradtx._trees import is_none
-from gradtx.base import GradientTransformation, Numeric, ScalarOrSchedule, Schedule
+from gradtx.base import EmptyState, GradientTransformation, Numeric, ScalarOrSchedule, Schedule
 from gradtx.numerics import safe_increment
 from gradtx.transforms.masking import masked
 from gradtx.tree.casting import cast_like
 
 __all__ = [
-    "AddDecayedWeightsState",
+    "WeightDecaySchedule",
     "add_decayed_weights",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
 ]
 
 
-class AddDecayedWeightsState(NamedTuple):
-  """State of `add_decayed_weights`: the step count (for a `weight_decay` schedule)."""
+class WeightDecaySchedule(NamedTuple):
+  """State of `add_decayed_weights` with a schedule: the step count that drives it.
+
+  optax's name and layout for a `weight_decay` schedule; gradtx uses it as well when only
+  `schedule_multiplier` (not in optax) is a schedule.
+  """
 
   count: jax.Array  # int32 scalar
 
@@ -80,10 +84,10 @@ def add_decayed_weights(
       default, optax's behaviour) multiplies by 1. Not in optax.
 
   Returns:
-    A `GradientTransformation` with state `AddDecayedWeightsState(count)`, wrapped in
-    `MaskedState` when `mask` is given. Its `update` needs `params`. Differences from optax:
-    the state always holds `count` (optax keeps `EmptyState()` for a constant), so swapping a
-    constant for a schedule never changes the state's structure.
+    A `GradientTransformation` whose state is, as optax's, `EmptyState()` (also named
+    `AddDecayedWeightsState`) when the hyperparameters are constants, and
+    `WeightDecaySchedule(count)` when `weight_decay` or `schedule_multiplier` is a schedule;
+    wrapped in `MaskedState` when `mask` is given. Its `update` needs `params`.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -100,22 +104,27 @@ def add_decayed_weights(
   _checks.check_scalar("add_decayed_weights", "schedule_multiplier", schedule_multiplier, low=0,
                        schedule=True, optional=True)
   is_zero = isinstance(weight_decay, (int, float)) and weight_decay == 0.0
+  # Static: only a schedule needs the step count (a constant keeps optax's `EmptyState()`).
+  scheduled = callable(weight_decay) or callable(schedule_multiplier)
 
   def init_fn(params):
     del params
-    return AddDecayedWeightsState(count=jnp.zeros([], jnp.int32))
+    if scheduled:
+      return WeightDecaySchedule(count=jnp.zeros([], jnp.int32))
+    return EmptyState()
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
     if params is None:
       raise _checks.missing_params_error("add_decayed_weights")
     _checks.check_same_structure("add_decayed_weights", "updates", updates, "params", params)
-    new_state = AddDecayedWeightsState(count=safe_increment(state.count))
+    count = state.count if scheduled else None
+    new_state = WeightDecaySchedule(count=safe_increment(count)) if scheduled else state
     if is_zero:  # A literal zero adds nothing (and keeps infinite params from making NaNs).
       return updates, new_state
-    wd = _checks.resolve(weight_decay, state.count)
+    wd = _checks.resolve(weight_decay, count)
     if schedule_multiplier is not None:
-      wd = _checks.resolve(schedule_multiplier, state.count) * wd
+      wd = _checks.resolve(schedule_multiplier, count) * wd
     out = jax.tree.map(
         lambda g, p: None if g is None else g + _checks.as_dtype(wd, g) * p,
         updates, params, is_leaf=is_none)

@@ -17,13 +17,23 @@ from gradtx.tree.moments import bias_correction, moment_like, update_moment
 __all__ = [
     "EmaState",
     "TraceState",
+    "TraceWithCountState",
     "ema",
     "trace",
 ]
 
 
 class TraceState(NamedTuple):
-  """State of `trace`: the step count (for a momentum schedule) and the momentum buffer."""
+  """State of `trace` with a constant `decay`: the momentum buffer (optax's `TraceState`)."""
+
+  trace: Any
+
+
+class TraceWithCountState(NamedTuple):
+  """State of `trace` with a `decay` schedule: the step count that drives it, and the buffer.
+
+  Not in optax, whose `trace` takes no schedule; a constant `decay` keeps optax's `TraceState`.
+  """
 
   count: jax.Array  # int32 scalar
   trace: Any
@@ -54,8 +64,9 @@ def trace(
     accumulator_dtype: dtype of the buffer (default: the params' dtype).
 
   Returns:
-    A `GradientTransformation` with state `TraceState(count, trace)`. Differences from optax:
-    `count` is added so `decay` may be a schedule with a state of fixed structure.
+    A `GradientTransformation` with state `TraceState(trace)` (optax's) for a constant `decay`.
+    Differences from optax: `decay` may be a schedule, and then the state is
+    `TraceWithCountState(count, trace)`, whose `count` is the schedule's step.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -74,15 +85,18 @@ def trace(
   _checks.check_bool("trace", "nesterov", nesterov)
   accumulator_dtype = _checks.check_dtype("trace", "accumulator_dtype", accumulator_dtype)
 
+  scheduled = callable(decay)  # static: only a schedule needs the step count
+
   def init_fn(params):
-    return TraceState(
-        count=jnp.zeros([], jnp.int32),
-        trace=zeros_like(params, accumulator_dtype))
+    trace_ = zeros_like(params, accumulator_dtype)
+    if scheduled:
+      return TraceWithCountState(count=jnp.zeros([], jnp.int32), trace=trace_)
+    return TraceState(trace=trace_)
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
     _checks.check_same_structure("trace", "updates", updates, "state.trace", state.trace)
-    mu = _checks.resolve(decay, state.count)
+    mu = _checks.resolve(decay, state.count) if scheduled else decay
     f = lambda g, t: g + _checks.as_dtype(mu, g) * t
     new_trace = jax.tree.map(
         lambda g, t: None if g is None else f(g, t), updates, state.trace, is_leaf=is_none)
@@ -92,7 +106,9 @@ def trace(
     else:
       out = new_trace
     out, new_trace = cast_like(out, updates), moment_like(new_trace, state.trace)
-    return out, TraceState(count=safe_increment(state.count), trace=new_trace)
+    if scheduled:
+      return out, TraceWithCountState(count=safe_increment(state.count), trace=new_trace)
+    return out, TraceState(trace=new_trace)
 
   return GradientTransformation(init_fn, update_fn)
 

@@ -21,6 +21,7 @@ from gradtx.base import (
     GradientTransformationExtraArgs,
     Params,
     Updates,
+    init_empty_state,
     stateless,
 )
 from gradtx.combine import chain
@@ -134,8 +135,9 @@ def monitor(measures: dict[str, Any]) -> GradientTransformationExtraArgs:
         hasattr(m, "init") and hasattr(m, "update") and not callable(m)):
       txs[name] = m
     elif callable(m):
+      # Stateless, with state `EmptyState()` as optax's `stateless` wrapper of a callable.
       txs[name] = GradientTransformation(
-          lambda p: (), lambda u, s, p=None, _m=m, **e: (_m(u), s))
+          init_empty_state, lambda u, s, p=None, _m=m, **e: (_m(u), s))
     else:
       raise TypeError(f"gradtx.monitor: measures[{name!r}] must be callable or a "
                       f"GradientTransformation, got {type(m).__name__}.")

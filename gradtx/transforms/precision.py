@@ -200,8 +200,8 @@ def state_bytes(state_or_tx: Any, params: Any = None) -> int:
   Example:
     >>> import jax, jax.numpy as jnp, gradtx
     >>> p = jax.ShapeDtypeStruct((1000,), jnp.float32)
-    >>> gradtx.state_bytes(gradtx.adam(1e-3), p)  # mu, nu and two int32 step counts
-    8008
+    >>> gradtx.state_bytes(gradtx.adam(1e-3), p)  # mu, nu and one int32 step count
+    8004
   """
   if params is not None and not _is_transformation(state_or_tx):
     raise ValueError("gradtx.state_bytes: params is only used with a transformation; call "
@@ -215,7 +215,7 @@ def state_bytes_per_param(state_or_tx: Any, params: Any) -> float:
 
   For an element-wise optimizer this is its moments' bytes per element plus a negligible share of
   the tree-level constants (int32 step counts, PRNG keys): `adam` on float32 params gives 8 (mu
-  and nu) plus 8 bytes of counts over the number of elements; on bfloat16 params 4, and 12 under
+  and nu) plus 4 bytes of its count over the number of elements; on bfloat16 params 4, and 12 under
   `mixed_precision` (a float32 master and float32 moments).
 
   Args:
@@ -229,7 +229,7 @@ def state_bytes_per_param(state_or_tx: Any, params: Any) -> float:
     >>> import jax, jax.numpy as jnp, gradtx
     >>> p = jax.ShapeDtypeStruct((10**6,), jnp.bfloat16)
     >>> gradtx.state_bytes_per_param(gradtx.mixed_precision(gradtx.adam(1e-3)), p)
-    12.000008
+    12.000004
   """
   if params is None:
     raise ValueError("gradtx.state_bytes_per_param: params must be given, to count their "

@@ -9,10 +9,11 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import (
-  GradientTransformation,
-  ScalarOrSchedule,
-  Schedule,
-  init_empty_state,
+    EmptyState,
+    GradientTransformation,
+    ScalarOrSchedule,
+    Schedule,
+    init_empty_state,
 )
 from gradtx.numerics import safe_increment
 
@@ -40,7 +41,7 @@ def scale(step_size: Any) -> GradientTransformation:
       use `scale_by_schedule`.
 
   Returns:
-    A stateless `GradientTransformation`.
+    A stateless `GradientTransformation` (state `ScaleState()`, which is `EmptyState()`).
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -113,15 +114,17 @@ def scale_by_learning_rate(
   .. math:: u_t = -\eta_t g_t \quad (\eta_t = \texttt{learning\_rate}(t) \text{ or a constant})
 
   This is the only transformation that flips the sign: every other one returns deltas to be
-  added. Unlike optax, the state is always `ScaleByScheduleState(count)`, constant or schedule,
-  so swapping a float for a schedule never changes the state's structure.
+  added. As optax, a constant learning rate keeps no state (`EmptyState()`) and a schedule keeps
+  its step count (`ScaleByScheduleState(count)`, as `scale_by_schedule`): the state's structure
+  depends on whether `learning_rate` is callable, never on its value.
 
   Args:
     learning_rate: a finite float, a scalar array (a tracer under `vmap` is fine) or a schedule.
     flip_sign: multiply by `-learning_rate` (default) or by `+learning_rate`.
 
   Returns:
-    A `GradientTransformation` with state `ScaleByScheduleState(count)`.
+    A `GradientTransformation` with state `EmptyState()` for a constant, or
+    `ScaleByScheduleState(count)` for a schedule.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -129,6 +132,15 @@ def scale_by_learning_rate(
     >>> tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))[0].tolist()
     [-0.5]
   """
-  _checks.check_scalar("scale_by_learning_rate", "learning_rate", learning_rate, schedule=True)
-  _checks.check_bool("scale_by_learning_rate", "flip_sign", flip_sign)
-  return _scale_by_resolved("scale_by_learning_rate", "learning_rate", learning_rate, -1 if flip_sign else 1)
+  fn = "scale_by_learning_rate"
+  _checks.check_scalar(fn, "learning_rate", learning_rate, schedule=True)
+  _checks.check_bool(fn, "flip_sign", flip_sign)
+  sign = -1 if flip_sign else 1
+  if callable(learning_rate):
+    return _scale_by_resolved(fn, "learning_rate", learning_rate, sign)
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del params, extra_args
+    return _scale_tree(updates, learning_rate if sign == 1 else -learning_rate), state
+
+  return GradientTransformation(init_empty_state, update_fn)
