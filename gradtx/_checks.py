@@ -213,11 +213,15 @@ def check_choice(fn: str, name: str, value: Any, choices: tuple[str, ...]) -> No
 
 def check_same_structure(fn: str, name_a: str, a: Any, name_b: str, b: Any) -> None:
   """Raises a ValueError naming both trees when their structures differ (`None` in `a` matches
-  anything, as optax's `None` updates do).
+  any subtree of `b`, as optax's `None` updates do).
 
   Runs at trace time only under `jit`; in eager mode it is one treedef comparison per call.
   """
   sa = jax.tree.structure(a, is_leaf=is_none)
+  try:  # a `None` in `a` stands for the whole subtree of `b` there (optax's None updates)
+    b = jax.tree.map(lambda x, y: None if x is None else y, a, b, is_leaf=is_none)
+  except ValueError:  # not even a prefix: the comparison below shows both structures
+    pass
   sb = jax.tree.structure(b, is_leaf=is_none)
   if sa != sb:
     raise ValueError(

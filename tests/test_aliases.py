@@ -183,3 +183,25 @@ def test_linen_train_state_with_adamw():
   for _ in range(100):
     state = step(state)
   assert float(loss(state.params)) < 1e-2
+
+
+def test_learning_rate_none_is_the_unit_step_and_descends():
+  """optax's `scale_by_learning_rate(None)` / `adadelta(None)` are accepted; gradtx's meaning is
+  the unit step -g (Zeiler's ADADELTA), never optax's sign-less ascent. The state's structure is
+  optax's (EmptyState either way)."""
+  g = {"w": jnp.asarray([1.0, -2.0]), "b": jnp.asarray(0.5)}
+  tx = gradtx.scale_by_learning_rate()
+  u, state = tx.update(g, tx.init(g))
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, -b), u, g)
+  assert state == gradtx.EmptyState() and type(
+      optax.scale_by_learning_rate(None).init(g)).__name__ == "EmptyState"
+  from state_audit import describe  # class names, fields, shapes, dtypes
+  for lr in (None, 1.0):
+    assert describe(gradtx.adadelta(lr).init(g)) == describe(optax.adadelta(lr).init(g))
+  ref = gradtx.adadelta(1.0)
+  s1, s2 = gradtx.adadelta(None).init(g), ref.init(g)
+  for _ in range(3):
+    u1, s1 = gradtx.adadelta(None).update(g, s1, g)
+    u2, s2 = ref.update(g, s2, g)
+    jax.tree.map(np.testing.assert_array_equal, u1, u2)
+  assert float(train(gradtx.adadelta(None), steps=20)["w"][1]) > -2.0  # descends towards 0

@@ -115,3 +115,19 @@ def test_traced_weight_decay_under_vmap():
 def test_validation(value, exc, match):
   with pytest.raises(exc, match=match):
     gradtx.add_decayed_weights(value)
+
+
+def test_none_updates_pass_through_as_optax():
+  """optax's own unit test: `add_decayed_weights(0.1).update(None, state, params)` returns None;
+  a None update leaf (or subtree) stays None and the other leaves are decayed."""
+  w = (jnp.ones(2), {"a": jnp.ones(2), "b": jnp.full(2, 2.0)})
+  tx = gradtx.add_decayed_weights(0.1)
+  assert tx.update(None, tx.init(w), w)[0] is None
+  assert optax.add_decayed_weights(0.1).update(None, 0, w)[0] is None
+  updates = (None, {"a": jnp.ones(2), "b": None})
+  ours = tx.update(updates, tx.init(w), w)[0]
+  theirs = optax.add_decayed_weights(0.1).update(updates, optax.EmptyState(), w)[0]
+  assert ours[0] is None and ours[1]["b"] is None
+  jax.tree.map(np.testing.assert_array_equal, ours, theirs)
+  with pytest.raises(ValueError, match="structure"):
+    tx.update({"x": jnp.ones(2)}, tx.init(w), w)

@@ -60,7 +60,7 @@ def adagrad(
 
 
 def adadelta(
-    learning_rate: ScalarOrSchedule = 1.0,
+    learning_rate: ScalarOrSchedule | None = 1.0,
     rho: float = 0.9,
     eps: float = 1e-6,
     weight_decay: ScalarOrSchedule = 0.0,
@@ -73,10 +73,12 @@ def adadelta(
 
   Differences from optax: optax 0.2.8's `adadelta()` defaults to `learning_rate=None`, which skips
   the sign flip, so its default *ascends* the loss. gradtx's default `learning_rate=1.0` descends,
-  as Zeiler's Adadelta does, and equals optax's `adadelta(1.0)`.
+  as Zeiler's Adadelta does, and equals optax's `adadelta(1.0)`; `adadelta(None)` (optax code that
+  passes its default explicitly) is the same unit step, also descending (see
+  `scale_by_learning_rate`).
 
   Args:
-    learning_rate: a float, scalar array or schedule (1.0 is Zeiler's method).
+    learning_rate: a float, scalar array or schedule (1.0 is Zeiler's method); None means 1.0.
     rho: decay of both running averages, in [0, 1].
     eps: >= 0, inside both square roots.
     weight_decay: coupled L2 weight decay (added to the gradient), float or schedule.

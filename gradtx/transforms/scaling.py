@@ -107,7 +107,7 @@ def _scale_by_resolved(fn: str, name: str, value: ScalarOrSchedule, sign: int
 
 
 def scale_by_learning_rate(
-    learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
+    learning_rate: ScalarOrSchedule | None = None, *, flip_sign: bool = True
 ) -> GradientTransformation:
   r"""Multiplies the updates by minus the learning rate (gradient *descent*).
 
@@ -120,6 +120,9 @@ def scale_by_learning_rate(
 
   Args:
     learning_rate: a finite float, a scalar array (a tracer under `vmap` is fine) or a schedule.
+      `None` (optax's default) is a unit learning rate, :math:`u_t = -g_t`: Zeiler's ADADELTA
+      step, which descends. Deliberately not optax's meaning: optax returns `identity()` for
+      `None`, which skips the sign flip, so that `adadelta()` *ascends* the loss.
     flip_sign: multiply by `-learning_rate` (default) or by `+learning_rate`.
 
   Returns:
@@ -133,6 +136,8 @@ def scale_by_learning_rate(
     [-0.5]
   """
   fn = "scale_by_learning_rate"
+  if learning_rate is None:
+    learning_rate = 1.0
   _checks.check_scalar(fn, "learning_rate", learning_rate, schedule=True)
   _checks.check_bool(fn, "flip_sign", flip_sign)
   sign = -1 if flip_sign else 1
