@@ -7,6 +7,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import gradtx
@@ -220,6 +221,53 @@ def test_eps_outside_and_eps_root_inside_the_square_root():
   np.testing.assert_allclose(tx.update(g, tx.init(jnp.zeros(1)))[0], [2.0 / (2.0 + 1.0)])
   tx = gradtx.scale_by_adam(b1=0.0, b2=0.0, eps=0.0, eps_root=5.0)
   np.testing.assert_allclose(tx.update(g, tx.init(jnp.zeros(1)))[0], [2.0 / 3.0], rtol=1e-6)
+
+
+ADAM_BITS = [dict(), dict(b1=0.5, b2=0.95, eps=1e-3, eps_root=1e-8), dict(nesterov=True)]
+
+
+def _adam_bits(lib, params, grads, jit):
+  """The updates and moments of `lib.scale_by_adam` for each of ADAM_BITS, flattened per step;
+  under jit one compiled scan runs them all."""
+  def run(txs, grads):
+    out = []
+    for tx in txs:
+      state, steps = tx.init(params), []
+      for g in grads:
+        updates, state = tx.update(g, state)
+        steps.append(jnp.concatenate(
+            [jnp.ravel(x) for x in jax.tree.leaves((updates, state.mu, state.nu))]))
+      out.append(jnp.stack(steps))
+    return out
+
+  txs = [lib.scale_by_adam(**kwargs) for kwargs in ADAM_BITS]
+  if not jit:
+    return run(txs, grads)
+  stacked = jax.tree.map(lambda *g: jnp.stack(g), *grads)
+
+  @jax.jit
+  def scanned(stacked):
+    def step(states, g):
+      new = [tx.update(g, s) for tx, s in zip(txs, states)]
+      flat = [jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves((u, s.mu, s.nu))])
+              for u, s in new]
+      return [s for _, s in new], flat
+    return jax.lax.scan(step, [tx.init(params) for tx in txs], stacked)[1]
+
+  return scanned(stacked)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("one_leaf", [False, True])
+def test_scale_by_adam_is_bit_identical_to_optax(one_leaf, jit):
+  # Eagerly, optax's bias correction is one jitted call on the whole tree, where XLA divides by
+  # 1 - b^t; divided leaf by leaf, XLA multiplies by its rounded reciprocal instead (1 ulp).
+  params = {"w": _params()["w"]} if one_leaf else _params()
+  grads = [{"w": g["w"]} for g in _grads(25)] if one_leaf else _grads(25)
+  ours, theirs = _adam_bits(gradtx, params, grads, jit), _adam_bits(optax, params, grads, jit)
+  for kwargs, a, b in zip(ADAM_BITS, ours, theirs):
+    np.testing.assert_array_equal(np.asarray(a).view(np.uint32), np.asarray(b).view(np.uint32),
+                                  err_msg=f"{kwargs}, jit={jit}")
 
 
 def test_rms_with_bias_correction_equals_adam_without_momentum():

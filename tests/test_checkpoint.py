@@ -134,7 +134,7 @@ CASES = [Case(f"alias-{name}", _alias(name)) for name in sorted(aliases.__all__)
     Case("apply_if_finite-nan", lambda: gradtx.apply_if_finite(gradtx.adam(0.01), 2),
          nan_step=1),
     Case("zero_nans-agc-nonnegative-nan", lambda: gradtx.chain(
-        gradtx.zero_nans(), gradtx.adaptive_grad_clip(0.1), gradtx.sgd(0.1),
+        gradtx.zero_nans(), gradtx.adaptive_grad_clip(0.1), gradtx.sgd(0.1, momentum=0.9),
         gradtx.keep_params_nonnegative()), nan_step=1),
     Case("flatten", lambda: gradtx.flatten(gradtx.adamw(0.01))),
     Case("inject_hyperparams-sgd-schedule", lambda: gradtx.inject_hyperparams(gradtx.sgd)(

@@ -117,6 +117,46 @@ def test_matches_optax_params_and_state(k, reset):
     assert_trees(ours[key], theirs[key], what=f"state {key}")
 
 
+# (sync_period, slow_step_size, reset_state). With slow_step_size = 0.5 = 1 - 0.5, XLA shares
+# optax's slow update (0.5 * sync) * d in its fast update u - (sync * 0.5) * d; on a scalar leaf
+# it then skips the fused multiply-add, so only optax's products give optax's bits there.
+BIT_CONFIGS = [(1, 0.5, False), (3, 0.5, True), (2, 0.3, False), (4, 0.8, True)]
+
+
+def _bit_trajectory(lib, jit, configs=BIT_CONFIGS):
+  """The updates of `lib.lookahead` (the same optax fast optimizer for both libraries) along
+  optax's params, flattened per step, for each configuration."""
+  out = []
+  for k, alpha, reset in configs:
+    tx = lib.lookahead(optax.sgd(0.03, momentum=0.9), k, alpha, reset)
+    update = jax.jit(tx.update) if jit else tx.update
+    params = lib.LookaheadParams.init_synced(make_params())
+    state, steps = tx.init(params), []
+    for g in make_grads():
+      updates, state = update(g, state, params)
+      params = lib.LookaheadParams(*optax.apply_updates(tuple(params), tuple(updates)))
+      steps.append(np.concatenate([np.ravel(x) for x in jax.tree.leaves((updates, params))]))
+    out.append(np.stack(steps))
+  return out
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_updates_are_bit_identical_to_optax(jit):
+  configs = BIT_CONFIGS if jit else BIT_CONFIGS[:2]
+  for config, ours, theirs in zip(configs, _bit_trajectory(gradtx, jit, configs),
+                                  _bit_trajectory(optax, jit, configs)):
+    np.testing.assert_array_equal(ours.view(np.uint32), theirs.view(np.uint32),
+                                  err_msg=f"{config}, jit={jit}")
+
+
+def test_non_finite_fast_step_off_sync_does_not_reach_the_slow_weights():
+  tx = lookahead(gradtx.sgd(0.1), sync_period=3, slow_step_size=0.5)
+  params = LookaheadParams.init_synced(jnp.ones(2))
+  updates, _ = tx.update(jnp.asarray([jnp.inf, 1.0]), tx.init(params), params)
+  np.testing.assert_array_equal(updates.slow, [0.0, 0.0])
+  np.testing.assert_array_equal(updates.fast, np.float32([-np.inf, -0.1]))
+
+
 def test_eager_equals_jit():
   # Every step synchronizes and resets adam.
   eager, estate = run(lookahead(gradtx.adam(0.1), 1, ALPHA[True], True), make_grads(steps=2),

@@ -132,7 +132,7 @@ def test_seed_sweep_under_vmap():
     (dict(key="seed"), TypeError, "key"),
     (dict(key=1.5), TypeError, "key"),
     (dict(key=True), TypeError, "key"),
-    (dict(key=None), TypeError, "key"),
+    (dict(key=None, seed=1.5), TypeError, "seed"),  # key=None means 0, as optax
     (dict(key=jnp.arange(3)), ValueError, "key"),
     (dict(key=jax.random.split(jax.random.key(0), 2)), ValueError, "key"),
 ])

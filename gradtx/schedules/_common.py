@@ -59,8 +59,10 @@ def _polynomial(init_value, end_value, power, transition_steps, transition_begin
   def schedule(count):
     steps = jnp.where(transition_steps > 0, transition_steps, 1) if traced else transition_steps
     count = jnp.clip(count - transition_begin, 0, steps)
-    frac = (steps - count) / steps  # exactly 0 at the end, also under jit (1 - count / steps
-    # becomes fma(-count, 1 / steps, 1) there, leaving ~1e-8 that a power < 1 magnifies)
+    frac = 1 - count / steps  # optax's order: optax's values eagerly and under jit
+    # Exactly 0 from the end on (optax under jit computes fma(-count, 1 / steps, 1), ~1e-8 there,
+    # negative for steps = 10, where a power < 1 gives NaN).
+    frac = jnp.where(count < steps, frac, 0.0)
     value = (init_value - end_value) * (frac**power) + end_value
     return jnp.where(transition_steps > 0, value, init_value) if traced else value
 

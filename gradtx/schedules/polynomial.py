@@ -20,10 +20,12 @@ Differences from optax:
     negative boundaries and empty `sgdr_schedule` / `join_schedules` lists;
   * every schedule returns a float32 array, also for Python-number counts (optax's
     `constant_schedule` returns its argument unchanged), and accepts an array of counts;
-  * jit gives the eager values: a staircase `exponential_decay` steps exactly at multiples of
-    `transition_steps` (optax under jit steps one count late for some periods, e.g. 41, as XLA
-    divides by multiplying with a rounded reciprocal), and `polynomial_schedule` reaches
-    `end_value` exactly (optax under jit leaves ~1e-8, which a `power` < 1 magnifies).
+  * jit keeps the step boundaries and end values: a staircase `exponential_decay` steps exactly
+    at multiples of `transition_steps` (optax under jit steps one count late for some periods,
+    e.g. 41, as XLA divides by multiplying with a rounded reciprocal), and `polynomial_schedule`
+    reaches `end_value` exactly (optax under jit leaves ~1e-8, NaN for a `power` < 1). Within
+    the transition the polynomial family keeps optax's arithmetic and so optax's float32 values,
+    eagerly and under jit (where they may differ from the eager ones by an ulp, as optax's do).
 """
 
 from __future__ import annotations
@@ -90,7 +92,13 @@ def polynomial_schedule(
     transition_begin: the steps to hold `init_value` first, >= 0.
 
   Returns:
-    A schedule. Differences from optax: negative step arguments raise ValueError.
+    A schedule. It computes optax's `(I - E) * (1 - count / T)**p + E` in optax's order, so its
+    float32 values are optax's, eagerly and under jit, for the steps before `B + T`. Differences
+    from optax: negative step arguments raise ValueError; from step `B + T` on the value is
+    `end_value` exactly (optax under jit computes `1 - count / T` as `fma(-count, 1 / T, 1)`,
+    which leaves ~1e-8 there, and NaN for a `power` < 1 when that is negative). The select that
+    does this can change how XLA:CPU compiles a larger jitted expression: `join_schedules` of a
+    rise and a fall (0 -> 1 -> 0, or 1 -> 0 -> 1) can be an ulp off optax's there.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -133,7 +141,9 @@ def linear_schedule(
     transition_begin: the steps to hold `init_value` first, >= 0.
 
   Returns:
-    A schedule. Differences from optax: negative step arguments raise ValueError.
+    A schedule, optax's bit for bit before step `B + tau` (see `polynomial_schedule`).
+    Differences from optax: negative step arguments raise ValueError; from step `B + tau` on the
+    value is `end_value` exactly (optax under jit can be ~1e-8 off).
 
   Example:
     >>> import jax.numpy as jnp, gradtx
