@@ -211,6 +211,15 @@ def check_choice(fn: str, name: str, value: Any, choices: tuple[str, ...]) -> No
     raise ValueError(f"gradtx.{fn}: {name} must be one of {choices}, got {value!r}.")
 
 
+def is_static_bool(x: Any) -> bool:
+  """A mask leaf known when the transformation is built: a Python/NumPy bool or a concrete
+  scalar bool array (not a tracer)."""
+  if isinstance(x, (bool, np.bool_)):
+    return True
+  return (isinstance(x, (jax.Array, np.ndarray)) and not is_tracer(x) and np.shape(x) == ()
+          and x.dtype == np.bool_)
+
+
 def check_same_structure(fn: str, name_a: str, a: Any, name_b: str, b: Any) -> None:
   """Raises a ValueError naming both trees when their structures differ (`None` in `a` matches
   any subtree of `b`, as optax's `None` updates do).

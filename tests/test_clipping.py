@@ -116,17 +116,7 @@ def test_validation(factory, arg, value, exc, match):
 
 # --- adaptive_grad_clip, unitwise_norm / unitwise_clip (gradtx/transforms/unitwise.py) ----------
 
-def describe(tree):
-  """A normalised description of a state: class names, field names, leaf shapes and dtypes."""
-  if hasattr(tree, "_fields"):
-    return (type(tree).__name__, tuple((f, describe(getattr(tree, f))) for f in tree._fields))
-  if isinstance(tree, (tuple, list)):
-    return (type(tree).__name__, tuple(describe(x) for x in tree))
-  if isinstance(tree, dict):
-    return tuple((k, describe(v)) for k, v in sorted(tree.items()))
-  if tree is None:
-    return None
-  return (tuple(np.shape(tree)), str(jnp.asarray(tree).dtype))
+from state_audit import describe  # noqa: E402  (class names, fields, shapes, dtypes)
 
 
 def _unit_axes(ndim, squeezed_ndim):

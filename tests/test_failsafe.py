@@ -200,17 +200,7 @@ def test_max_consecutive_errors_is_checked(bad, err):
 # --- zero_nans ---------------------------------------------------------------------------------
 
 
-def describe(tree):
-  """A normalised description of a state: class names, field names, leaf shapes and dtypes."""
-  if hasattr(tree, "_fields"):
-    return (type(tree).__name__, tuple((f, describe(getattr(tree, f))) for f in tree._fields))
-  if isinstance(tree, (tuple, list)):
-    return (type(tree).__name__, tuple(describe(x) for x in tree))
-  if isinstance(tree, dict):
-    return tuple((k, describe(v)) for k, v in sorted(tree.items()))
-  if tree is None:
-    return None
-  return (tuple(np.shape(tree)), str(jnp.asarray(tree).dtype))
+from state_audit import describe  # noqa: E402  (class names, fields, shapes, dtypes)
 
 
 def test_zero_nans_matches_optax_over_20_steps():

@@ -13,15 +13,7 @@ from trees import make_grads, make_params
 MASK = {"a": (True, False), "b": False}  # a prefix of the params: freeze a[0]
 
 
-def describe(tree):
-  """A normalised description of a state: class names, field names, nesting, leaf shape/dtype."""
-  if isinstance(tree, tuple) and hasattr(tree, "_fields"):
-    return (type(tree).__name__, tuple((f, describe(getattr(tree, f))) for f in tree._fields))
-  if isinstance(tree, (tuple, list)):
-    return (type(tree).__name__, tuple(describe(x) for x in tree))
-  if isinstance(tree, dict):
-    return ("dict", tuple(sorted((k, describe(v)) for k, v in tree.items())))
-  return (tuple(np.shape(tree)), str(jnp.result_type(tree)))
+from state_audit import describe  # noqa: E402  (class names, fields, shapes, dtypes)
 
 
 def _run(tx, grads, jit=True):

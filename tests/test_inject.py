@@ -534,16 +534,7 @@ def run_stateful(tx, grads, params, jit=False):
   return ups, states
 
 
-def describe(tree):
-  """A state's normalised description: class names and fields (recursively), dict keys, and leaf
-  shapes and dtypes; what a checkpoint's layout depends on."""
-  if hasattr(tree, "_fields"):
-    return (type(tree).__name__, tuple((f, describe(getattr(tree, f))) for f in tree._fields))
-  if isinstance(tree, dict):
-    return ("dict", tuple((k, describe(tree[k])) for k in sorted(tree)))
-  if isinstance(tree, (tuple, list)):
-    return (type(tree).__name__, tuple(describe(x) for x in tree))
-  return (tuple(jnp.shape(tree)), str(jnp.asarray(tree).dtype))
+from state_audit import describe  # noqa: E402  (class names, fields, shapes, dtypes)
 
 
 def assert_trees_equal(a, b, what=""):

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Callable, Union
 
 import jax
-import numpy as np
 
 from gradtx import _checks
 from gradtx.base import ArrayTree, GradientTransformation, GradientTransformationExtraArgs
@@ -28,10 +27,7 @@ def _check_static_mask(fn: str, name: str, mask: Any) -> None:
   if callable(mask):
     return
   for m in jax.tree.leaves(mask):
-    if isinstance(m, (bool, np.bool_)):
-      continue
-    if (isinstance(m, (jax.Array, np.ndarray)) and not _checks.is_tracer(m)
-        and np.shape(m) == () and m.dtype == np.bool_):
+    if _checks.is_static_bool(m):
       continue
     raise TypeError(
         f"gradtx.{fn}: {name} must be a bool or a pytree of bools (True freezes a leaf or "

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import jax
-import numpy as np
 
 from gradtx import _checks, _eager
 from gradtx._trees import is_params_placeholder
@@ -40,10 +39,7 @@ def _is_callable_mask(mask: Any) -> bool:
 
 def _check_mask_leaves(mask_tree: Any) -> None:
   for m in jax.tree.leaves(mask_tree):
-    if isinstance(m, (bool, np.bool_)):
-      continue
-    if (isinstance(m, (jax.Array, np.ndarray)) and not _checks.is_tracer(m)
-        and np.shape(m) == () and m.dtype == np.bool_):
+    if _checks.is_static_bool(m):
       continue
     raise TypeError(
         "gradtx.masked: mask leaves must be Python bools (True to transform a leaf or subtree, "

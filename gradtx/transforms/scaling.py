@@ -9,7 +9,6 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import (
-    EmptyState,
     GradientTransformation,
     ScalarOrSchedule,
     Schedule,
