@@ -55,6 +55,10 @@ from gradtx.contrib.plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
+# optax's top-level `microbatch` is `optax.microbatching.microbatch` (one object).
+from gradtx.microbatching.microbatch import (
+    microbatch,
+)
 from gradtx.optimizers.adam import (
     adam,
     adamax,
@@ -448,6 +452,7 @@ __all__ = [
     "lr_range_test",
     "masked",
     "measure_with_ema",
+    "microbatch",
     "microbatching",
     "mixed_precision",
     "moment_like",

@@ -1,4 +1,23 @@
-"""optax's `microbatching` namespace (filled by a later issue: the names are listed as pending in
-tests/test_optax_names.py)."""
+"""optax's `microbatching` namespace: evaluate a function on a batch one microbatch at a time
+(`microbatch`, `micro_vmap`, `micro_grad`) and the ways to combine the results (`Accumulator`,
+`AccumulationType`)."""
 
-__all__: list[str] = []
+from gradtx.microbatching.accumulators import (
+    AccumulationType,
+    Accumulator,
+)
+from gradtx.microbatching.microbatch import (
+    micro_grad,
+    micro_vmap,
+    microbatch,
+    reshape_batch_axis,
+)
+
+__all__ = [
+    "AccumulationType",
+    "Accumulator",
+    "micro_grad",
+    "micro_vmap",
+    "microbatch",
+    "reshape_batch_axis",
+]
