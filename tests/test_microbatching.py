@@ -391,3 +391,19 @@ def test_bad_input():
     M.micro_grad(_loss, has_aux=1)
   with pytest.raises(TypeError, match="transform_fn"):
     M.micro_grad(_loss, transform_fn=None)
+
+
+def test_explicit_sharding_moves_to_the_microbatch_size_axis():
+  """Under an explicit-axes mesh the batch axis's sharding moves to the `microbatch_size` axis and
+  CONCAT restores it (optax 0.2.8 compares jax versions as strings, so with jax >= 0.10 it takes
+  its unsharded path and fails here)."""
+  from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+  mesh = jax.make_mesh((1,), ("b",), axis_types=(AxisType.Explicit,))
+  with jax.set_mesh(mesh):
+    x = jax.device_put(jnp.arange(24.0).reshape(B, 2), NamedSharding(mesh, P("b")))
+    split = M.reshape_batch_axis(x, MB)
+    assert tuple(split.sharding.spec)[:2] == (None, "b")
+    out, total = M.microbatch(lambda x: (x * 2, jnp.sum(x)), 0, MB, (K.CONCAT, K.SUM))(x)
+    assert tuple(out.sharding.spec)[0] == "b"
+  np.testing.assert_array_equal(out, 2 * np.arange(24.0).reshape(B, 2))
+  np.testing.assert_array_equal(total, np.sum(np.arange(24.0)))

@@ -159,7 +159,9 @@ def _merged_sharding(carry: jax.Array) -> dict[str, Any]:
 
 def _concat(num_microbatches: int) -> Accumulator:
   def init(value):
-    return jnp.zeros((num_microbatches,) + tuple(value.shape), value.dtype)
+    # zeros_like keeps the sharding of the microbatch output (an explicit-axes mesh); the new
+    # leading axis is replicated.
+    return jnp.broadcast_to(jnp.zeros_like(value), (num_microbatches,) + tuple(value.shape))
 
   def finalize(carry):
     # Row j of microbatch i is example i + num_microbatches * j (`reshape_batch_axis` splits the
