@@ -269,7 +269,7 @@ def test_jit_and_vmap_over_a_hyperparameter_equal_a_python_loop():
   f = M.microbatch(_kw_fun, 1, MB, (K.SUM, K.CONCAT), argnames="y", in_axes=(1, 0))
   batched = jax.jit(jax.vmap(lambda s: f(w, x.T, s, y=y)))(scales)
   for i, s in enumerate(scales):
-    _assert_trees_equal(jax.tree.map(lambda a: a[i], batched), f(w, x.T, s, y=y))
+    _assert_trees_equal(jax.tree.map(lambda a, i=i: a[i], batched), f(w, x.T, s, y=y))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -312,8 +312,8 @@ def _clip(g, c=1.0):
 
 def test_micro_grad_matches_optax_and_per_example_gradients():
   w, x, y = _data(10)
-  kwargs = dict(argnums=0, batch_argnums=(1, 2), microbatch_size=MB,
-                transform_fn=lambda g: (_clip(g), g ** 2), metrics_fn=jnp.linalg.norm)
+  kwargs = {"argnums": 0, "batch_argnums": (1, 2), "microbatch_size": MB,
+            "transform_fn": lambda g: (_clip(g), g ** 2), "metrics_fn": jnp.linalg.norm}
   ours = M.micro_grad(_loss, accumulator=K.MEAN, **kwargs)(w, x, y)
   theirs = OM.micro_grad(_loss, accumulator=OK.MEAN, **kwargs)(w, x, y)
   _assert_trees_equal(ours[0], theirs[0])
@@ -333,7 +333,8 @@ def test_micro_grad_has_aux_and_no_batch_dim_match_optax():
   def loss_aux(w, xi, yi):  # one example, no batch axis
     r = xi @ w - yi
     return r ** 2, {"residual": r}
-  kwargs = dict(has_aux=True, batch_argnums=(1, 2), keep_batch_dim=False, microbatch_size=MB)
+  kwargs = {"has_aux": True, "batch_argnums": (1, 2), "keep_batch_dim": False,
+            "microbatch_size": MB}
   ours = M.micro_grad(loss_aux, **kwargs)(w, x, y)
   theirs = OM.micro_grad(loss_aux, **kwargs)(w, x, y)
   _assert_trees_equal(ours[0], theirs[0])
@@ -397,13 +398,14 @@ def test_explicit_sharding_moves_to_the_microbatch_size_axis():
   """Under an explicit-axes mesh the batch axis's sharding moves to the `microbatch_size` axis and
   CONCAT restores it (optax 0.2.8 compares jax versions as strings, so with jax >= 0.10 it takes
   its unsharded path and fails here)."""
-  from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+  from jax.sharding import AxisType, NamedSharding
+  from jax.sharding import PartitionSpec as P
   mesh = jax.make_mesh((1,), ("b",), axis_types=(AxisType.Explicit,))
   with jax.set_mesh(mesh):
     x = jax.device_put(jnp.arange(24.0).reshape(B, 2), NamedSharding(mesh, P("b")))
     split = M.reshape_batch_axis(x, MB)
     assert tuple(split.sharding.spec)[:2] == (None, "b")
     out, total = M.microbatch(lambda x: (x * 2, jnp.sum(x)), 0, MB, (K.CONCAT, K.SUM))(x)
-    assert tuple(out.sharding.spec)[0] == "b"
+    assert out.sharding.spec[0] == "b"
   np.testing.assert_array_equal(out, 2 * np.arange(24.0).reshape(B, 2))
   np.testing.assert_array_equal(total, np.sum(np.arange(24.0)))

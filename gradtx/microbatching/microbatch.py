@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import collections
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -355,7 +356,7 @@ def micro_vmap(
     Array([ 0,  1,  4,  9, 16, 25], dtype=int32)
   """
   fn = "microbatching.micro_vmap"
-  if not isinstance(out_axes, int) or isinstance(out_axes, bool) or out_axes != 0:
+  if not _is_static_int(out_axes) or out_axes != 0:
     raise NotImplementedError(f"gradtx.{fn}: out_axes must be 0 (other values are not "
                               f"supported), got {out_axes!r}.")
   if not callable(fun):
