@@ -56,7 +56,7 @@ from gradtx.contrib.plateau import (
     reduce_on_plateau,
 )
 # optax's top-level `microbatch` is `optax.microbatching.microbatch` (one object).
-from gradtx.microbatching.microbatch import (
+from gradtx.microbatching.loop import (
     microbatch,
 )
 from gradtx.optimizers.adam import (

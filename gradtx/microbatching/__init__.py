@@ -6,7 +6,7 @@ from gradtx.microbatching.accumulators import (
     AccumulationType,
     Accumulator,
 )
-from gradtx.microbatching.microbatch import (
+from gradtx.microbatching.loop import (
     micro_grad,
     micro_vmap,
     microbatch,
