@@ -55,6 +55,10 @@ from gradtx.contrib.plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
+from gradtx.losses.ctc import (
+    ctc_loss,
+    ctc_loss_with_forward_probs,
+)
 from gradtx.optimizers.adam import (
     adam,
     adamax,
@@ -417,6 +421,8 @@ __all__ = [
     "contrib",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
+    "ctc_loss",
+    "ctc_loss_with_forward_probs",
     "curvature",
     "cyclic_schedule",
     "distributed",
