@@ -126,15 +126,15 @@ def ctc_loss_with_forward_probs(
   repeat = (labels[:, :-1] == labels[:, 1:]).astype(jnp.float32)
   repeat = jnp.pad(repeat, ((0, 0), (0, 1)))
 
-  logprobs = jnp.transpose(logprobs, (1, 0, 2))  # [T, B, K]
-  logprobs_blank = logprobs[:, :, blank_id:blank_id + 1]  # [T, B, 1]
+  logprobs_blank = jnp.transpose(logprobs[:, :, blank_id:blank_id + 1], (1, 0, 2))  # [T, B, 1]
   # log y^t_{l_n} by a gather (optax multiplies by a one-hot matrix: the same values for finite
-  # logits, without its (B, T, N, K) products); an id outside [0, K) reads 0, as optax's zero row.
+  # logits, without its B*T*N*K products); an id outside [0, K) reads 0, as optax's zero row.
   in_range = (labels >= 0) & (labels < num_classes)
-  emit = jnp.take_along_axis(logprobs, jnp.where(in_range, labels, 0)[None], axis=2,
-                             mode="promise_in_bounds")
+  emit = jnp.take_along_axis(logprobs, jnp.where(in_range, labels, 0)[:, None, :], axis=2,
+                             mode="promise_in_bounds")  # [B, T, N]
   float_dtype = jnp.result_type(logprobs.dtype, float)  # optax's one-hot einsum promotes so
-  logprobs_emit = jnp.where(in_range[None], emit, 0).astype(float_dtype)  # [T, B, N]
+  emit = jnp.where(in_range[:, None, :], emit, 0).astype(float_dtype)
+  logprobs_emit = jnp.transpose(emit, (1, 0, 2))  # [T, B, N]
 
   # log alpha_0: the empty prefix has probability 1, every other state log_epsilon.
   logalpha_blank_init = (jnp.ones((batch, max_label_len + 1)) * log_epsilon).at[:, 0].set(0.0)
