@@ -129,11 +129,13 @@ def ctc_loss_with_forward_probs(
   logprobs_blank = jnp.transpose(logprobs[:, :, blank_id:blank_id + 1], (1, 0, 2))  # [T, B, 1]
   # log y^t_{l_n} by a gather (optax multiplies by a one-hot matrix: the same values for finite
   # logits, without its B*T*N*K products); an id outside [0, K) reads 0, as optax's zero row.
+  # The gather reads the log-probs promoted as optax's einsum with a float one-hot promotes them
+  # (bf16 -> f32), so the gradient also sums a class's repeated labels in that dtype.
   in_range = (labels >= 0) & (labels < num_classes)
-  emit = jnp.take_along_axis(logprobs, jnp.where(in_range, labels, 0)[:, None, :], axis=2,
-                             mode="promise_in_bounds")  # [B, T, N]
-  float_dtype = jnp.result_type(logprobs.dtype, float)  # optax's one-hot einsum promotes so
-  emit = jnp.where(in_range[:, None, :], emit, 0).astype(float_dtype)
+  float_dtype = jnp.result_type(logprobs.dtype, float)
+  emit = jnp.take_along_axis(logprobs.astype(float_dtype), jnp.where(in_range, labels, 0)[:, None],
+                             axis=2, mode="promise_in_bounds")  # [B, T, N]
+  emit = jnp.where(in_range[:, None, :], emit, 0)
   logprobs_emit = jnp.transpose(emit, (1, 0, 2))  # [T, B, N]
 
   # log alpha_0: the empty prefix has probability 1, every other state log_epsilon.
