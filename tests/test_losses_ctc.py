@@ -12,6 +12,7 @@ import pytest
 
 import gradtx
 import reference
+from gradtx.losses import ctc
 
 optax = pytest.importorskip("optax")
 
@@ -194,4 +195,5 @@ def test_bad_input_names_the_argument(fn):
     with pytest.raises(error, match=rf"{fn}: {name}\b"):
       call(*kwargs.values(), blank_id=blank)
   # An out-of-range id where the label is padding is allowed (optax reads a zero row there).
-  call(logits, logit_paddings, np.array([[1, 9], [1, 1]], np.int32), np.array([[0, 1], [0, 0]]))
+  ctc._check_inputs(fn, logits, logit_paddings, np.array([[1, 9], [1, 1]], np.int32),
+                    np.array([[0, 1], [0, 0]]), 0)
