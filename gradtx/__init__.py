@@ -59,6 +59,10 @@ from gradtx.contrib.plateau import (
 from gradtx.microbatching.loop import (
     microbatch,
 )
+from gradtx.losses.ctc import (
+    ctc_loss,
+    ctc_loss_with_forward_probs,
+)
 from gradtx.optimizers.adam import (
     adam,
     adamax,
@@ -421,6 +425,8 @@ __all__ = [
     "contrib",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
+    "ctc_loss",
+    "ctc_loss_with_forward_probs",
     "curvature",
     "cyclic_schedule",
     "distributed",

@@ -833,3 +833,48 @@ def keep_params_nonnegative(params, grads):
 def zero_nans(params, grads):
   """u = 0 where g is NaN, else g."""
   return _loop(params, grads, lambda t, i, p, g: np.where(np.isnan(g), 0.0, g))
+
+
+# Losses take arrays, not the (params, grads) convention above.
+
+
+def ctc_alpha(logprobs, labels, blank=0):
+  """Graves, Fernandez, Gomez & Schmidhuber 2006 (CTC), eqs. 5-8, in probability space, for one
+  sequence: `logprobs` (T, K) log-softmax of the unpadded frames, `labels` (L,) without padding.
+
+  Returns `(alpha, loss)`: alpha (T, 2L + 1) over the blank-extended labels
+  l' = (blank, l_1, blank, ..., l_L, blank), and -log p(l|x) (inf where no path fits).
+  """
+  y = np.exp(np.asarray(logprobs, np.float64))
+  ext = [blank]
+  for label in labels:
+    ext += [int(label), blank]
+  num_frames, num_states = len(y), len(ext)
+  if num_frames == 0:
+    return np.zeros((0, num_states)), 0.0 if num_states == 1 else np.inf
+  alpha = np.zeros((num_frames, num_states))
+  alpha[0, 0] = y[0, blank]  # eq. 5
+  if num_states > 1:
+    alpha[0, 1] = y[0, ext[1]]
+  for t in range(1, num_frames):
+    for s in range(num_states):
+      a = alpha[t - 1, s] + (alpha[t - 1, s - 1] if s >= 1 else 0.0)  # eq. 6
+      if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+        a += alpha[t - 1, s - 2]  # eq. 7: the skip over a blank between distinct labels
+      alpha[t, s] = a * y[t, ext[s]]
+  p = alpha[-1, -1] + (alpha[-1, -2] if num_states > 1 else 0.0)  # eq. 8
+  return alpha, -np.log(p) if p > 0 else np.inf
+
+
+def ctc_brute_force(logprobs, labels, blank=0):
+  """-log p(l|x) = -log sum over every path pi of length T with B(pi) = l of prod_t y^t_{pi_t}
+  (Graves et al. 2006, eqs. 2-3; B removes repeats, then blanks). K^T paths: tiny inputs only."""
+  import itertools  # noqa: PLC0415 - only this reference needs it
+  y = np.exp(np.asarray(logprobs, np.float64))
+  num_frames, num_classes = y.shape
+  target, total = [int(label) for label in labels], 0.0
+  for path in itertools.product(range(num_classes), repeat=num_frames):
+    collapsed = [k for i, k in enumerate(path) if (i == 0 or k != path[i - 1]) and k != blank]
+    if collapsed == target:
+      total += np.prod(y[np.arange(num_frames), path])
+  return -np.log(total) if total > 0 else np.inf
