@@ -33,7 +33,8 @@ def _unit_simplex(values: jax.Array) -> jax.Array:
 @_unit_simplex.defjvp
 def _unit_simplex_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]
                       ) -> tuple[jax.Array, jax.Array]:
-  # On the support S of p, dp = dv - mean_S(dv); off it, dp = 0 (Blondel et al. 2020, Prop. 4).
+  # On the support S of p, dp = dv - mean_S(dv); off it, dp = 0 (the sparsemax Jacobian of
+  # Martins and Astudillo, ICML 2016).
   (values,), (values_dot,) = primals, tangents
   p = _unit_simplex(values)
   support = p > 0
@@ -64,12 +65,13 @@ def projection_simplex(tree: Any, scale: Any = 1) -> Any:
   at 0 (the probability simplex by default):
 
   .. math::
-    \rho = \max\{j : s u_j - (\textstyle\sum_{i \le j} s u_i - s) / j > 0\}, \quad
+    \rho = \max\{j : u_j - (\textstyle\sum_{i \le j} u_i - s) / j > 0\}, \quad
     \theta = \tfrac{1}{\rho}\big(\textstyle\sum_{i \le \rho} u_i - s\big), \quad
     p = \max(x - \theta, 0)
 
-  computed as `scale * unit_simplex(x / scale)` with :math:`s = \text{scale}`. `jax.grad`
-  uses the exact Jacobian (a custom JVP): on the support of :math:`p`, the tangent minus its mean.
+  computed, as optax, as `scale * unit_simplex(x / scale)` with :math:`s = \text{scale}`.
+  `jax.grad` uses the exact Jacobian (a custom JVP): on the support of :math:`p`, the tangent
+  minus its mean.
 
   Args:
     tree: the pytree :math:`x` to project (at least one element).
