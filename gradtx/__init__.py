@@ -31,6 +31,7 @@ from gradtx.base import (
 from gradtx.numerics import (
     abs_sq,
     global_norm,
+    nnls,
     safe_increment,
     safe_norm,
     safe_root_mean_squares,
@@ -468,6 +469,7 @@ __all__ = [
     "nadam",
     "nadamw",
     "named_chain",
+    "nnls",
     "noisy_sgd",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",

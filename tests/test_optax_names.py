@@ -50,9 +50,9 @@ def _all(ns):
 
 # Names that later open issues add: "path" (dotted, "" for the top level) -> the issue.
 PENDING = {}
-for _name in _LOSSES + ["multi_normal", "nnls"]:
+for _name in _LOSSES + ["multi_normal"]:
   PENDING[_name] = "issue 13 (losses, projections, perturbations, assignment, microbatching)"
-for _ns in ("losses", "projections", "perturbations", "assignment"):
+for _ns in ("losses", "perturbations", "assignment"):
   for _name in _all(_ns):
     PENDING[f"{_ns}.{_name}"] = "issue 13"
 for _name in ("ctc_loss", "ctc_loss_with_forward_probs"):  # issue 13: gradtx/losses/ctc.py
