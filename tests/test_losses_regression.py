@@ -117,10 +117,12 @@ CASES = [
 ]
 
 
-NAMES = ("binary_dice_loss convex_kl_divergence cosine_distance cosine_similarity dice_loss "
-         "generalized_kl_divergence huber_loss kl_divergence kl_divergence_with_log_targets "
-         "l2_loss log_cosh multiclass_generalized_dice_loss ntxent ranking_softmax_loss "
-         "squared_error triplet_margin_loss").split()
+NAMES = [
+    "binary_dice_loss", "convex_kl_divergence", "cosine_distance", "cosine_similarity",
+    "dice_loss", "generalized_kl_divergence", "huber_loss", "kl_divergence",
+    "kl_divergence_with_log_targets", "l2_loss", "log_cosh", "multiclass_generalized_dice_loss",
+    "ntxent", "ranking_softmax_loss", "squared_error", "triplet_margin_loss",
+]
 
 
 def _assert_same(ours, theirs):
@@ -208,7 +210,7 @@ def test_numpy_references():
   close(L.ntxent(EMB, LABELS, 0.3), _np_ntxent(*f64(EMB, LABELS), 0.3))
   a, ps, ng = f64(A43, POS43, NEG43)
   for degree in (1, 2, 3):  # |x|**p: a distance for every degree
-    d = lambda x, y: ((np.abs(x - y)**degree).sum(-1) + 1e-6)**(1 / degree)
+    d = lambda x, y, k=degree: ((np.abs(x - y)**k).sum(-1) + 1e-6)**(1 / k)
     close(L.triplet_margin_loss(A43, POS43, NEG43, norm_degree=degree),
           np.maximum(d(a, ps) - d(a, ng) + 1.0, 0))
   lq, tg = f64(LOGP34, TGT34)

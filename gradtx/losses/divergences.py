@@ -7,7 +7,6 @@ optax's, bit for bit.
 
 from __future__ import annotations
 
-from typing import Union
 import warnings
 
 import jax
@@ -18,7 +17,7 @@ from gradtx.losses import _validate
 __all__ = ["convex_kl_divergence", "generalized_kl_divergence", "kl_divergence",
            "kl_divergence_with_log_targets"]
 
-Axis = Union[int, tuple[int, ...], None]
+Axis = int | tuple[int, ...] | None
 
 
 def _checked(fn, log_predictions, targets, axis, where, targets_name="targets"):
@@ -43,7 +42,7 @@ def kl_divergence(
     log_predictions: jax.typing.ArrayLike,
     targets: jax.typing.ArrayLike,
     axis: Axis = -1,
-    where: Union[jax.typing.ArrayLike, None] = None,
+    where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
   r"""Kullback-Leibler divergence of the predicted distribution from the target one.
 
@@ -82,7 +81,7 @@ def kl_divergence_with_log_targets(
     log_predictions: jax.typing.ArrayLike,
     log_targets: jax.typing.ArrayLike,
     axis: Axis = -1,
-    where: Union[jax.typing.ArrayLike, None] = None,
+    where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
   r"""Kullback-Leibler divergence with the targets given as log-probabilities.
 
@@ -133,7 +132,7 @@ def generalized_kl_divergence(
     log_predictions: jax.typing.ArrayLike,
     targets: jax.typing.ArrayLike,
     axis: Axis = -1,
-    where: Union[jax.typing.ArrayLike, None] = None,
+    where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
   r"""Generalized Kullback-Leibler divergence, for unnormalized distributions.
 
@@ -177,7 +176,7 @@ def convex_kl_divergence(
     log_predictions: jax.typing.ArrayLike,
     targets: jax.typing.ArrayLike,
     axis: Axis = -1,
-    where: Union[jax.typing.ArrayLike, None] = None,
+    where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
   r"""Deprecated name of `generalized_kl_divergence` (emits a DeprecationWarning, as optax's).
 

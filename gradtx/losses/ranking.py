@@ -8,7 +8,6 @@ the valid items of each list; a list with no valid item is left out of the reduc
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -35,9 +34,9 @@ def ranking_softmax_loss(
     logits: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    where: Optional[jax.typing.ArrayLike] = None,
-    weights: Optional[jax.typing.ArrayLike] = None,
-    reduce_fn: Optional[Callable[..., jax.typing.ArrayLike]] = jnp.mean,
+    where: jax.typing.ArrayLike | None = None,
+    weights: jax.typing.ArrayLike | None = None,
+    reduce_fn: Callable[..., jax.typing.ArrayLike] | None = jnp.mean,
 ) -> jax.Array:
   r"""Ranking softmax loss: the cross-entropy between relevance labels and the softmax of the
   item scores of each list (ListNet's top-one approximation).

@@ -6,8 +6,6 @@ optax's arithmetic, so the values are bit-identical to optax's.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,7 +31,7 @@ def _errors(fn: str, predictions, targets, *, same_shape: bool):
 
 def squared_error(
     predictions: jax.typing.ArrayLike,
-    targets: Optional[jax.typing.ArrayLike] = None,
+    targets: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
   r"""Elementwise squared error.
 
@@ -60,7 +58,7 @@ def squared_error(
 
 def l2_loss(
     predictions: jax.typing.ArrayLike,
-    targets: Optional[jax.typing.ArrayLike] = None,
+    targets: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
   r"""Elementwise L2 loss: half the squared error.
 
@@ -88,7 +86,7 @@ def l2_loss(
 
 def huber_loss(
     predictions: jax.typing.ArrayLike,
-    targets: Optional[jax.typing.ArrayLike] = None,
+    targets: jax.typing.ArrayLike | None = None,
     *,
     delta: jax.typing.ArrayLike = 1.0,
 ) -> jax.Array:
@@ -129,7 +127,7 @@ def huber_loss(
 
 def log_cosh(
     predictions: jax.typing.ArrayLike,
-    targets: Optional[jax.typing.ArrayLike] = None,
+    targets: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
   r"""Elementwise log-cosh loss: a twice-differentiable Huber-like loss.
 

@@ -7,7 +7,7 @@ a sigmoid instead of a softmax.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -102,14 +102,14 @@ def dice_loss(
     predictions: jax.typing.ArrayLike,
     targets: jax.typing.ArrayLike,
     *,
-    class_weights: Optional[jax.typing.ArrayLike] = None,
+    class_weights: jax.typing.ArrayLike | None = None,
     smooth: jax.typing.ArrayLike = 1.,
     alpha: jax.typing.ArrayLike = 0.5,
     beta: jax.typing.ArrayLike = 0.5,
     apply_softmax: bool = True,
     reduction: str = "mean",
     ignore_background: bool = False,
-    axis: Optional[jax.typing.ArrayLike] = None,
+    axis: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
   r"""Soft Dice loss per class (Tversky loss when `alpha != beta`), reduced over classes.
 

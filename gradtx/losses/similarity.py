@@ -7,12 +7,10 @@ ones; they are one family here (all compare vectors by angle or distance).
 
 from __future__ import annotations
 
-from typing import Union
-
 import jax
-from jax import lax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from gradtx._checks import check_scalar
 from gradtx.losses import _validate
@@ -40,8 +38,8 @@ def cosine_similarity(
     targets: jax.typing.ArrayLike,
     *,
     epsilon: jax.typing.ArrayLike = 0.0,
-    axis: Union[int, tuple[int, ...], None] = -1,
-    where: Union[jax.typing.ArrayLike, None] = None,
+    axis: int | tuple[int, ...] | None = -1,
+    where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
   r"""Cosine of the angle between predictions and targets, along `axis`.
 
@@ -83,8 +81,8 @@ def cosine_distance(
     targets: jax.typing.ArrayLike,
     *,
     epsilon: jax.typing.ArrayLike = 0.0,
-    axis: Union[int, tuple[int, ...], None] = -1,
-    where: Union[jax.typing.ArrayLike, None] = None,
+    axis: int | tuple[int, ...] | None = -1,
+    where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
   r"""Cosine distance: one minus the cosine similarity, in `[0, 2]`.
 
