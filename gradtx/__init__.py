@@ -295,6 +295,22 @@ from gradtx.tuning.range_test import (
 from gradtx.tuning.sweep import (
     grid_sweep,
 )
+from gradtx.losses.divergences import (
+    convex_kl_divergence,
+    generalized_kl_divergence,
+    kl_divergence,
+)
+from gradtx.losses.regression import (
+    huber_loss,
+    l2_loss,
+    log_cosh,
+    squared_error,
+)
+from gradtx.losses.similarity import (
+    cosine_distance,
+    cosine_similarity,
+    ntxent,
+)
 
 # Second names optax binds to one object: its stateless transformations' states are EmptyState,
 # and safe_int32_increment is safe_increment (since optax 0.2.4 it saturates any counter dtype).
@@ -424,8 +440,11 @@ __all__ = [
     "conditionally_transform",
     "constant_schedule",
     "contrib",
+    "convex_kl_divergence",
     "cosine_decay_schedule",
+    "cosine_distance",
     "cosine_onecycle_schedule",
+    "cosine_similarity",
     "ctc_loss",
     "ctc_loss_with_forward_probs",
     "curvature",
@@ -440,10 +459,12 @@ __all__ = [
     "flatten",
     "freeze",
     "full_like",
+    "generalized_kl_divergence",
     "global_norm",
     "grid_sweep",
     "group_leaves",
     "health_monitor",
+    "huber_loss",
     "identity",
     "incremental_update",
     "init_empty_state",
@@ -451,9 +472,12 @@ __all__ = [
     "inject_stateful_hyperparams",
     "join_schedules",
     "keep_params_nonnegative",
+    "kl_divergence",
+    "l2_loss",
     "learned",
     "linear_onecycle_schedule",
     "linear_schedule",
+    "log_cosh",
     "lookahead",
     "losses",
     "lr_range_test",
@@ -473,6 +497,7 @@ __all__ = [
     "noisy_sgd",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
+    "ntxent",
     "optimizers",
     "partition",
     "per_example_global_norm_clip",
@@ -522,6 +547,7 @@ __all__ = [
     "skip_not_finite",
     "snapshot",
     "snapshot_ensemble",
+    "squared_error",
     "state_bytes",
     "state_bytes_per_param",
     "stateless",

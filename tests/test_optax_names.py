@@ -48,13 +48,22 @@ def _all(ns):
   return sorted(n for n in dir(importlib.import_module(f"optax.{ns}")) if not n.startswith("_"))
 
 
+# Issue 13 names already added (regression, similarity, divergence, ranking, segmentation losses).
+_DONE_13 = set(
+    "binary_dice_loss convex_kl_divergence cosine_distance cosine_similarity dice_loss "
+    "generalized_kl_divergence huber_loss kl_divergence kl_divergence_with_log_targets l2_loss "
+    "log_cosh multiclass_generalized_dice_loss ntxent ranking_softmax_loss squared_error "
+    "triplet_margin_loss".split())
+
 # Names that later open issues add: "path" (dotted, "" for the top level) -> the issue.
 PENDING = {}
 for _name in _LOSSES + ["multi_normal"]:
-  PENDING[_name] = "issue 13 (losses, projections, perturbations, assignment, microbatching)"
+  if _name not in _DONE_13:
+    PENDING[_name] = "issue 13 (losses, projections, perturbations, assignment, microbatching)"
 for _ns in ("losses", "perturbations", "assignment"):
   for _name in _all(_ns):
-    PENDING[f"{_ns}.{_name}"] = "issue 13"
+    if not (_ns == "losses" and _name in _DONE_13):
+      PENDING[f"{_ns}.{_name}"] = "issue 13"
 for _name in ("ctc_loss", "ctc_loss_with_forward_probs"):  # issue 13: gradtx/losses/ctc.py
   del PENDING[_name], PENDING[f"losses.{_name}"]
 for _name in _ZOO:
