@@ -76,6 +76,8 @@ def softmax_cross_entropy(
   where = _inputs.expand_where(fn, where, axis, logits.shape)
   log_probs = jax.nn.log_softmax(logits, axis, where)
   # 0 * log(0) = 0: a zero label on a -inf logit would otherwise give 0 * -inf = NaN (optax).
+  # (Promoted first, as optax's product promotes it, so XLA fuses the bf16 case alike.)
+  log_probs = log_probs.astype(jnp.result_type(labels, log_probs))
   log_probs = jnp.where((labels == 0) & jnp.isneginf(log_probs), 0, log_probs)
   return -(labels * log_probs).sum(axis, where=where)
 
