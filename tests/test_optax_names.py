@@ -18,11 +18,6 @@ import gradtx  # noqa: E402
 NAMESPACES = ("", "transforms", "schedules", "tree", "tree_utils", "contrib", "losses",
               "second_order", "projections", "perturbations", "assignment", "microbatching")
 
-_LOSSES = (
-    "convex_kl_divergence cosine_distance cosine_similarity ctc_loss ctc_loss_with_forward_probs "
-    "generalized_kl_divergence hinge_loss huber_loss kl_divergence l2_loss log_cosh ntxent "
-    "safe_softmax_cross_entropy sigmoid_binary_cross_entropy sigmoid_focal_loss smooth_labels "
-    "softmax_cross_entropy softmax_cross_entropy_with_integer_labels squared_error").split()
 _ZOO = (
     "FactoredState ScaleByAdanState ScaleByBeliefState ScaleByLionState ScaleByNovogradState "
     "ScaleByRpropState ScaleBySM3State ScaleByTrustRatioState adabelief adafactor adan fromage "
@@ -48,24 +43,10 @@ def _all(ns):
   return sorted(n for n in dir(importlib.import_module(f"optax.{ns}")) if not n.startswith("_"))
 
 
-# Issue 13 names already added (regression, similarity, divergence, ranking, segmentation losses).
-_DONE_13 = set(
-    "binary_dice_loss convex_kl_divergence cosine_distance cosine_similarity dice_loss "
-    "generalized_kl_divergence huber_loss kl_divergence kl_divergence_with_log_targets l2_loss "
-    "log_cosh multiclass_generalized_dice_loss ntxent ranking_softmax_loss squared_error "
-    "triplet_margin_loss".split())
-
-# Names that later open issues add: "path" (dotted, "" for the top level) -> the issue.
+# Names that later open issues add: "path" (dotted, "" for the top level) -> the issue. (Issue
+# 13's losses, projections, perturbations, assignment, microbatching, multi_normal and nnls have
+# all landed.)
 PENDING = {}
-for _name in _LOSSES + ["multi_normal"]:
-  if _name not in _DONE_13:
-    PENDING[_name] = "issue 13 (losses, projections, perturbations, assignment, microbatching)"
-for _ns in ("losses", "perturbations", "assignment"):
-  for _name in _all(_ns):
-    if not (_ns == "losses" and _name in _DONE_13):
-      PENDING[f"{_ns}.{_name}"] = "issue 13"
-for _name in ("ctc_loss", "ctc_loss_with_forward_probs"):  # issue 13: gradtx/losses/ctc.py
-  del PENDING[_name], PENDING[f"losses.{_name}"]
 for _name in _ZOO:
   PENDING[_name] = "issue 14 (the optimizer zoo)"
 for _name in _CONTRIB_ZOO:
