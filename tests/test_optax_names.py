@@ -50,9 +50,9 @@ def _all(ns):
 
 # Names that later open issues add: "path" (dotted, "" for the top level) -> the issue.
 PENDING = {}
-for _name in _LOSSES + ["microbatch", "multi_normal", "nnls"]:
+for _name in _LOSSES + ["microbatch", "nnls"]:
   PENDING[_name] = "issue 13 (losses, projections, perturbations, assignment, microbatching)"
-for _ns in ("losses", "projections", "perturbations", "assignment", "microbatching"):
+for _ns in ("losses", "projections", "assignment", "microbatching"):
   for _name in _all(_ns):
     PENDING[f"{_ns}.{_name}"] = "issue 13"
 for _name in _ZOO:
