@@ -96,6 +96,10 @@ from gradtx.optimizers.sign import (
     addsign,
     powersign,
 )
+# optax has `multi_normal` at its top level only (not in `optax.perturbations`).
+from gradtx.perturbations.noise import (
+    multi_normal,
+)
 from gradtx.schedules.batch_size import (
     scale_learning_rate,
 )
@@ -499,6 +503,7 @@ __all__ = [
     "moment_like",
     "momentum_schedule",
     "monitor",
+    "multi_normal",
     "multi_transform",
     "nadam",
     "nadamw",

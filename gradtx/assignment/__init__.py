@@ -1,4 +1,11 @@
-"""optax's `assignment` namespace (filled by a later issue: the names are listed as pending in
-tests/test_optax_names.py)."""
+"""optax's `assignment` namespace: the Hungarian algorithm for the linear assignment problem."""
 
-__all__: list[str] = []
+from gradtx.assignment.hungarian import (
+    base_hungarian_algorithm,
+    hungarian_algorithm,
+)
+
+__all__ = [
+    "base_hungarian_algorithm",
+    "hungarian_algorithm",
+]

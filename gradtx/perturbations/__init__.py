@@ -1,4 +1,16 @@
-"""optax's `perturbations` namespace (filled by a later issue: the names are listed as pending in
-tests/test_optax_names.py)."""
+"""optax's `perturbations` namespace: differentiable approximations of functions by random
+perturbations, and their noise distributions."""
 
-__all__: list[str] = []
+from gradtx.perturbations.noise import (
+    Gumbel,
+    Normal,
+)
+from gradtx.perturbations.perturbed import (
+    make_perturbed_fun,
+)
+
+__all__ = [
+    "Gumbel",
+    "Normal",
+    "make_perturbed_fun",
+]
