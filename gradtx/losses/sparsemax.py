@@ -7,6 +7,8 @@ import jax.numpy as jnp
 
 from gradtx.losses import _inputs
 from gradtx.losses.classification import _one_hot_labels
+# The sort-based simplex projection with its sparsemax Jacobian, defined once for both namespaces.
+from gradtx.projections.simplex import _unit_simplex
 
 __all__ = ["multiclass_sparsemax_loss", "sparsemax_loss"]
 
@@ -45,29 +47,8 @@ def sparsemax_loss(
   return jax.nn.sparse_plus(jnp.where(labels, -logits, logits))
 
 
-@jax.custom_jvp
-def _projection_unit_simplex(values: jax.Array) -> jax.Array:
-  """Euclidean projection of a vector onto the probability simplex (sort-based, as optax's)."""
-  n = values.shape[0]
-  u = jnp.sort(values)[::-1]
-  cumsum_u = jnp.cumsum(u)
-  ind = jnp.arange(n) + 1
-  cond = 1 / ind + (u - cumsum_u / ind) > 0
-  idx = jnp.count_nonzero(cond)
-  return jax.nn.relu(1 / idx + (values - cumsum_u[idx - 1] / idx))
-
-
-@_projection_unit_simplex.defjvp
-def _projection_unit_simplex_jvp(primals, tangents):
-  (values,), (values_dot,) = primals, tangents
-  out = _projection_unit_simplex(values)
-  support = out > 0
-  card = jnp.count_nonzero(support)
-  return out, support * values_dot - (jnp.dot(support, values_dot) / card) * support
-
-
 def _multiclass_sparsemax_loss(scores: jax.Array, label: jax.Array) -> jax.Array:
-  proba = _projection_unit_simplex(scores)  # sparsemax(scores)
+  proba = _unit_simplex(scores)  # sparsemax(scores)
   # The conjugate of the Gini negentropy minus the label's score:
   # <p, s - s_y> + (1 - <p, p>) / 2, with the label's own entry exactly 0.
   scores = (scores - scores[label]).at[label].set(0.0)
