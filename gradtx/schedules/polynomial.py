@@ -93,8 +93,8 @@ def polynomial_schedule(
 
   Returns:
     A schedule. It computes optax's `(I - E) * (1 - count / T)**p + E` in optax's order, so its
-    float32 values are optax's, eagerly and under jit, for the steps before `B + T`. Differences
-    from optax: negative step arguments raise ValueError; from step `B + T` on the value is
+    float32 values are optax's, eagerly and under jit, for the steps before `B + T`. Where it
+    differs from optax: negative step arguments raise ValueError; from step `B + T` on the value is
     `end_value` exactly (optax under jit computes `1 - count / T` as `fma(-count, 1 / T, 1)`,
     which leaves ~1e-8 there, and NaN for a `power` < 1 when that is negative). The select that
     does this can change how XLA:CPU compiles a larger jitted expression: `join_schedules` of a
