@@ -42,23 +42,12 @@ def apply_updates(params: Any, updates: Any) -> Any:
     >>> gradtx.apply_updates({'w': jnp.ones(2)}, {'w': -jnp.ones(2)})['w'].tolist()
     [0.0, 0.0]
   """
-  updates = _none_where_params_none(params, updates)
   _checks.check_same_structure("apply_updates", "params", params, "updates", updates)
   if _eager.worth_compiling((params, updates)):
     # An eager call on many leaves: one compiled dispatch instead of one per leaf (cached by
     # tree structure, shapes and dtypes). Under an outer jit the leaves are tracers: inlined.
     return _apply_updates_jit(params, updates)
   return _apply_updates(params, updates)
-
-
-def _none_where_params_none(params: Any, updates: Any) -> Any:
-  """optax's rule: a `None` param takes no update, whatever the update's subtree there."""
-  if params is None:
-    return None
-  try:
-    return jax.tree.map(lambda p, u: None if p is None else u, params, updates, is_leaf=is_none)
-  except ValueError:  # not a prefix: check_same_structure raises, showing both structures
-    return updates
 
 
 def _apply_updates(params: Any, updates: Any) -> Any:

@@ -1,9 +1,11 @@
-"""Private argument checks shared by the loss families (regression, similarity, divergences,
-ranking, segmentation).
+"""Private argument checks shared by the loss families (classification, sparsemax, regression,
+similarity, divergences, ranking, segmentation, ctc).
 
 Every check runs in Python on static information (dtypes, shapes, axes), so it raises at trace
 time under `jit`, with a message naming the function and the argument. Values are never read
-here: they may be tracers.
+here: they may be tracers (the scalar hyperparameter checks skip them). Integer label *values*
+are traced too: an out-of-range label gives a NaN loss and NaN gradients instead
+(`label_validity`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from gradtx._checks import is_tracer
 
 
 def _dtype(x: Any) -> Any:
@@ -136,3 +140,70 @@ def where_mask(fn: str, where: Any, shape: tuple[int, ...], of: str) -> Any:
     raise TypeError(f"gradtx.{fn}: where must be a boolean mask, got dtype {where.dtype}.")
   broadcasts_to(fn, "where", where, shape, of)
   return where
+
+
+def probabilities(fn: str, x: Any) -> jax.Array:
+  """`labels` that must be probabilities: a floating dtype; integer class indices are an error."""
+  x = jnp.asarray(x)
+  if not jnp.issubdtype(x.dtype, jnp.floating):
+    raise TypeError(
+        f"gradtx.{fn}: labels must be probabilities with a floating dtype (e.g. one-hot rows), "
+        f"got dtype {x.dtype}. For integer class indices use "
+        "softmax_cross_entropy_with_integer_labels; for integer one-hot rows cast them to float.")
+  return x
+
+
+def integer_labels(fn: str, x: Any) -> jax.Array:
+  x = jnp.asarray(x)
+  if not jnp.issubdtype(x.dtype, jnp.integer):
+    raise TypeError(
+        f"gradtx.{fn}: labels must be integer class indices, got dtype {x.dtype}. For "
+        "probabilities or one-hot rows use softmax_cross_entropy.")
+  return x
+
+
+def expand_where(fn: str, where: Any, axis: Any, shape: tuple[int, ...]) -> jax.Array | None:
+  """optax's `where` convention: a mask of the batch shape gets the reduced axes back; then it
+  must broadcast to the logits' shape."""
+  if where is None:
+    return None
+  where = jnp.asarray(where)
+  if where.ndim != len(shape):
+    where = jnp.expand_dims(where, axis)
+  broadcasts_to(fn, "where", where, shape, "logits")
+  return where
+
+
+def label_validity(labels: jax.Array, num_classes: int, dtype: Any) -> tuple[jax.Array, jax.Array]:
+  """Wraps labels in [-n, 0) as NumPy indexing does; returns (labels in [0, n), a factor that is
+  1 for a label in [-n, n) and NaN outside, to multiply the loss by)."""
+  valid = (labels >= -num_classes) & (labels < num_classes)
+  wrapped = jnp.where(labels < 0, labels + num_classes, labels)
+  factor = jnp.where(valid, jnp.ones((), dtype), jnp.full((), jnp.nan, dtype))
+  return wrapped, factor
+
+
+def check_unit_interval(fn: str, name: str, value: Any, *, optional: bool = False) -> None:
+  """A concrete value (scalar or array) must lie in [0, 1]; tracers are not checked."""
+  if value is None and optional:
+    return
+  if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
+    raise TypeError(f"gradtx.{fn}: {name} must be a number or an array, got a callable.")
+  if is_tracer(value):
+    return
+  arr = np.asarray(value, dtype=np.float64)
+  if not np.all((arr >= 0) & (arr <= 1)):
+    raise ValueError(f"gradtx.{fn}: {name} must be in [0, 1], got {value!r}.")
+
+
+def check_real(fn: str, name: str, value: Any, *, low: float | None = None) -> None:
+  """A concrete value (scalar or array) must be finite (and >= `low`); tracers are not checked."""
+  if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
+    raise TypeError(f"gradtx.{fn}: {name} must be a number or an array, got a callable.")
+  if is_tracer(value):
+    return
+  arr = np.asarray(value, dtype=np.float64)
+  if not np.all(np.isfinite(arr)):
+    raise ValueError(f"gradtx.{fn}: {name} must be finite, got {value!r}.")
+  if low is not None and not np.all(arr >= low):
+    raise ValueError(f"gradtx.{fn}: {name} must be >= {low}, got {value!r}.")

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gradtx.losses import _inputs
+from gradtx.losses import _validate
 
 __all__ = [
     "hinge_loss",
@@ -70,10 +70,10 @@ def softmax_cross_entropy(
     Bishop, `Pattern Recognition and Machine Learning`, Springer 2006, eq. (4.108).
   """
   fn = "softmax_cross_entropy"
-  logits = _inputs.floating(fn, "logits", logits)
-  labels = _inputs.probabilities(fn, labels)
-  _inputs.broadcasts_to(fn, "labels", labels, logits.shape, "logits' shape")
-  where = _inputs.expand_where(fn, where, axis, logits.shape)
+  logits = _validate.floating(fn, "logits", logits)
+  labels = _validate.probabilities(fn, labels)
+  _validate.broadcasts_to(fn, "labels", labels, logits.shape, "logits")
+  where = _validate.expand_where(fn, where, axis, logits.shape)
   log_probs = jax.nn.log_softmax(logits, axis, where)
   # 0 * log(0) = 0: a zero label on a -inf logit would otherwise give 0 * -inf = NaN (optax).
   # (Promoted first, as optax's product promotes it, so XLA fuses the bf16 case alike.)
@@ -111,9 +111,9 @@ def safe_softmax_cross_entropy(
     Bishop, `Pattern Recognition and Machine Learning`, Springer 2006, eq. (4.108).
   """
   fn = "safe_softmax_cross_entropy"
-  logits = _inputs.floating(fn, "logits", logits)
-  labels = _inputs.probabilities(fn, labels)
-  _inputs.broadcasts_to(fn, "labels", labels, logits.shape, "logits' shape")
+  logits = _validate.floating(fn, "logits", logits)
+  labels = _validate.probabilities(fn, labels)
+  _validate.broadcasts_to(fn, "labels", labels, logits.shape, "logits")
   return -jnp.sum(_weighted_log_softmax(logits, labels), axis=-1)
 
 
@@ -171,12 +171,12 @@ def softmax_cross_entropy_with_integer_labels(
     Bishop, `Pattern Recognition and Machine Learning`, Springer 2006, eq. (4.108).
   """
   fn = "softmax_cross_entropy_with_integer_labels"
-  logits = _inputs.floating(fn, "logits", logits)
-  labels = _inputs.integer_labels(fn, labels)
+  logits = _validate.floating(fn, "logits", logits)
+  labels = _validate.integer_labels(fn, labels)
   if not isinstance(axis, (int, tuple)) or isinstance(axis, bool):
     raise TypeError(f"gradtx.{fn}: axis must be an int or a tuple of ints, got {axis!r}.")
-  axes = _inputs.canonical_axes(fn, axis, logits.ndim)
-  where = _inputs.expand_where(fn, where, axis, logits.shape)
+  axes = _validate.axes(fn, axis, logits.ndim, allow_none=False)
+  where = _validate.expand_where(fn, where, axis, logits.shape)
   if isinstance(axis, int):
     axis = axes[0]
   else:  # the class axes go last, flattened into one (row-major in the order given)
@@ -188,8 +188,9 @@ def softmax_cross_entropy_with_integer_labels(
     logits = logits.reshape(logits.shape[:len(batch_axes)] + (-1,))
     axis = len(batch_axes)
   batch_shape = logits.shape[:axis] + logits.shape[axis + 1:]
-  _inputs.broadcasts_to(fn, "labels", labels, batch_shape, "the batch shape")
-  labels, factor = _inputs.label_validity(labels, logits.shape[axis], logits.dtype)
+  _validate.broadcasts_to(fn, "labels", labels, batch_shape,
+                          "the batch (logits without the class axis)")
+  labels, factor = _validate.label_validity(labels, logits.shape[axis], logits.dtype)
   if where is None:
     return _integer_label_cross_entropy(logits, labels, axis) * factor
   label_logits = jnp.take_along_axis(logits, jnp.expand_dims(labels, axis), axis=axis).take(
@@ -269,11 +270,11 @@ def poly_loss_cross_entropy(
     Functions <https://arxiv.org/abs/2204.12511>`_, ICLR 2022.
   """
   fn = "losses.poly_loss_cross_entropy"
-  logits = _inputs.floating(fn, "logits", logits)
-  labels = _inputs.probabilities(fn, labels)
-  _inputs.check_real(fn, "epsilon", epsilon)
-  _inputs.broadcasts_to(fn, "labels", labels, logits.shape, "logits' shape")
-  where = _inputs.expand_where(fn, where, axis, logits.shape)
+  logits = _validate.floating(fn, "logits", logits)
+  labels = _validate.probabilities(fn, labels)
+  _validate.check_real(fn, "epsilon", epsilon)
+  _validate.broadcasts_to(fn, "labels", labels, logits.shape, "logits")
+  where = _validate.expand_where(fn, where, axis, logits.shape)
   p = jax.nn.softmax(logits, axis=axis, where=where)
   one_minus_pt = jnp.sum(labels * (1 - p), axis=axis, where=where)
   cross_entropy = softmax_cross_entropy(logits, labels, axis=axis, where=where)
@@ -314,12 +315,12 @@ def smooth_labels(
     <https://arxiv.org/abs/1906.02629>`_, NeurIPS 2019.
   """
   fn = "smooth_labels"
-  labels = _inputs.floating(fn, "labels", labels)
-  _inputs.check_unit_interval(fn, "alpha", alpha)
+  labels = _validate.floating(fn, "labels", labels)
+  _validate.check_unit_interval(fn, "alpha", alpha)
   if where is None:
     return (1.0 - alpha) * labels + alpha / jnp.size(labels, axis)
   where = jnp.asarray(where)
-  _inputs.broadcasts_to(fn, "where", where, labels.shape, "labels' shape")
+  _validate.broadcasts_to(fn, "where", where, labels.shape, "labels")
   num_categories = jnp.sum(where, axis, keepdims=True)
   some = num_categories > 0
   uniform = jnp.where(some, alpha / jnp.where(some, num_categories, 1), 0)
@@ -356,8 +357,8 @@ def sigmoid_binary_cross_entropy(
     <http://www.deeplearningbook.org/contents/prob.html>`_, MIT Press 2016, sec. 6.2.2.2.
   """
   fn = "sigmoid_binary_cross_entropy"
-  logits = _inputs.floating(fn, "logits", logits)
-  _inputs.broadcasts_to(fn, "labels", labels, logits.shape, "logits' shape")
+  logits = _validate.floating(fn, "logits", logits)
+  _validate.broadcasts_to(fn, "labels", labels, logits.shape, "logits")
   labels = jnp.astype(labels, logits.dtype)
   log_p = jax.nn.log_sigmoid(logits)
   log_not_p = jax.nn.log_sigmoid(-logits)  # log(1 - sigmoid(x)), stably
@@ -399,10 +400,10 @@ def sigmoid_focal_loss(
     ICCV 2017.
   """
   fn = "sigmoid_focal_loss"
-  logits = _inputs.floating(fn, "logits", logits)
-  _inputs.broadcasts_to(fn, "labels", labels, logits.shape, "logits' shape")
-  _inputs.check_unit_interval(fn, "alpha", alpha, optional=True)
-  _inputs.check_real(fn, "gamma", gamma, low=0.0)
+  logits = _validate.floating(fn, "logits", logits)
+  _validate.broadcasts_to(fn, "labels", labels, logits.shape, "logits")
+  _validate.check_unit_interval(fn, "alpha", alpha, optional=True)
+  _validate.check_real(fn, "gamma", gamma, low=0.0)
   labels = jnp.astype(labels, logits.dtype)
   ce_loss = sigmoid_binary_cross_entropy(logits, labels)
   log_p = jax.nn.log_sigmoid(logits)
@@ -443,8 +444,7 @@ def hinge_loss(
   """
   fn = "hinge_loss"
   predictor_outputs = jnp.asarray(predictor_outputs)
-  _inputs.broadcasts_to(fn, "targets", targets, predictor_outputs.shape,
-                        "predictor_outputs' shape")
+  _validate.broadcasts_to(fn, "targets", targets, predictor_outputs.shape, "predictor_outputs")
   return jnp.maximum(0, 1 - predictor_outputs * targets)
 
 
@@ -491,11 +491,12 @@ def _one_hot_labels(fn: str, scores: Any, labels: Any) -> tuple[jax.Array, jax.A
   scores = jnp.asarray(scores)
   if scores.ndim < 1:
     raise ValueError(f"gradtx.{fn}: scores must have a class axis (rank >= 1), got a scalar.")
-  labels = _inputs.integer_labels(fn, labels)
-  _inputs.broadcasts_to(fn, "labels", labels, scores.shape[:-1], "the batch shape scores[..., 0]")
+  labels = _validate.integer_labels(fn, labels)
+  _validate.broadcasts_to(fn, "labels", labels, scores.shape[:-1],
+                          "the batch (scores without the class axis)")
   n = scores.shape[-1]
   out_dtype = jnp.result_type(scores, jnp.float32)
-  labels, factor = _inputs.label_validity(labels, n, out_dtype)
+  labels, factor = _validate.label_validity(labels, n, out_dtype)
   return scores, jax.nn.one_hot(labels, n), factor
 
 

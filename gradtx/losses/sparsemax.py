@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from gradtx.losses import _inputs
+from gradtx.losses import _validate
 from gradtx.losses.classification import _one_hot_labels
 # The sort-based simplex projection with its sparsemax Jacobian, defined once for both namespaces.
 from gradtx.projections.simplex import _unit_simplex
@@ -42,8 +42,8 @@ def sparsemax_loss(
     <https://arxiv.org/abs/1901.02324>`_, JMLR 2020, sec. 4.4.
   """
   fn = "losses.sparsemax_loss"
-  logits = _inputs.floating(fn, "logits", logits)
-  _inputs.broadcasts_to(fn, "labels", labels, logits.shape, "logits' shape")
+  logits = _validate.floating(fn, "logits", logits)
+  _validate.broadcasts_to(fn, "labels", labels, logits.shape, "logits")
   return jax.nn.sparse_plus(jnp.where(labels, -logits, logits))
 
 
@@ -86,7 +86,7 @@ def multiclass_sparsemax_loss(
     Multi-Label Classification <https://arxiv.org/abs/1602.02068>`_, ICML 2016.
   """
   fn = "losses.multiclass_sparsemax_loss"
-  scores = _inputs.floating(fn, "scores", scores)
+  scores = _validate.floating(fn, "scores", scores)
   scores, _, factor = _one_hot_labels(fn, scores, labels)
   labels = jnp.broadcast_to(jnp.asarray(labels), scores.shape[:-1])
   labels = jnp.where(labels < 0, labels + scores.shape[-1], labels)
