@@ -373,3 +373,16 @@ def test_measure_with_ema_vmap_over_decay_equals_a_loop():
 def test_measure_with_ema_bad_input(kwargs, exc, match):
   with pytest.raises(exc, match=match):
     gradtx.measure_with_ema(**kwargs)
+
+
+def test_measure_with_ema_matches_numpy_reference():
+  """The debiased EMA of a measurement (Kingma & Ba 2015, Alg. 1's moment and bias correction):
+  m_t = b m_{t-1} + (1 - b) x_t, reported as m_t / (1 - b^t), in float64."""
+  decay, params = 0.8, make_params()
+  tx = gradtx.measure_with_ema(_norm, decay)
+  state, step, m = tx.init(params), jax.jit(tx.update), 0.0
+  for t, g in enumerate(make_grads(steps=8), start=1):
+    out, state = step(g, state, params)
+    x = np.sqrt(sum(np.sum(np.asarray(v, np.float64) ** 2) for v in jax.tree.leaves(g)))
+    m = decay * m + (1 - decay) * x
+    np.testing.assert_allclose(float(out), m / (1 - decay**t), rtol=1e-5)
