@@ -21,7 +21,8 @@ import reference as ref
 @dataclasses.dataclass(frozen=True)
 class Entry:
   id: str                       # unique test id, e.g. "adam" or "adam-nesterov"
-  name: str                     # the public gradtx name the entry covers
+  name: str                     # the public gradtx name the entry covers ("contrib.muon" for
+                                # gradtx.contrib.muon)
   kwargs: dict                  # hyperparameters, passed to gradtx, the reference and optax
   reference: Callable | None    # NumPy reference (tests/reference.py) or None (e.g. random noise)
   optax: Callable | None = None  # optax factory taking the same kwargs, or None
@@ -33,7 +34,10 @@ class Entry:
   update_kwargs: Callable[[int], dict] | None = None  # update() keyword arguments at step i
 
   def make(self, **overrides: Any) -> gradtx.GradientTransformation:
-    return getattr(gradtx, self.name)(**{**self.kwargs, **overrides})
+    obj = gradtx
+    for part in self.name.split("."):
+      obj = getattr(obj, part)
+    return obj(**{**self.kwargs, **overrides})
 
   def kwargs_at(self, step: int) -> dict:
     """The keyword arguments of update() at `step` (e.g. value=loss for reduce_on_plateau)."""
