@@ -82,6 +82,15 @@ from gradtx.optimizers.adam import (
     nadam,
     nadamw,
 )
+from gradtx.optimizers.factored import (
+    adafactor,
+    sm3,
+)
+from gradtx.optimizers.layerwise import (
+    fromage,
+    lamb,
+    lars,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
@@ -203,6 +212,10 @@ from gradtx.transforms.decay import (
     normalized_weight_decay,
     normalized_weight_decay_schedule,
 )
+from gradtx.transforms.factored import (
+    FactoredState,
+    scale_by_factored_rms,
+)
 from gradtx.transforms.failsafe import (
     ApplyIfFiniteState,
     ShouldSkipUpdateFunction,
@@ -254,6 +267,12 @@ from gradtx.transforms.noise import (
     AddNoiseState,
     add_noise,
 )
+from gradtx.transforms.normalization import (
+    centralize,
+    normalize_by_update_norm,
+    scale_by_param_block_norm,
+    scale_by_param_block_rms,
+)
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
@@ -276,6 +295,13 @@ from gradtx.transforms.sign import (
     scale_by_addsign,
     scale_by_powersign,
     scale_by_sign,
+)
+from gradtx.transforms.sm3 import (
+    ScaleBySM3State,
+    scale_by_sm3,
+)
+from gradtx.transforms.trust_ratio import (
+    scale_by_trust_ratio,
 )
 from gradtx.transforms.unitwise import (
     adaptive_grad_clip,
@@ -333,6 +359,7 @@ ClipByGlobalNormState = EmptyState
 ClipState = EmptyState
 NonNegativeParamsState = EmptyState
 ScaleState = EmptyState
+ScaleByTrustRatioState = EmptyState  # scale_by_trust_ratio keeps no state
 safe_int32_increment = safe_increment
 # optax 0.2.8's `inject_hyperparams` returns an `InjectStatefulHyperparamsState`; gradtx binds the
 # older name to that class, so `isinstance(state, gradtx.InjectHyperparamsState)` finds it (optax
@@ -375,6 +402,7 @@ __all__ = [
     "EmaParamsState",
     "EmaState",
     "EmptyState",
+    "FactoredState",
     "GradientTransformation",
     "GradientTransformationExtraArgs",
     "HealthMonitorState",
@@ -410,7 +438,9 @@ __all__ = [
     "ScaleByRmsState",
     "ScaleByRmsWithCountState",
     "ScaleByRssState",
+    "ScaleBySM3State",
     "ScaleByScheduleState",
+    "ScaleByTrustRatioState",
     "ScaleState",
     "Schedule",
     "ShouldSkipUpdateFunction",
@@ -427,6 +457,7 @@ __all__ = [
     "ZeroNansState",
     "abs_sq",
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamax",
@@ -445,6 +476,7 @@ __all__ = [
     "bias_correction",
     "cast",
     "cast_like",
+    "centralize",
     "chain",
     "clip",
     "clip_by_block_rms",
@@ -471,6 +503,7 @@ __all__ = [
     "exponential_decay",
     "flatten",
     "freeze",
+    "fromage",
     "full_like",
     "generalized_kl_divergence",
     "global_norm",
@@ -488,6 +521,8 @@ __all__ = [
     "keep_params_nonnegative",
     "kl_divergence",
     "l2_loss",
+    "lamb",
+    "lars",
     "learned",
     "linear_onecycle_schedule",
     "linear_schedule",
@@ -510,6 +545,7 @@ __all__ = [
     "named_chain",
     "nnls",
     "noisy_sgd",
+    "normalize_by_update_norm",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
     "ntxent",
@@ -541,14 +577,19 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_factored_rms",
     "scale_by_learning_rate",
     "scale_by_nadam",
+    "scale_by_param_block_norm",
+    "scale_by_param_block_rms",
     "scale_by_powersign",
     "scale_by_rms",
     "scale_by_rss",
     "scale_by_schedule",
     "scale_by_sign",
+    "scale_by_sm3",
     "scale_by_stddev",
+    "scale_by_trust_ratio",
     "scale_gradient",
     "scale_learning_rate",
     "schedules",
@@ -563,6 +604,7 @@ __all__ = [
     "sigmoid_focal_loss",
     "skip_large_updates",
     "skip_not_finite",
+    "sm3",
     "smooth_labels",
     "snapshot",
     "snapshot_ensemble",

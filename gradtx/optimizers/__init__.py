@@ -12,6 +12,15 @@ from gradtx.optimizers.adam import (
     nadam,
     nadamw,
 )
+from gradtx.optimizers.factored import (
+    adafactor,
+    sm3,
+)
+from gradtx.optimizers.layerwise import (
+    fromage,
+    lamb,
+    lars,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
@@ -29,6 +38,7 @@ from gradtx.optimizers.sign import (
 
 __all__ = [
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamax",
@@ -36,6 +46,9 @@ __all__ = [
     "adamw",
     "addsign",
     "amsgrad",
+    "fromage",
+    "lamb",
+    "lars",
     "nadam",
     "nadamw",
     "noisy_sgd",
@@ -43,4 +56,5 @@ __all__ = [
     "rmsprop",
     "sgd",
     "sgdw",
+    "sm3",
 ]

@@ -67,6 +67,10 @@ from gradtx.transforms.decay import (
     normalized_weight_decay,
     normalized_weight_decay_schedule,
 )
+from gradtx.transforms.factored import (
+    FactoredState,
+    scale_by_factored_rms,
+)
 from gradtx.transforms.failsafe import (
     ApplyIfFiniteState,
     ShouldSkipUpdateFunction,
@@ -117,6 +121,12 @@ from gradtx.transforms.noise import (
     AddNoiseState,
     add_noise,
 )
+from gradtx.transforms.normalization import (
+    centralize,
+    normalize_by_update_norm,
+    scale_by_param_block_norm,
+    scale_by_param_block_rms,
+)
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
@@ -140,14 +150,23 @@ from gradtx.transforms.sign import (
     scale_by_powersign,
     scale_by_sign,
 )
+from gradtx.transforms.sm3 import (
+    ScaleBySM3State,
+    scale_by_sm3,
+)
+from gradtx.transforms.trust_ratio import (
+    scale_by_trust_ratio,
+)
 from gradtx.transforms.unitwise import (
     adaptive_grad_clip,
     unitwise_clip,
     unitwise_norm,
 )
 
-# A second name optax binds to EmptyState: keep_params_nonnegative's state.
+# Second names optax binds to EmptyState: keep_params_nonnegative's and scale_by_trust_ratio's
+# states.
 NonNegativeParamsState = EmptyState
+ScaleByTrustRatioState = EmptyState
 
 # The older names of `partition` and its state, the same objects (as `optax.multi_transform is
 # optax.transforms.partition`); optax exports them at its top level only, gradtx here too.
@@ -164,6 +183,7 @@ __all__ = [
     "EarlyStoppingState",
     "EmaParamsState",
     "EmaState",
+    "FactoredState",
     "HealthMonitorState",
     "LookaheadParams",
     "LookaheadState",
@@ -188,7 +208,9 @@ __all__ = [
     "ScaleByRmsState",
     "ScaleByRmsWithCountState",
     "ScaleByRssState",
+    "ScaleBySM3State",
     "ScaleByScheduleState",
+    "ScaleByTrustRatioState",
     "ShouldSkipUpdateFunction",
     "SnapshotEnsembleState",
     "SnapshotState",
@@ -199,6 +221,7 @@ __all__ = [
     "add_noise",
     "apply_if_finite",
     "averaged_params",
+    "centralize",
     "chain",
     "clip",
     "clip_by_block_rms",
@@ -222,6 +245,7 @@ __all__ = [
     "monitor",
     "multi_transform",
     "named_chain",
+    "normalize_by_update_norm",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
     "partition",
@@ -235,14 +259,19 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_factored_rms",
     "scale_by_learning_rate",
     "scale_by_nadam",
+    "scale_by_param_block_norm",
+    "scale_by_param_block_rms",
     "scale_by_powersign",
     "scale_by_rms",
     "scale_by_rss",
     "scale_by_schedule",
     "scale_by_sign",
+    "scale_by_sm3",
     "scale_by_stddev",
+    "scale_by_trust_ratio",
     "selective_transform",
     "skip_large_updates",
     "skip_not_finite",

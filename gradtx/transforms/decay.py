@@ -103,6 +103,13 @@ def add_decayed_weights(
   _checks.check_scalar("add_decayed_weights", "weight_decay", weight_decay, low=0, schedule=True)
   _checks.check_scalar("add_decayed_weights", "schedule_multiplier", schedule_multiplier, low=0,
                        schedule=True, optional=True)
+  return _add_decayed_weights(weight_decay, mask, schedule_multiplier)
+
+
+def _add_decayed_weights(weight_decay: Any, mask: Any, schedule_multiplier: Any = None
+                         ) -> GradientTransformation:
+  """`add_decayed_weights` without its `weight_decay >= 0` check: `fromage` adds a negative
+  multiple of the params (its shrink factor minus one), as optax's fromage does."""
   is_zero = isinstance(weight_decay, (int, float)) and weight_decay == 0.0
   # Static: only a schedule needs the step count (a constant keeps optax's `EmptyState()`).
   scheduled = callable(weight_decay) or callable(schedule_multiplier)
