@@ -878,3 +878,184 @@ def ctc_brute_force(logprobs, labels, blank=0):
     if collapsed == target:
       total += np.prod(y[np.arange(num_frames), path])
   return -np.log(total) if total > 0 else np.inf
+
+
+# --- layer-wise and factored optimizers (issue 14: trust_ratio.py, normalization.py, sm3.py,
+# factored.py; optimizers/layerwise.py, optimizers/factored.py)
+
+
+def _norm64(x):
+  return np.sqrt(np.sum(np.square(x)))
+
+
+def _trust(u, p, min_norm=0.0, trust_coefficient=1.0, eps=0.0):
+  """You et al. 2017, Eq. 6: u * eta max(|p|, m) / (max(|u|, m) + eps); 1 where a norm is 0."""
+  pn, un = max(_norm64(p), min_norm), max(_norm64(u), min_norm)
+  return u if pn == 0 or un == 0 else u * trust_coefficient * pn / (un + eps)
+
+
+def scale_by_trust_ratio(params, grads, min_norm=0.0, trust_coefficient=1.0, eps=0.0):
+  """You et al. 2017 (LARS), Eq. 6: the local learning rate eta |w| / (|g| + eps)."""
+  return _loop(params, grads, lambda t, i, p, g: _trust(g, p, min_norm, trust_coefficient, eps))
+
+
+def scale_by_param_block_norm(params, grads, min_scale=1e-3):
+  """u = g max(|p|_2, s) per leaf."""
+  return _loop(params, grads, lambda t, i, p, g: g * max(_norm64(p), min_scale))
+
+
+def scale_by_param_block_rms(params, grads, min_scale=1e-3):
+  """Shazeer & Stern 2018, Sec. 8 (relative step): u = g max(RMS(p), eps_2) per leaf."""
+  return _loop(params, grads,
+               lambda t, i, p, g: g * max(np.sqrt(np.mean(np.square(p))), min_scale))
+
+
+def normalize_by_update_norm(params, grads, scale_factor=1.0, eps=1e-6):
+  """Normalized gradient: u = c g / (|g| + eps), the norm over all leaves together."""
+  out = []
+  for gs in grads:
+    n = np.sqrt(sum(np.sum(np.square(np.asarray(g, np.float64))) for g in gs))
+    out.append([scale_factor * np.asarray(g, np.float64) / (n + eps) for g in gs])
+  return out
+
+
+def centralize(params, grads):
+  """Yong et al. 2020, Eq. 1: g - mean of g over all axes but the first (rank >= 2 only)."""
+  def step(t, i, p, g):
+    return g - g.mean(axis=tuple(range(1, g.ndim)), keepdims=True) if g.ndim > 1 else g
+  return _loop(params, grads, step)
+
+
+def scale_by_sm3(params, grads, b1=0.9, b2=1.0, eps=1e-8):
+  """Anil et al. 2019, SM3-II: nu(i) = c g(i)^2 + b2 min_{r} mu_r(i_r); mu_r(j) = max over the
+  slice i_r = j of nu; m = (1 - b1) g / sqrt(nu + eps) + b1 m (c = 1 - b2, or 1 when b2 = 1).
+  Each axis of a leaf is one family of covers; a vector or scalar keeps one accumulator per
+  entry."""
+  c = 1.0 if b2 == 1.0 else 1.0 - b2
+  mus = [[np.zeros(n) for n in p.shape] if p.ndim >= 2 else [np.zeros(p.shape)] for p in params]
+  m = _zeros(params)
+
+  def step(t, i, p, g):
+    if g.ndim >= 2:
+      shapes = [[1] * r + [n] + [1] * (g.ndim - r - 1) for r, n in enumerate(g.shape)]
+      prev = np.min(np.stack(np.broadcast_arrays(
+          *[mu.reshape(s) for mu, s in zip(mus[i], shapes)])), axis=0)
+    else:
+      prev = mus[i][0]
+    nu = c * g**2 + b2 * prev
+    if g.ndim >= 2:
+      mus[i] = [nu.max(axis=tuple(a for a in range(g.ndim) if a != r)) for r in range(g.ndim)]
+    else:
+      mus[i] = [nu]
+    up = np.where(nu > 0, g / np.sqrt(nu + eps), 0.0)
+    m[i] = (1 - b1) * up + b1 * m[i]
+    return m[i].copy()
+
+  return _loop(params, grads, step)
+
+
+def sm3(params, grads, learning_rate, momentum=0.9):
+  """SM3 with momentum, u = -lr m_t (Anil et al. 2019)."""
+  return [[-_val(learning_rate, t) * u for u in us]
+          for t, us in enumerate(scale_by_sm3(params, grads, b1=momentum))]
+
+
+def _factored_step(g, state, beta, epsilon, factored, min_dim_size_to_factor):
+  """Shazeer & Stern 2018, Algorithms 4/5 (lines 5-7): R, C running means of the squared
+  gradient's rows/columns (the two largest axes), V = R C / mean(R); u = g / sqrt(V)."""
+  g2 = np.square(g) + epsilon
+  dims = None
+  if factored and g.ndim >= 2:
+    order = np.argsort(g.shape)
+    if g.shape[order[-2]] >= min_dim_size_to_factor:
+      dims = int(order[-2]), int(order[-1])
+  if dims is None:
+    state["v"] = beta * state.get("v", 0.0) + (1 - beta) * g2
+    return g / np.sqrt(state["v"])
+  d1, d0 = dims
+  state["r"] = beta * state.get("r", 0.0) + (1 - beta) * g2.mean(axis=d0)
+  state["c"] = beta * state.get("c", 0.0) + (1 - beta) * g2.mean(axis=d1)
+  reduced_d1 = d1 - 1 if d1 > d0 else d1
+  r = state["r"] / state["r"].mean(axis=reduced_d1, keepdims=True)
+  v = np.expand_dims(r, d0) * np.expand_dims(state["c"], d1)
+  return g / np.sqrt(v)
+
+
+def scale_by_factored_rms(params, grads, factored=True, decay_rate=0.8, step_offset=0,
+                          min_dim_size_to_factor=128, epsilon=1e-30, decay_rate_fn=None):
+  """Shazeer & Stern 2018, Algorithms 4/5 with beta_2t = 1 - (t + 1 - offset)^(-c)."""
+  assert decay_rate_fn is None
+  states = [{} for _ in params]
+
+  def step(t, i, p, g):
+    beta = 1.0 - float(t - step_offset + 1) ** (-decay_rate)
+    return _factored_step(g, states[i], beta, epsilon, factored, min_dim_size_to_factor)
+
+  return _loop(params, grads, step)
+
+
+def adafactor(params, grads, learning_rate=None, min_dim_size_to_factor=128, decay_rate=0.8,
+              decay_offset=0, multiply_by_parameter_scale=True, clipping_threshold=1.0,
+              momentum=None, weight_decay_rate=None, eps=1e-30, factored=True, **_):
+  """Shazeer & Stern 2018, Algorithm 4/5: u = g / sqrt(V); u /= max(1, RMS(u) / d);
+  step = -lr max(eps_2, RMS(p)) u (+ optional momentum and decoupled decay)."""
+  states = [{} for _ in params]
+  m = _zeros(params)
+
+  def step(t, i, p, g):
+    beta = 1.0 - float(t - decay_offset + 1) ** (-decay_rate)
+    u = _factored_step(g, states[i], beta, eps, factored, min_dim_size_to_factor)
+    if clipping_threshold is not None:
+      u = u / max(1.0, np.sqrt(np.mean(np.square(u))) / clipping_threshold)
+    if learning_rate is not None:
+      u = _val(learning_rate, t) * u
+    if multiply_by_parameter_scale:
+      u = u * max(np.sqrt(np.mean(np.square(p))), 1e-3)
+    if momentum is not None:
+      m[i] = (1 - momentum) * u + momentum * m[i]
+      u = m[i].copy()
+    if weight_decay_rate is not None:
+      u = u + _val(weight_decay_rate, t) * p
+    return -u
+
+  return _loop(params, grads, step)
+
+
+def lamb(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0,
+         weight_decay=0.0, **_):
+  """You et al. 2020, Algorithm 2: r = m_hat / (sqrt(v_hat) + eps) + lambda p;
+  p -= lr |p| / |r| r (ratio 1 where a norm is 0)."""
+  m, v = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = b2 * v[i] + (1 - b2) * g**2
+    m_hat, v_hat = m[i] / (1 - b1 ** (t + 1)), v[i] / (1 - b2 ** (t + 1))
+    r = m_hat / (np.sqrt(v_hat + eps_root) + eps) + _val(weight_decay, t) * p
+    return -_val(learning_rate, t) * _trust(r, p)
+
+  return _loop(params, grads, step)
+
+
+def lars(params, grads, learning_rate, weight_decay=0.0, trust_coefficient=0.001, eps=0.0,
+         momentum=0.9, nesterov=False, **_):
+  """You et al. 2017, Algorithm 1: local lr = eta |w| / (|g + beta w| + eps);
+  v = m v + lr local_lr (g + beta w); p -= v (optax's trace form, the sign folded in)."""
+  v = _zeros(params)
+
+  def step(t, i, p, g):
+    d = g + _val(weight_decay, t) * p
+    u = -_val(learning_rate, t) * _trust(d, p, 0.0, trust_coefficient, eps)
+    v[i] = u + momentum * v[i]
+    return u + momentum * v[i] if nesterov else v[i].copy()
+
+  return _loop(params, grads, step)
+
+
+def fromage(params, grads, learning_rate, min_norm=1e-6):
+  """Bernstein et al. 2020, Algorithm 1: p <- (p - lr |p| / |g| g) / sqrt(1 + lr^2);
+  u = new p - p."""
+  def step(t, i, p, g):
+    lr = _val(learning_rate, t)
+    return (p - lr * _trust(g, p, min_norm)) / np.sqrt(1 + lr**2) - p
+  return _loop(params, grads, step)

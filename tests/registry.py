@@ -566,3 +566,42 @@ ENTRIES += [
 NOT_TRANSFORMS |= {"scale_gradient", "skip_large_updates", "skip_not_finite",
                    "per_example_global_norm_clip", "per_example_layer_norm_clip", "unitwise_clip",
                    "unitwise_norm"}
+
+
+# --- layer-wise and factored optimizers (issue 14, slice "layerwise"): trust_ratio.py,
+# normalization.py, sm3.py, factored.py and their aliases. optax's SM3 fails on a scalar leaf
+# (IndexError), which the generic tree has, so the SM3 entries check the NumPy reference only; their
+# optax parity (without the scalar) is in tests/test_zoo_layerwise.py.
+
+ENTRIES += [
+    Entry("scale_by_trust_ratio", "scale_by_trust_ratio", dict(trust_coefficient=0.5, eps=1e-3),
+          ref.scale_by_trust_ratio, optax.scale_by_trust_ratio, needs_params=True,
+          sweep=("trust_coefficient", (0.1, 0.5, 1.0))),
+    Entry("scale_by_param_block_norm", "scale_by_param_block_norm", dict(),
+          ref.scale_by_param_block_norm, optax.scale_by_param_block_norm, needs_params=True,
+          sweep=("min_scale", (1e-3, 0.5, 2.0))),
+    Entry("scale_by_param_block_rms", "scale_by_param_block_rms", dict(),
+          ref.scale_by_param_block_rms, optax.scale_by_param_block_rms, needs_params=True,
+          sweep=("min_scale", (1e-3, 0.5, 2.0))),
+    Entry("normalize_by_update_norm", "normalize_by_update_norm", dict(scale_factor=-0.5),
+          ref.normalize_by_update_norm, optax.normalize_by_update_norm,
+          sweep=("scale_factor", (-1.0, 0.5, 2.0))),
+    Entry("centralize", "centralize", dict(), ref.centralize, optax.centralize),
+    Entry("scale_by_sm3", "scale_by_sm3", dict(b1=0.5, b2=0.9), ref.scale_by_sm3,
+          sweep=("b1", (0.0, 0.5, 0.9))),
+    Entry("sm3", "sm3", dict(learning_rate=0.1), ref.sm3, sweep=("learning_rate", (0.01, 0.1))),
+    Entry("scale_by_factored_rms", "scale_by_factored_rms",
+          dict(min_dim_size_to_factor=2, epsilon=1e-6), ref.scale_by_factored_rms,
+          optax.scale_by_factored_rms, needs_params=True, rtol=1e-4,
+          sweep=("decay_rate", (0.5, 0.8))),
+    Entry("adafactor", "adafactor",
+          dict(learning_rate=0.1, min_dim_size_to_factor=2, momentum=0.9, weight_decay_rate=0.01),
+          ref.adafactor, optax.adafactor, needs_params=True, rtol=1e-4,
+          sweep=("learning_rate", (0.01, 0.1))),
+    Entry("lamb", "lamb", dict(learning_rate=0.01, weight_decay=0.1), ref.lamb, optax.lamb,
+          needs_params=True, sweep=("learning_rate", (0.001, 0.01))),
+    Entry("lars", "lars", dict(learning_rate=0.1, weight_decay=0.01, trust_coefficient=0.1),
+          ref.lars, optax.lars, needs_params=True, sweep=("learning_rate", (0.01, 0.1))),
+    Entry("fromage", "fromage", dict(learning_rate=0.1), ref.fromage, optax.fromage,
+          needs_params=True, sweep=("learning_rate", (0.01, 0.1))),
+]

@@ -22,8 +22,12 @@ __all__ = [
 
 
 def _decay_rate_pow(i: Any, exponent: Any = 0.8) -> jax.Array:
-  """Adafactor's second-moment decay schedule, :math:`1 - (t + 1)^{-c}`."""
-  t = jnp.array(i + 1, jnp.float32)
+  """Adafactor's second-moment decay schedule, :math:`1 - (t + 1)^{-c}`.
+
+  `t + 1` is formed in float32 (optax adds 1 in int32 first, which wraps to a negative number, and
+  NaN updates, at a saturated count); the same value below 2**24 steps.
+  """
+  t = jnp.asarray(i, jnp.float32) + 1.0
   return 1.0 - t ** (-exponent)
 
 
