@@ -297,3 +297,28 @@ def main() -> int:
 
 if __name__ == "__main__":
   sys.exit(main())
+
+
+# --- layer-wise and factored optimizers (issue 14, slice "layerwise"). optax's SM3 cannot update
+# a scalar leaf (IndexError), so its configurations mask the scalar out.
+_NO_SCALAR = {"dense": {"w": True, "b": True}, "pair": (True, False)}
+
+
+CONFIGS += [
+    C("adafactor", lambda L: L.adafactor(0.1, min_dim_size_to_factor=2)),
+    C("adafactor-full", lambda L: L.adafactor(_sched(L), min_dim_size_to_factor=2, momentum=0.9,
+                                              weight_decay_rate=0.01, weight_decay_mask=_mask)),
+    C("adafactor-unfactored", lambda L: L.adafactor(factored=False)),
+    C("scale_by_factored_rms", lambda L: L.scale_by_factored_rms(min_dim_size_to_factor=2)),
+    C("sm3", lambda L: L.masked(L.sm3(0.1), _NO_SCALAR)),
+    C("scale_by_sm3", lambda L: L.masked(L.scale_by_sm3(), _NO_SCALAR)),
+    C("lamb", lambda L: L.lamb(0.1, weight_decay=0.1, mask=_mask)),
+    C("lars", lambda L: L.lars(_sched(L), weight_decay=0.01)),
+    C("lars-masks", lambda L: L.lars(0.1, weight_decay_mask=_mask, trust_ratio_mask=_mask)),
+    C("fromage", lambda L: L.fromage(0.1)),
+    C("fromage-schedule", lambda L: L.fromage(_sched(L))),
+    C("scale_by_trust_ratio", lambda L: L.scale_by_trust_ratio()),
+    C("param_block", lambda L: L.chain(L.scale_by_param_block_norm(),
+                                       L.scale_by_param_block_rms(), L.centralize(),
+                                       L.normalize_by_update_norm())),
+]

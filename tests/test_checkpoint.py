@@ -78,6 +78,11 @@ ALIAS_KWARGS = {
     "sgd": dict(learning_rate=gradtx.piecewise_constant_schedule(0.1, {2: 0.5, 4: 0.5}),
                 momentum=gradtx.momentum_schedule(0.99, steps_per_stage=2), nesterov=True),
     "sgdw": dict(learning_rate=0.1),
+    "adafactor": dict(learning_rate=0.01, min_dim_size_to_factor=2, momentum=0.9),
+    "fromage": dict(learning_rate=gradtx.cosine_decay_schedule(0.01, STEPS)),  # stateless if constant
+    "lamb": dict(learning_rate=0.01, weight_decay=0.1),
+    "lars": dict(learning_rate=0.01, weight_decay=0.01),
+    "sm3": dict(learning_rate=0.01),
 }
 
 
