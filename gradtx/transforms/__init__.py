@@ -67,6 +67,10 @@ from gradtx.transforms.decay import (
     normalized_weight_decay,
     normalized_weight_decay_schedule,
 )
+from gradtx.transforms.dog import (
+    ScaleByDistanceOverGradientsState,
+    scale_by_distance_over_gradients,
+)
 from gradtx.transforms.failsafe import (
     ApplyIfFiniteState,
     ShouldSkipUpdateFunction,
@@ -181,6 +185,7 @@ __all__ = [
     "ScaleByAdamState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
+    "ScaleByDistanceOverGradientsState",
     "ScaleByNadamState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
@@ -235,6 +240,7 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_distance_over_gradients",
     "scale_by_learning_rate",
     "scale_by_nadam",
     "scale_by_powersign",
