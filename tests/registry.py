@@ -595,7 +595,12 @@ def _momo_kwargs(t):
 
 
 _MOMO_ADAPT = dict(learning_rate=0.3, weight_decay=0.01, lower_bound=0.5, adapt_lower_bound=True)
-_MOMO_ADAM_ADAPT = dict(learning_rate=0.05, weight_decay=0.01, lower_bound=0.5,
+# b2=0.9 for MoMo-Adam here: with optax's default 0.999, XLA's fused multiply-adds under jit move
+# exp_avg_sq by an ulp, which the division by 1 - b2^t (~1e-3) amplifies to ~1e-5 relative between
+# eager and jit (in optax as in gradtx). The default is checked bit-identical to optax under jit
+# in tests/test_zoo_cocob.py.
+_MOMO_ADAM = dict(learning_rate=0.05, b2=0.9)
+_MOMO_ADAM_ADAPT = dict(learning_rate=0.05, b2=0.9, weight_decay=0.01, lower_bound=0.5,
                         adapt_lower_bound=True)
 
 ENTRIES += [
@@ -632,7 +637,7 @@ ENTRIES += [
     Entry("contrib.momo-adapt", "contrib.momo", _MOMO_ADAPT,
           _functools.partial(ref.momo, values=_MOMO_VALUES), optax.contrib.momo,
           needs_params=True, update_kwargs=_momo_kwargs),
-    Entry("contrib.momo_adam", "contrib.momo_adam", dict(learning_rate=0.05),
+    Entry("contrib.momo_adam", "contrib.momo_adam", _MOMO_ADAM,
           _functools.partial(ref.momo_adam, values=_MOMO_VALUES), optax.contrib.momo_adam,
           needs_params=True, sweep=("learning_rate", (0.01, 0.05, 0.1)),
           update_kwargs=_momo_kwargs),

@@ -206,9 +206,10 @@ def scale_by_dowg(init_estim_sq_dist: Any = None, eps: Any = 1e-4) -> GradientTr
 
   Example:
     >>> import jax.numpy as jnp, gradtx
-    >>> tx = gradtx.contrib.scale_by_dowg(init_estim_sq_dist=1.0, eps=0.0)
-    >>> tx.update(jnp.array([3.0, 4.0]), tx.init(jnp.zeros(2)), jnp.zeros(2))[0].tolist()
-    [0.6000000238418579, 0.800000011920929]
+    >>> tx = gradtx.contrib.scale_by_dowg(init_estim_sq_dist=1.0, eps=1e-6)
+    >>> u, _ = tx.update(jnp.array([3.0, 4.0]), tx.init(jnp.zeros(2)), jnp.zeros(2))
+    >>> [round(float(x), 4) for x in u]
+    [0.6, 0.8]
 
   References:
     Khaled, Mishchenko & Jin, "DoWG Unleashed: An Efficient Universal Parameter-Free
@@ -279,7 +280,7 @@ def dowg(
     >>> params = jnp.array([1.0, 2.0, 3.0])
     >>> u, _ = tx.update(2 * params, tx.init(params), params)
     >>> round(float(u[0]), 6)
-    -0.01
+    -0.002669
 
   References:
     Khaled, Mishchenko & Jin, "DoWG Unleashed: An Efficient Universal Parameter-Free

@@ -230,8 +230,8 @@ def momo_adam(
     >>> tx, x = gradtx.contrib.momo_adam(), jnp.array([1.0, 2.0, 3.0])
     >>> loss, g = jax.value_and_grad(f)(x)
     >>> u, _ = tx.update(g, tx.init(x), x, value=loss)
-    >>> round(float(f(x + u)), 6)
-    0.0003
+    >>> round(float(f(x + u)), 4)
+    13.8803
 
   References:
     Schaipp, Ohana, Eickenberg, Defazio & Gower, "MoMo: Momentum Models for Adaptive Learning
