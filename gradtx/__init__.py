@@ -216,6 +216,10 @@ from gradtx.transforms.factored import (
     FactoredState,
     scale_by_factored_rms,
 )
+from gradtx.transforms.dog import (
+    ScaleByDistanceOverGradientsState,
+    scale_by_distance_over_gradients,
+)
 from gradtx.transforms.failsafe import (
     ApplyIfFiniteState,
     ShouldSkipUpdateFunction,
@@ -431,6 +435,7 @@ __all__ = [
     "ScaleByAdamState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
+    "ScaleByDistanceOverGradientsState",
     "ScaleByNadamState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
@@ -577,6 +582,7 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_learning_rate",
     "scale_by_nadam",

@@ -1059,3 +1059,157 @@ def fromage(params, grads, learning_rate, min_norm=1e-6):
     lr = _val(learning_rate, t)
     return (p - lr * _trust(g, p, min_norm)) / np.sqrt(1 + lr**2) - p
   return _loop(params, grads, step)
+
+
+# --- issue 14 zoo, slice cocob: DoG (per array and global), DoWG, COCOB, MoMo, MoMo-Adam ---------
+
+
+def _global_loop(params, grads, step):
+  """Runs `step(t, ps, gs) -> us` on all leaves at once (global-norm methods); updates params."""
+  params = [np.array(p, dtype=np.float64) for p in params]
+  out = []
+  for t, gs in enumerate(grads):
+    us = step(t, params, [np.asarray(g, np.float64) for g in gs])
+    for p, u in zip(params, us):
+      p += u
+    out.append(us)
+  return out
+
+
+def _sqnorm(xs):
+  return float(sum(np.sum(np.square(x)) for x in xs))
+
+
+def scale_by_distance_over_gradients(params, grads, reps_rel=1e-6, eps=1e-8, global_scale=1.0,
+                                     **_):
+  """Ivgi et al. 2023, layer-wise DoG (Sec. 3 / App.): per array i,
+  r_i = max(r_i, ||x_i - x_i0||) with r_i0 = reps_rel (1 + ||x_i0||), G_i += ||g_i||^2,
+  u_i = s r_i / sqrt(G_i + eps) g_i."""
+  x0 = [np.array(p, np.float64) for p in params]
+  r = [reps_rel * (1 + np.sqrt(np.sum(np.square(p)))) for p in x0]
+  G = [0.0] * len(params)
+
+  def step(t, i, p, g):
+    r[i] = max(r[i], np.sqrt(np.sum(np.square(p - x0[i]))))
+    G[i] += np.sum(np.square(g))
+    return global_scale * r[i] / np.sqrt(G[i] + eps) * g
+
+  return _loop(params, grads, step)
+
+
+def _decayed(ps, gs, weight_decay, t):
+  wd = 0.0 if weight_decay is None else _val(weight_decay, t)
+  return [g + wd * p for p, g in zip(ps, gs)]
+
+
+def dog(params, grads, learning_rate=1.0, init_step=("heuristic", 1e-6), eps=1e-8,
+        weight_decay=None, **_):
+  """Ivgi et al. 2023, Algorithm 1 (DoG): r_t = max(r_{t-1}, ||x_t - x_0||),
+  G_t = G_{t-1} + ||g_t||^2, eta_t = r_t / sqrt(G_t + eps) (eta_0 given with 'learning_rate'),
+  x_{t+1} = x_t - lr eta_t g_t (g_t with decoupled decay wd x_t added)."""
+  tag, value = init_step
+  x0 = [np.array(p, np.float64) for p in params]
+  st = dict(r={"distance": value, "heuristic": value * (1 + np.sqrt(_sqnorm(x0))),
+               "learning_rate": 0.0}[tag], G=0.0)
+
+  def step(t, ps, gs):
+    gs = _decayed(ps, gs, weight_decay, t)
+    st["r"] = max(st["r"], np.sqrt(_sqnorm([p - q for p, q in zip(ps, x0)])))
+    st["G"] += _sqnorm(gs)
+    eta = st["r"] / np.sqrt(st["G"] + eps)
+    if tag == "learning_rate" and t == 0:
+      eta = value
+    return [-_val(learning_rate, t) * eta * g for g in gs]
+
+  return _global_loop(params, grads, step)
+
+
+def scale_by_dog(params, grads, init_step, eps=1e-8, **_):
+  """DoG's step size alone (u_t = eta_t g_t)."""
+  return dog(params, grads, -1.0, init_step, eps)
+
+
+def dowg(params, grads, learning_rate=1.0, init_estim_sq_dist=None, eps=1e-4,
+         weight_decay=None, **_):
+  """Khaled et al. 2023, Algorithm 1 (DoWG): r2_t = max(r2_{t-1}, ||x_t - x_0||^2),
+  v_t = v_{t-1} + r2_t ||g_t||^2, eta_t = r2_t / (sqrt(v_t) + eps), x_{t+1} = x_t - lr eta_t g_t."""
+  x0 = [np.array(p, np.float64) for p in params]
+  st = dict(r2=eps if init_estim_sq_dist is None else init_estim_sq_dist, v=0.0)
+
+  def step(t, ps, gs):
+    gs = _decayed(ps, gs, weight_decay, t)
+    st["r2"] = max(st["r2"], _sqnorm([p - q for p, q in zip(ps, x0)]))
+    st["v"] += st["r2"] * _sqnorm(gs)
+    eta = st["r2"] / (np.sqrt(st["v"]) + eps)
+    return [-_val(learning_rate, t) * eta * g for g in gs]
+
+  return _global_loop(params, grads, step)
+
+
+def scale_by_dowg(params, grads, init_estim_sq_dist=None, eps=1e-4, **_):
+  """DoWG's step size alone (u_t = eta_t g_t)."""
+  return dowg(params, grads, -1.0, init_estim_sq_dist, eps)
+
+
+def cocob(params, grads, learning_rate=1.0, alpha=100.0, eps=1e-8, weight_decay=0.0, **_):
+  """Orabona & Tommasi 2017, Algorithm 2 (COCOB-Backprop) on g = lr (grad + wd x):
+  L = max(L, |g|), G += |g|, R = max(R - g (x - x0), 0), theta -= g,
+  x_new = x0 + theta / (L max(G + L, alpha L)) (L + R)."""
+  x0 = [np.array(p, np.float64) for p in params]
+  L = [np.full_like(p, eps) for p in x0]
+  G, R, theta = _zeros(params), _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    g = _val(learning_rate, t) * (g + _val(weight_decay, t) * p)
+    L[i] = np.maximum(L[i], np.abs(g))
+    G[i] = G[i] + np.abs(g)
+    R[i] = np.maximum(R[i] - g * (p - x0[i]), 0)
+    theta[i] = theta[i] - g
+    return x0[i] + theta[i] / (L[i] * np.maximum(G[i] + L[i], alpha * L[i])) * (L[i] + R[i]) - p
+
+  return _loop(params, grads, step)
+
+
+def scale_by_cocob(params, grads, alpha=100.0, eps=1e-8, **_):
+  return cocob(params, grads, 1.0, alpha, eps, 0.0)
+
+
+def momo(params, grads, values, learning_rate=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0,
+         adapt_lower_bound=False, b1=None, b2=None, eps=1e-8, adam=False, **_):
+  """Schaipp et al. 2023, Algorithm 1 (MoMo) and Algorithm 3 (MoMo-Adam, `adam=True`), with
+  weight decay lambda (Sec. 5) and the online lower bound (Sec. 4): f_bar, d, gamma are
+  beta-averages of f, g, <g, x> (beta = 0 at the first MoMo step); D = eps + sqrt(v / (1-b2^t));
+  tau = min(lr / rho, ((1 + lr lam)(f_bar - rho lb - gamma) + <d, x>)_+ / <d, d / D>);
+  x_new = x / (1 + lr lam) - tau d / D (rho = 1 - b1^t for MoMo-Adam, 1 for MoMo)."""
+  beta = b1 if adam else beta
+  d, v = _zeros(params), _zeros(params)
+  st = dict(fbar=0.0, gamma=0.0, lb=lower_bound)
+
+  def step(t, ps, gs):
+    bt = beta if (adam or t > 0) else 0.0
+    st["fbar"] = bt * st["fbar"] + (1 - bt) * values[t]
+    for i, g in enumerate(gs):
+      d[i] = bt * d[i] + (1 - bt) * g
+      v[i] = b2 * v[i] + (1 - b2) * g * g if adam else v[i]
+    st["gamma"] = bt * st["gamma"] + (1 - bt) * sum(np.sum(g * p) for g, p in zip(gs, ps))
+    D = [eps + np.sqrt(vi / (1 - b2 ** (t + 1))) if adam else np.ones_like(vi) for vi in v]
+    rho = 1 - beta ** (t + 1) if adam else 1.0
+    dnorm = sum(np.sum(di * di / Di) for di, Di in zip(d, D))
+    iprod = sum(np.sum(di * p) for di, p in zip(d, ps))
+    lr, lam = _val(learning_rate, t), _val(weight_decay, t)
+    c = 1 + lr * lam
+    if adapt_lower_bound:
+      cap = c * (st["fbar"] - st["gamma"]) + iprod
+      if cap < c * rho * st["lb"]:
+        st["lb"] = max(cap / (2 * rho * c), lower_bound)
+    t1 = max(c * (st["fbar"] - rho * st["lb"] - st["gamma"]) + iprod, 0.0) / dnorm
+    tau = min(lr / rho, t1)
+    if adapt_lower_bound:
+      st["lb"] = max(((st["fbar"] + iprod - st["gamma"]) - tau * dnorm / 2) / rho, lower_bound)
+    return [-(lr * lam) / c * p - tau * di / Di for p, di, Di in zip(ps, d, D)]
+
+  return _global_loop(params, grads, step)
+
+
+def momo_adam(params, grads, values, learning_rate=1e-2, b1=0.9, b2=0.999, eps=1e-8, **kwargs):
+  return momo(params, grads, values, learning_rate, b1=b1, b2=b2, eps=eps, adam=True, **kwargs)

@@ -605,3 +605,82 @@ ENTRIES += [
     Entry("fromage", "fromage", dict(learning_rate=0.1), ref.fromage, optax.fromage,
           needs_params=True, sweep=("learning_rate", (0.01, 0.1))),
 ]
+
+
+# --- issue 14 zoo, slice cocob: DoG (top level), contrib DoG/DoWG, COCOB, MoMo, MoMo-Adam ---------
+
+from optax.contrib import _dog as _optax_dog  # noqa: E402  (optax keeps scale_by_dog private)
+
+
+def _optax_distance_over_gradients(**kwargs):
+  """optax's scale_by_distance_over_gradients with each update reshaped to its gradient's shape
+  (optax returns shape (1,) for a scalar leaf; gradtx keeps the leaf's shape); values optax's."""
+  tx = optax.scale_by_distance_over_gradients(**kwargs)
+
+  def update(updates, state, params=None, **extra_args):
+    del extra_args
+    new, state = tx.update(updates, state, params)
+    return jax.tree.map(lambda u, g: u.reshape(jnp.shape(g)), new, updates), state
+
+  return optax.GradientTransformation(tx.init, update)
+
+
+# A decreasing loss for MoMo's `value=` (the generic runs have 20 steps).
+_MOMO_VALUES = tuple(3.0 / (1.0 + 0.25 * t) for t in range(20))
+
+
+def _momo_kwargs(t):
+  return dict(value=jnp.asarray(_MOMO_VALUES[t % len(_MOMO_VALUES)], jnp.float32))
+
+
+_MOMO_ADAPT = dict(learning_rate=0.3, weight_decay=0.01, lower_bound=0.5, adapt_lower_bound=True)
+# b2=0.9 for MoMo-Adam here: with optax's default 0.999, XLA's fused multiply-adds under jit move
+# exp_avg_sq by an ulp, which the division by 1 - b2^t (~1e-3) amplifies to ~1e-5 relative between
+# eager and jit (in optax as in gradtx). The default is checked bit-identical to optax under jit
+# in tests/test_zoo_cocob.py.
+_MOMO_ADAM = dict(learning_rate=0.05, b2=0.9)
+_MOMO_ADAM_ADAPT = dict(learning_rate=0.05, b2=0.9, weight_decay=0.01, lower_bound=0.5,
+                        adapt_lower_bound=True)
+
+ENTRIES += [
+    Entry("scale_by_distance_over_gradients", "scale_by_distance_over_gradients",
+          dict(reps_rel=1e-3, global_scale=-1.0), ref.scale_by_distance_over_gradients,
+          _optax_distance_over_gradients, needs_params=True,
+          sweep=("reps_rel", (1e-4, 1e-3, 1e-2))),
+    Entry("contrib.scale_by_dog", "contrib.scale_by_dog", dict(init_step=("distance", 0.1)),
+          ref.scale_by_dog, _optax_dog.scale_by_dog, needs_params=True,
+          sweep=("eps", (1e-8, 1e-2, 1.0))),
+    Entry("contrib.dog", "contrib.dog", dict(learning_rate=0.5, init_step=("heuristic", 1e-3)),
+          ref.dog, optax.contrib.dog, needs_params=True,
+          sweep=("learning_rate", (0.1, 0.5, 1.0))),
+    Entry("contrib.dog-lr-wd", "contrib.dog",
+          dict(init_step=("learning_rate", 0.05), weight_decay=0.01), ref.dog,
+          optax.contrib.dog, needs_params=True),
+    Entry("contrib.scale_by_dowg", "contrib.scale_by_dowg", dict(init_estim_sq_dist=0.01),
+          ref.scale_by_dowg, _optax_dog.scale_by_dowg, needs_params=True,
+          sweep=("eps", (1e-4, 1e-2, 1.0))),
+    Entry("contrib.dowg", "contrib.dowg", dict(learning_rate=0.5), ref.dowg, optax.contrib.dowg,
+          needs_params=True, sweep=("learning_rate", (0.1, 0.5, 1.0))),
+    Entry("contrib.dowg-wd", "contrib.dowg", dict(init_estim_sq_dist=0.1, weight_decay=0.01),
+          ref.dowg, optax.contrib.dowg, needs_params=True),
+    Entry("contrib.scale_by_cocob", "contrib.scale_by_cocob", dict(alpha=100.0),
+          ref.scale_by_cocob, optax.contrib.scale_by_cocob, needs_params=True,
+          sweep=("alpha", (10.0, 50.0, 100.0))),
+    Entry("contrib.cocob", "contrib.cocob", dict(learning_rate=0.5, weight_decay=0.01),
+          ref.cocob, optax.contrib.cocob, needs_params=True,
+          sweep=("learning_rate", (0.1, 0.5, 1.0))),
+    Entry("contrib.momo", "contrib.momo", dict(learning_rate=0.5),
+          _functools.partial(ref.momo, values=_MOMO_VALUES), optax.contrib.momo,
+          needs_params=True, sweep=("learning_rate", (0.1, 0.5, 1.0)),
+          update_kwargs=_momo_kwargs),
+    Entry("contrib.momo-adapt", "contrib.momo", _MOMO_ADAPT,
+          _functools.partial(ref.momo, values=_MOMO_VALUES), optax.contrib.momo,
+          needs_params=True, update_kwargs=_momo_kwargs),
+    Entry("contrib.momo_adam", "contrib.momo_adam", _MOMO_ADAM,
+          _functools.partial(ref.momo_adam, values=_MOMO_VALUES), optax.contrib.momo_adam,
+          needs_params=True, sweep=("learning_rate", (0.01, 0.05, 0.1)),
+          update_kwargs=_momo_kwargs),
+    Entry("contrib.momo_adam-adapt", "contrib.momo_adam", _MOMO_ADAM_ADAPT,
+          _functools.partial(ref.momo_adam, values=_MOMO_VALUES), optax.contrib.momo_adam,
+          needs_params=True, update_kwargs=_momo_kwargs),
+]

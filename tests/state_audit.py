@@ -322,3 +322,25 @@ CONFIGS += [
                                        L.scale_by_param_block_rms(), L.centralize(),
                                        L.normalize_by_update_norm())),
 ]
+
+
+# --- issue 14 zoo, slice cocob: DoG (top level), contrib DoG/DoWG, COCOB, MoMo, MoMo-Adam ---------
+
+CONFIGS += [
+    C("scale_by_distance_over_gradients",
+      lambda L: L.scale_by_distance_over_gradients(reps_rel=1e-4)),
+    C("contrib.dog", lambda L: _contrib(L, "dog")()),
+    C("contrib.dog-wd-mask", lambda L: _contrib(L, "dog")(
+        0.5, ("learning_rate", 0.1), weight_decay=0.01, mask=_mask)),
+    C("contrib.dowg", lambda L: _contrib(L, "dowg")()),
+    C("contrib.dowg-wd", lambda L: _contrib(L, "dowg")(init_estim_sq_dist=0.1, weight_decay=0.1)),
+    C("contrib.cocob", lambda L: _contrib(L, "cocob")()),
+    C("contrib.cocob-schedule-mask", lambda L: _contrib(L, "cocob")(
+        _sched(L), weight_decay=0.01, mask=_mask)),
+    C("contrib.momo", lambda L: _contrib(L, "momo")(), value=True),
+    C("contrib.momo-adapt", lambda L: _contrib(L, "momo")(
+        0.5, weight_decay=0.01, adapt_lower_bound=True), value=True),
+    C("contrib.momo_adam", lambda L: _contrib(L, "momo_adam")(), value=True),
+    C("contrib.momo_adam-adapt", lambda L: _contrib(L, "momo_adam")(
+        0.05, weight_decay=0.01, adapt_lower_bound=True), value=True),
+]
