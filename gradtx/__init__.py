@@ -82,10 +82,21 @@ from gradtx.optimizers.adam import (
     nadam,
     nadamw,
 )
+from gradtx.optimizers.optimistic import (
+    optimistic_adam,
+    optimistic_adam_v2,
+    optimistic_gradient_descent,
+)
+from gradtx.optimizers.polyak import (
+    polyak_sgd,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
     rmsprop,
+)
+from gradtx.optimizers.rprop import (
+    rprop,
 )
 from gradtx.optimizers.sgd import (
     noisy_sgd,
@@ -94,7 +105,10 @@ from gradtx.optimizers.sgd import (
 )
 from gradtx.optimizers.sign import (
     addsign,
+    lion,
     powersign,
+    sign_sgd,
+    signum,
 )
 # optax has `multi_normal` at its top level only (not in `optax.perturbations`).
 from gradtx.perturbations.noise import (
@@ -220,6 +234,10 @@ from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
 )
+from gradtx.transforms.lion import (
+    ScaleByLionState,
+    scale_by_lion,
+)
 from gradtx.transforms.lookahead import (
     LookaheadParams,
     LookaheadState,
@@ -254,15 +272,26 @@ from gradtx.transforms.noise import (
     AddNoiseState,
     add_noise,
 )
+from gradtx.transforms.optimistic import (
+    ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient,
+)
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
+)
+from gradtx.transforms.polyak import (
+    scale_by_polyak,
 )
 from gradtx.transforms.precision import (
     MixedPrecisionState,
     mixed_precision,
     state_bytes,
     state_bytes_per_param,
+)
+from gradtx.transforms.rprop import (
+    ScaleByRpropState,
+    scale_by_rprop,
 )
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
@@ -403,12 +432,15 @@ __all__ = [
     "ScaleByAdamState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
+    "ScaleByLionState",
     "ScaleByNadamState",
+    "ScaleByOptimisticGradientState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
     "ScaleByRStdDevWithCountState",
     "ScaleByRmsState",
     "ScaleByRmsWithCountState",
+    "ScaleByRpropState",
     "ScaleByRssState",
     "ScaleByScheduleState",
     "ScaleState",
@@ -491,6 +523,7 @@ __all__ = [
     "learned",
     "linear_onecycle_schedule",
     "linear_schedule",
+    "lion",
     "log_cosh",
     "lookahead",
     "losses",
@@ -513,6 +546,9 @@ __all__ = [
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
     "ntxent",
+    "optimistic_adam",
+    "optimistic_adam_v2",
+    "optimistic_gradient_descent",
     "optimizers",
     "partition",
     "per_example_global_norm_clip",
@@ -524,12 +560,14 @@ __all__ = [
     "plot_lr_range_test",
     "plot_schedule",
     "polyak_averaging",
+    "polyak_sgd",
     "polynomial_schedule",
     "powersign",
     "projections",
     "read_measures",
     "reduce_on_plateau",
     "rmsprop",
+    "rprop",
     "safe_increment",
     "safe_int32_increment",
     "safe_norm",
@@ -542,9 +580,13 @@ __all__ = [
     "scale_by_addsign",
     "scale_by_amsgrad",
     "scale_by_learning_rate",
+    "scale_by_lion",
     "scale_by_nadam",
+    "scale_by_optimistic_gradient",
+    "scale_by_polyak",
     "scale_by_powersign",
     "scale_by_rms",
+    "scale_by_rprop",
     "scale_by_rss",
     "scale_by_schedule",
     "scale_by_sign",
@@ -561,6 +603,8 @@ __all__ = [
     "sgdw",
     "sigmoid_binary_cross_entropy",
     "sigmoid_focal_loss",
+    "sign_sgd",
+    "signum",
     "skip_large_updates",
     "skip_not_finite",
     "smooth_labels",

@@ -12,10 +12,21 @@ from gradtx.optimizers.adam import (
     nadam,
     nadamw,
 )
+from gradtx.optimizers.optimistic import (
+    optimistic_adam,
+    optimistic_adam_v2,
+    optimistic_gradient_descent,
+)
+from gradtx.optimizers.polyak import (
+    polyak_sgd,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
     rmsprop,
+)
+from gradtx.optimizers.rprop import (
+    rprop,
 )
 from gradtx.optimizers.sgd import (
     noisy_sgd,
@@ -24,7 +35,10 @@ from gradtx.optimizers.sgd import (
 )
 from gradtx.optimizers.sign import (
     addsign,
+    lion,
     powersign,
+    sign_sgd,
+    signum,
 )
 
 __all__ = [
@@ -36,11 +50,19 @@ __all__ = [
     "adamw",
     "addsign",
     "amsgrad",
+    "lion",
     "nadam",
     "nadamw",
     "noisy_sgd",
+    "optimistic_adam",
+    "optimistic_adam_v2",
+    "optimistic_gradient_descent",
+    "polyak_sgd",
     "powersign",
     "rmsprop",
+    "rprop",
     "sgd",
     "sgdw",
+    "sign_sgd",
+    "signum",
 ]

@@ -84,6 +84,10 @@ from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
 )
+from gradtx.transforms.lion import (
+    ScaleByLionState,
+    scale_by_lion,
+)
 from gradtx.transforms.lookahead import (
     LookaheadParams,
     LookaheadState,
@@ -117,15 +121,25 @@ from gradtx.transforms.noise import (
     AddNoiseState,
     add_noise,
 )
+from gradtx.transforms.optimistic import (
+    scale_by_optimistic_gradient,
+)
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
+)
+from gradtx.transforms.polyak import (
+    scale_by_polyak,
 )
 from gradtx.transforms.precision import (
     MixedPrecisionState,
     mixed_precision,
     state_bytes,
     state_bytes_per_param,
+)
+from gradtx.transforms.rprop import (
+    ScaleByRpropState,
+    scale_by_rprop,
 )
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
@@ -181,12 +195,14 @@ __all__ = [
     "ScaleByAdamState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
+    "ScaleByLionState",
     "ScaleByNadamState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
     "ScaleByRStdDevWithCountState",
     "ScaleByRmsState",
     "ScaleByRmsWithCountState",
+    "ScaleByRpropState",
     "ScaleByRssState",
     "ScaleByScheduleState",
     "ShouldSkipUpdateFunction",
@@ -236,9 +252,13 @@ __all__ = [
     "scale_by_addsign",
     "scale_by_amsgrad",
     "scale_by_learning_rate",
+    "scale_by_lion",
     "scale_by_nadam",
+    "scale_by_optimistic_gradient",
+    "scale_by_polyak",
     "scale_by_powersign",
     "scale_by_rms",
+    "scale_by_rprop",
     "scale_by_rss",
     "scale_by_schedule",
     "scale_by_sign",
