@@ -211,6 +211,10 @@ from gradtx.transforms.conditional import (
 from gradtx.transforms.constraints import (
     keep_params_nonnegative,
 )
+from gradtx.transforms.coordinate import (
+    BlockCoordinateDescentState,
+    block_coordinate_descent,
+)
 from gradtx.transforms.decay import (
     WeightDecaySchedule,
     add_decayed_weights,
@@ -395,6 +399,7 @@ __all__ = [
     "ApplyEvery",
     "ApplyIfFiniteState",
     "ArrayTree",
+    "BlockCoordinateDescentState",
     "ClipByGlobalNormState",
     "ClipState",
     "ConditionallyMaskState",
@@ -475,6 +480,7 @@ __all__ = [
     "assignment",
     "averaged_params",
     "bias_correction",
+    "block_coordinate_descent",
     "cast",
     "cast_like",
     "chain",

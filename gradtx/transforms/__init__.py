@@ -62,6 +62,10 @@ from gradtx.transforms.conditional import (
 from gradtx.transforms.constraints import (
     keep_params_nonnegative,
 )
+from gradtx.transforms.coordinate import (
+    BlockCoordinateDescentState,
+    block_coordinate_descent,
+)
 from gradtx.transforms.decay import (
     add_decayed_weights,
     normalized_weight_decay,
@@ -171,6 +175,7 @@ MultiTransformState = PartitionState
 __all__ = [
     "AddNoiseState",
     "ApplyIfFiniteState",
+    "BlockCoordinateDescentState",
     "ConditionFn",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
@@ -215,6 +220,7 @@ __all__ = [
     "add_noise",
     "apply_if_finite",
     "averaged_params",
+    "block_coordinate_descent",
     "chain",
     "clip",
     "clip_by_block_rms",
