@@ -82,6 +82,9 @@ from gradtx.optimizers.adam import (
     nadam,
     nadamw,
 )
+from gradtx.optimizers.asgd import (
+    asgd,
+)
 from gradtx.optimizers.optimistic import (
     optimistic_adam,
     optimistic_adam_v2,
@@ -184,6 +187,13 @@ from gradtx.transforms.adaptive import (
     scale_by_rms,
     scale_by_rss,
     scale_by_stddev,
+)
+from gradtx.transforms.asgd import (
+    AsgdAveragingState,
+    ScaleByAsgdState,
+    asgd_averaged_params,
+    asgd_averaging,
+    scale_by_asgd,
 )
 from gradtx.transforms.averaging import (
     EmaParamsState,
@@ -399,6 +409,7 @@ __all__ = [
     "ApplyEvery",
     "ApplyIfFiniteState",
     "ArrayTree",
+    "AsgdAveragingState",
     "BlockCoordinateDescentState",
     "ClipByGlobalNormState",
     "ClipState",
@@ -437,6 +448,7 @@ __all__ = [
     "ScaleByAdamState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
+    "ScaleByAsgdState",
     "ScaleByLionState",
     "ScaleByNadamState",
     "ScaleByOptimisticGradientState",
@@ -477,6 +489,9 @@ __all__ = [
     "apply_every",
     "apply_if_finite",
     "apply_updates",
+    "asgd",
+    "asgd_averaged_params",
+    "asgd_averaging",
     "assignment",
     "averaged_params",
     "bias_correction",
@@ -585,6 +600,7 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_asgd",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_nadam",

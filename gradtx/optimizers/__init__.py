@@ -12,6 +12,9 @@ from gradtx.optimizers.adam import (
     nadam,
     nadamw,
 )
+from gradtx.optimizers.asgd import (
+    asgd,
+)
 from gradtx.optimizers.optimistic import (
     optimistic_adam,
     optimistic_adam_v2,
@@ -50,6 +53,7 @@ __all__ = [
     "adamw",
     "addsign",
     "amsgrad",
+    "asgd",
     "lion",
     "nadam",
     "nadamw",

@@ -36,6 +36,13 @@ from gradtx.transforms.adaptive import (
     scale_by_rss,
     scale_by_stddev,
 )
+from gradtx.transforms.asgd import (
+    AsgdAveragingState,
+    ScaleByAsgdState,
+    asgd_averaged_params,
+    asgd_averaging,
+    scale_by_asgd,
+)
 from gradtx.transforms.averaging import (
     EmaParamsState,
     PolyakAveragingState,
@@ -175,6 +182,7 @@ MultiTransformState = PartitionState
 __all__ = [
     "AddNoiseState",
     "ApplyIfFiniteState",
+    "AsgdAveragingState",
     "BlockCoordinateDescentState",
     "ConditionFn",
     "ConditionallyMaskState",
@@ -200,6 +208,7 @@ __all__ = [
     "ScaleByAdamState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
+    "ScaleByAsgdState",
     "ScaleByLionState",
     "ScaleByNadamState",
     "ScaleByPowersignState",
@@ -219,6 +228,8 @@ __all__ = [
     "add_decayed_weights",
     "add_noise",
     "apply_if_finite",
+    "asgd_averaged_params",
+    "asgd_averaging",
     "averaged_params",
     "block_coordinate_descent",
     "chain",
@@ -257,6 +268,7 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_asgd",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_nadam",
