@@ -82,10 +82,11 @@ def test_rprop_is_optax_one_step_earlier_with_the_same_state():
             max_step_size=0.5)
   tx, otx = gradtx.scale_by_rprop(**kw), optax.scale_by_rprop(**kw)
   s, os_ = tx.init(PARAMS), otx.init(PARAMS)
+  step, ostep = jax.jit(tx.update), jax.jit(otx.update)
   prev = None
   for g in GRADS:
-    u, s = tx.update(g, s, PARAMS)
-    ou, os_ = otx.update(g, os_, PARAMS)
+    u, s = step(g, s, PARAMS)
+    ou, os_ = ostep(g, os_, PARAMS)
     assert_trees_equal(s, os_)
     if prev is None:
       assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(ou))
@@ -102,11 +103,12 @@ def test_rprop_matches_torch():
   opt = torch.optim.Rprop([tp], lr=0.05, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0), foreach=False)
   tx = gradtx.rprop(0.05)
   p, s = jnp.asarray(p0), tx.init(jnp.asarray(p0))
+  step = jax.jit(tx.update)
   for g in GRADS:
     g = np.asarray(g["b"]["d"]).ravel()
     tp.grad = torch.tensor(g)
     opt.step()
-    u, s = tx.update(jnp.asarray(g), s, p)
+    u, s = step(jnp.asarray(g), s, p)
     p = gradtx.apply_updates(p, u)
   # torch subtracts step * sign(g) in place; the same float32 operations here
   np.testing.assert_allclose(np.asarray(p), tp.detach().numpy(), rtol=1e-6, atol=1e-7)
