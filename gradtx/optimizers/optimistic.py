@@ -89,7 +89,7 @@ def optimistic_adam(
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.optimistic_adam(0.1)
     >>> round(tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))[0].tolist()[0], 4)
-    -0.1
+    -0.1474
 
   References:
     Daskalakis, Ilyas, Syrgkanis & Zeng, "Training GANs with Optimism", ICLR 2018.
@@ -145,7 +145,7 @@ def optimistic_adam_v2(
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.optimistic_adam_v2(0.1)
     >>> round(tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))[0].tolist()[0], 4)
-    -0.1
+    -0.1474
 
   References:
     Daskalakis, Ilyas, Syrgkanis & Zeng, "Training GANs with Optimism", ICLR 2018.

@@ -120,10 +120,10 @@ def asgd_averaging(t0: Any = 1e6, accumulator_dtype: Any = None) -> GradientTran
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.chain(gradtx.scale(-1.0), gradtx.asgd_averaging(t0=0))
     >>> params, state = jnp.zeros(1), tx.init(jnp.zeros(1))
-    >>> for _ in range(4):  # params -1, -2, -3, -4; mean of the last two
+    >>> for _ in range(4):  # params -1, -2, -3, -4; the mean from step t0 + 2 = 2 on
     ...   u, state = tx.update(jnp.ones(1), state, params); params = params + u
     >>> gradtx.asgd_averaged_params(state).tolist()
-    [-3.5]
+    [-3.0]
 
   References:
     Polyak & Juditsky, "Acceleration of Stochastic Approximation by Averaging", SIAM J. Control
