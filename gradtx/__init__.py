@@ -91,10 +91,24 @@ from gradtx.optimizers.layerwise import (
     lamb,
     lars,
 )
+from gradtx.optimizers.asgd import (
+    asgd,
+)
+from gradtx.optimizers.optimistic import (
+    optimistic_adam,
+    optimistic_adam_v2,
+    optimistic_gradient_descent,
+)
+from gradtx.optimizers.polyak import (
+    polyak_sgd,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
     rmsprop,
+)
+from gradtx.optimizers.rprop import (
+    rprop,
 )
 from gradtx.optimizers.sgd import (
     noisy_sgd,
@@ -103,7 +117,10 @@ from gradtx.optimizers.sgd import (
 )
 from gradtx.optimizers.sign import (
     addsign,
+    lion,
     powersign,
+    sign_sgd,
+    signum,
 )
 # optax has `multi_normal` at its top level only (not in `optax.perturbations`).
 from gradtx.perturbations.noise import (
@@ -180,6 +197,13 @@ from gradtx.transforms.adaptive import (
     scale_by_rss,
     scale_by_stddev,
 )
+from gradtx.transforms.asgd import (
+    AsgdAveragingState,
+    ScaleByAsgdState,
+    asgd_averaged_params,
+    asgd_averaging,
+    scale_by_asgd,
+)
 from gradtx.transforms.averaging import (
     EmaParamsState,
     PolyakAveragingState,
@@ -205,6 +229,10 @@ from gradtx.transforms.conditional import (
 )
 from gradtx.transforms.constraints import (
     keep_params_nonnegative,
+)
+from gradtx.transforms.coordinate import (
+    BlockCoordinateDescentState,
+    block_coordinate_descent,
 )
 from gradtx.transforms.decay import (
     WeightDecaySchedule,
@@ -236,6 +264,10 @@ from gradtx.transforms.freezing import (
 from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
+)
+from gradtx.transforms.lion import (
+    ScaleByLionState,
+    scale_by_lion,
 )
 from gradtx.transforms.lookahead import (
     LookaheadParams,
@@ -277,15 +309,26 @@ from gradtx.transforms.normalization import (
     scale_by_param_block_norm,
     scale_by_param_block_rms,
 )
+from gradtx.transforms.optimistic import (
+    ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient,
+)
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
+)
+from gradtx.transforms.polyak import (
+    scale_by_polyak,
 )
 from gradtx.transforms.precision import (
     MixedPrecisionState,
     mixed_precision,
     state_bytes,
     state_bytes_per_param,
+)
+from gradtx.transforms.rprop import (
+    ScaleByRpropState,
+    scale_by_rprop,
 )
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
@@ -397,6 +440,8 @@ __all__ = [
     "ApplyEvery",
     "ApplyIfFiniteState",
     "ArrayTree",
+    "AsgdAveragingState",
+    "BlockCoordinateDescentState",
     "ClipByGlobalNormState",
     "ClipState",
     "ConditionallyMaskState",
@@ -435,13 +480,17 @@ __all__ = [
     "ScaleByAdamState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
+    "ScaleByAsgdState",
     "ScaleByDistanceOverGradientsState",
+    "ScaleByLionState",
     "ScaleByNadamState",
+    "ScaleByOptimisticGradientState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
     "ScaleByRStdDevWithCountState",
     "ScaleByRmsState",
     "ScaleByRmsWithCountState",
+    "ScaleByRpropState",
     "ScaleByRssState",
     "ScaleBySM3State",
     "ScaleByScheduleState",
@@ -476,9 +525,13 @@ __all__ = [
     "apply_every",
     "apply_if_finite",
     "apply_updates",
+    "asgd",
+    "asgd_averaged_params",
+    "asgd_averaging",
     "assignment",
     "averaged_params",
     "bias_correction",
+    "block_coordinate_descent",
     "cast",
     "cast_like",
     "centralize",
@@ -531,6 +584,7 @@ __all__ = [
     "learned",
     "linear_onecycle_schedule",
     "linear_schedule",
+    "lion",
     "log_cosh",
     "lookahead",
     "losses",
@@ -554,6 +608,9 @@ __all__ = [
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
     "ntxent",
+    "optimistic_adam",
+    "optimistic_adam_v2",
+    "optimistic_gradient_descent",
     "optimizers",
     "partition",
     "per_example_global_norm_clip",
@@ -565,12 +622,14 @@ __all__ = [
     "plot_lr_range_test",
     "plot_schedule",
     "polyak_averaging",
+    "polyak_sgd",
     "polynomial_schedule",
     "powersign",
     "projections",
     "read_measures",
     "reduce_on_plateau",
     "rmsprop",
+    "rprop",
     "safe_increment",
     "safe_int32_increment",
     "safe_norm",
@@ -582,14 +641,19 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_asgd",
     "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_learning_rate",
+    "scale_by_lion",
     "scale_by_nadam",
+    "scale_by_optimistic_gradient",
     "scale_by_param_block_norm",
     "scale_by_param_block_rms",
+    "scale_by_polyak",
     "scale_by_powersign",
     "scale_by_rms",
+    "scale_by_rprop",
     "scale_by_rss",
     "scale_by_schedule",
     "scale_by_sign",
@@ -608,6 +672,8 @@ __all__ = [
     "sgdw",
     "sigmoid_binary_cross_entropy",
     "sigmoid_focal_loss",
+    "sign_sgd",
+    "signum",
     "skip_large_updates",
     "skip_not_finite",
     "sm3",

@@ -1213,3 +1213,159 @@ def momo(params, grads, values, learning_rate=1.0, beta=0.9, lower_bound=0.0, we
 
 def momo_adam(params, grads, values, learning_rate=1e-2, b1=0.9, b2=0.999, eps=1e-8, **kwargs):
   return momo(params, grads, values, learning_rate, b1=b1, b2=b2, eps=eps, adam=True, **kwargs)
+
+
+# --- sign slice (issue 14): lion, sign_sgd, signum, rprop, optimistic, polyak, asgd, block
+# coordinate descent ---------------------------------------------------------------------------
+
+
+def scale_by_lion(params, grads, b1=0.9, b2=0.99, mode="hard", smooth_beta=1.0, **_):
+  """Chen et al. 2023, Alg. 2: c = b1 m + (1 - b1) g; u = sign(c); m = b2 m + (1 - b2) g."""
+  m = _zeros(params)
+
+  def step(t, i, p, g):
+    c = b1 * m[i] + (1 - b1) * g
+    m[i] = b2 * m[i] + (1 - b2) * g
+    if mode == "smooth":
+      return np.tanh(smooth_beta * c)
+    if mode == "refined":
+      return np.where(np.abs(c) < 1.0, c, np.sign(c))
+    return np.sign(c)
+
+  return _loop(params, grads, step)
+
+
+def lion(params, grads, learning_rate, b1=0.9, b2=0.99, weight_decay=1e-3, **_):
+  """Chen et al. 2023, Alg. 2 with decoupled decay: p -= lr (sign(c) + wd p)."""
+  m = _zeros(params)
+
+  def step(t, i, p, g):
+    c = b1 * m[i] + (1 - b1) * g
+    m[i] = b2 * m[i] + (1 - b2) * g
+    return -_val(learning_rate, t) * (np.sign(c) + _val(weight_decay, t) * p)
+
+  return _loop(params, grads, step)
+
+
+def sign_sgd(params, grads, learning_rate):
+  """Bernstein et al. 2018, Alg. 1: p -= lr sign(g)."""
+  return _loop(params, grads, lambda t, i, p, g: -_val(learning_rate, t) * np.sign(g))
+
+
+def signum(params, grads, learning_rate, beta=0.9, **_):
+  """Bernstein et al. 2018, Alg. 3 (Signum): m = beta m + (1 - beta) g; p -= lr sign(m)."""
+  m = _zeros(params)
+
+  def step(t, i, p, g):
+    m[i] = beta * m[i] + (1 - beta) * g
+    return -_val(learning_rate, t) * np.sign(m[i])
+
+  return _loop(params, grads, step)
+
+
+def scale_by_rprop(params, grads, learning_rate, eta_minus=0.5, eta_plus=1.2,
+                   min_step_size=1e-6, max_step_size=50.0, sign=1.0):
+  """iRprop- (Igel & Huesken 2003, Fig. 2): grow the step on agreement, shrink and skip (storing
+  g = 0) on a sign flip; u = step sign(g)."""
+  delta = [np.full_like(np.asarray(p, np.float64), learning_rate) for p in params]
+  prev = _zeros(params)
+
+  def step(t, i, p, g):
+    s = g * prev[i]
+    delta[i] = np.where(s > 0, np.minimum(delta[i] * eta_plus, max_step_size),
+                        np.where(s < 0, np.maximum(delta[i] * eta_minus, min_step_size),
+                                 delta[i]))
+    prev[i] = np.where(s < 0, 0.0, delta[i] * np.sign(g))
+    return sign * prev[i]
+
+  return _loop(params, grads, step)
+
+
+def rprop(params, grads, learning_rate, **kwargs):
+  """Rprop's descent step: -u of `scale_by_rprop`."""
+  return scale_by_rprop(params, grads, learning_rate, sign=-1.0, **kwargs)
+
+
+def scale_by_optimistic_gradient(params, grads, alpha=1.0, beta=1.0, lr=None):
+  """Mokhtari et al. 2020, eq. (OGDA): u = (alpha + beta) g_t - beta g_{t-1}, g_0 = g_1."""
+  prev = [None] * len(params)
+
+  def step(t, i, p, g):
+    g_prev = g if prev[i] is None else prev[i]
+    prev[i] = g
+    u = (alpha + beta) * g - beta * g_prev
+    return u if lr is None else -_val(lr, t) * u
+
+  return _loop(params, grads, step)
+
+
+def optimistic_gradient_descent(params, grads, learning_rate, alpha=1.0, beta=1.0):
+  """p -= lr ((alpha + beta) g_t - beta g_{t-1})."""
+  return scale_by_optimistic_gradient(params, grads, alpha, beta, lr=learning_rate)
+
+
+def polyak_sgd(params, grads, values, max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0,
+               variant="sps", sign=-1.0):
+  """Loizou et al. 2021, SPS_max (eq. 5) on the scaled gradient s g (optax's chain):
+  gamma = min((f - f*) / (||s g||^2 + eps), gamma_max); u = -gamma s g (`sign=1`, `scaling=1`:
+  the primitive scale_by_polyak)."""
+  out = []
+  for t, gs in enumerate(grads):
+    s = _val(scaling, t)
+    sg = [s * np.asarray(g, np.float64) for g in gs]
+    sq = sum(float(np.sum(x * x)) for x in sg)
+    gap = values[t] - f_min
+    if variant == "sps+":
+      gap = max(gap, 0.0)
+    gamma = 0.0 if sq + eps <= np.finfo(float).eps else min(gap / (sq + eps), max_learning_rate)
+    out.append([sign * gamma * x for x in sg])
+  return out
+
+
+def scale_by_polyak(params, grads, values, **kwargs):
+  """The Polyak step gamma g (no sgd scaling, no sign flip)."""
+  return polyak_sgd(params, grads, values, sign=1.0, **kwargs)
+
+
+def asgd(params, grads, learning_rate=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0,
+         return_averages=False, **_):
+  """torch.optim.ASGD (Polyak & Juditsky 1992; Bottou 2010): eta_t = lr / (1 + lambd lr (t-1))^alpha,
+  p <- p (1 - lambd eta) - eta (g + wd p); ax <- p if mu = 1 else ax + mu (p - ax),
+  mu_t = 1 / max(1, t - 1 - t0). Returns the updates (and the averages)."""
+  ps = [np.array(p, np.float64) for p in params]
+  ax = [np.zeros_like(p) for p in ps]
+  out, avgs = [], []
+  for t, gs in enumerate(grads):  # t = step - 1
+    eta = learning_rate / (1 + lambd * learning_rate * t) ** alpha
+    mu = 1.0 / max(1.0, t - t0)
+    us = []
+    for i, (p, g) in enumerate(zip(ps, gs)):
+      new = p * (1 - lambd * eta) - eta * (np.asarray(g, np.float64) + weight_decay * p)
+      us.append(new - p)
+      ps[i] = new
+      ax[i] = new.copy() if mu == 1 else ax[i] + mu * (new - ax[i])
+    out.append(us)
+    avgs.append([a.copy() for a in ax])
+  return (out, avgs) if return_averages else out
+
+
+def block_coordinate_descent_sgd_momentum(params, grads, leaf_blocks, n_blocks, learning_rate,
+                                          momentum, steps_per_block=1):
+  """Goodfellow et al., Sec. 8.7.2, cyclic blocks: block k_t = floor(t / s) mod K takes a heavy-
+  ball step (v = g + mu v; u = -lr v); the other blocks get 0 and their v does not move.
+  `leaf_blocks[i]` is leaf i's block index."""
+  v = _zeros(params)
+
+  def step(t, i, p, g):
+    if leaf_blocks[i] != (t // steps_per_block) % n_blocks:
+      return np.zeros_like(g)
+    v[i] = g + momentum * v[i]
+    return -learning_rate * v[i]
+
+  return _loop(params, grads, step)
+
+
+def scale_by_asgd(params, grads, learning_rate=1e-2, lambd=1e-4, alpha=0.75):
+  """ASGD's step before the sign flip: u = eta_t (g + lambd p), eta_t as in `asgd`."""
+  return _loop(params, grads, lambda t, i, p, g: learning_rate / (
+      1 + lambd * learning_rate * t) ** alpha * (g + lambd * p))

@@ -684,3 +684,81 @@ ENTRIES += [
           _functools.partial(ref.momo_adam, values=_MOMO_VALUES), optax.contrib.momo_adam,
           needs_params=True, update_kwargs=_momo_kwargs),
 ]
+
+
+# --- sign slice (issue 14): lion, sign_sgd, signum, rprop, optimistic, polyak, asgd, block
+# coordinate descent ----------------------------------------------------------------------------
+
+import functools as _ft  # noqa: E402  (appended block)
+
+_POLYAK_VALUES = tuple(3.0 / (1.0 + i) - 0.5 for i in range(40))  # falls below f_min=0: sps+ clips
+
+
+def _polyak_kwargs(i):
+  return dict(value=jnp.asarray(_POLYAK_VALUES[i], jnp.float32))
+
+
+_BCD_LABELS = {"a": ("x", "y"), "b": {"c": "x", "d": "y"}}  # sorted blocks: x (leaves 0, 2), y
+
+
+def _bcd_reference(params, grads, tx, param_labels, order="cyclic", steps_per_block=1, seed=0):
+  del tx, param_labels, order, seed
+  return ref.block_coordinate_descent_sgd_momentum(params, grads, (0, 1, 0, 1), 2, 0.1, 0.9,
+                                                   steps_per_block)
+
+
+ENTRIES += [
+    Entry("scale_by_lion", "scale_by_lion", dict(), ref.scale_by_lion, optax.scale_by_lion,
+          sweep=("b1", (0.0, 0.5, 0.9))),
+    Entry("scale_by_lion-smooth", "scale_by_lion", dict(b2=0.9, mode="smooth", smooth_beta=2.0),
+          ref.scale_by_lion, optax.scale_by_lion, sweep=("b2", (0.5, 0.9, 0.99))),
+    Entry("scale_by_lion-refined", "scale_by_lion", dict(mode="refined"), ref.scale_by_lion,
+          optax.scale_by_lion),
+    Entry("lion", "lion", dict(learning_rate=0.01, weight_decay=0.1), ref.lion, optax.lion,
+          needs_params=True, sweep=("learning_rate", (1e-3, 1e-2, 1e-1))),
+    Entry("sign_sgd", "sign_sgd", dict(learning_rate=0.1), ref.sign_sgd, optax.sign_sgd,
+          sweep=("learning_rate", (0.01, 0.1, 1.0))),
+    Entry("signum", "signum", dict(learning_rate=0.1, beta=0.8), ref.signum, optax.signum,
+          sweep=("beta", (0.0, 0.5, 0.9))),
+    # optax's scale_by_rprop returns the previous step's update (optax#1725): no optax parity
+    # here; tests/test_zoo_sign.py compares with optax shifted by one step, states bit for bit.
+    Entry("scale_by_rprop", "scale_by_rprop", dict(learning_rate=0.1), ref.scale_by_rprop,
+          sweep=("learning_rate", (0.01, 0.1, 1.0))),
+    Entry("scale_by_rprop-clipped", "scale_by_rprop",
+          dict(learning_rate=0.1, eta_minus=0.3, eta_plus=2.0, min_step_size=0.05,
+               max_step_size=0.3), ref.scale_by_rprop),
+    Entry("rprop", "rprop", dict(learning_rate=0.05), ref.rprop,
+          sweep=("eta_plus", (1.0, 1.2, 1.5))),
+    Entry("scale_by_optimistic_gradient", "scale_by_optimistic_gradient",
+          dict(alpha=0.5, beta=2.0), ref.scale_by_optimistic_gradient,
+          optax.scale_by_optimistic_gradient, sweep=("beta", (0.0, 1.0, 2.0))),
+    Entry("optimistic_gradient_descent", "optimistic_gradient_descent",
+          dict(learning_rate=0.1), ref.optimistic_gradient_descent,
+          optax.optimistic_gradient_descent, sweep=("learning_rate", (0.01, 0.1, 1.0))),
+    Entry("optimistic_adam", "optimistic_adam", dict(learning_rate=0.01, optimism=0.02), None,
+          optax.optimistic_adam, sweep=("learning_rate", (0.001, 0.01, 0.1))),
+    Entry("optimistic_adam_v2", "optimistic_adam_v2", dict(learning_rate=0.01, beta=0.5), None,
+          optax.optimistic_adam_v2, sweep=("learning_rate", (0.001, 0.01, 0.1))),
+    Entry("scale_by_polyak", "scale_by_polyak", dict(f_min=0.1, max_learning_rate=0.5),
+          _ft.partial(ref.scale_by_polyak, values=_POLYAK_VALUES), optax.scale_by_polyak,
+          update_kwargs=_polyak_kwargs, sweep=("max_learning_rate", (0.01, 0.1, 1.0))),
+    Entry("polyak_sgd", "polyak_sgd", dict(scaling=0.5, eps=0.1),
+          _ft.partial(ref.polyak_sgd, values=_POLYAK_VALUES), optax.polyak_sgd,
+          update_kwargs=_polyak_kwargs, sweep=("scaling", (0.1, 0.5, 1.0))),
+    Entry("polyak_sgd-sps+", "polyak_sgd", dict(variant="sps+", f_min=0.2),
+          _ft.partial(ref.polyak_sgd, values=_POLYAK_VALUES), optax.polyak_sgd,
+          update_kwargs=_polyak_kwargs),
+    Entry("scale_by_asgd", "scale_by_asgd", dict(learning_rate=0.1, lambd=0.5),
+          ref.scale_by_asgd, needs_params=True, sweep=("learning_rate", (0.01, 0.1, 1.0))),
+    Entry("asgd_averaging", "asgd_averaging", dict(t0=3.0), ref.pass_through, needs_params=True,
+          sweep=("t0", (0.0, 3.0, 10.0))),
+    Entry("asgd", "asgd", dict(learning_rate=0.05, lambd=0.1, t0=2.0, weight_decay=0.2),
+          ref.asgd, needs_params=True, sweep=("learning_rate", (0.01, 0.05, 0.1))),
+    Entry("block_coordinate_descent", "block_coordinate_descent",
+          dict(tx=gradtx.sgd(0.1, momentum=0.9), param_labels=_BCD_LABELS), _bcd_reference),
+    Entry("block_coordinate_descent-3", "block_coordinate_descent",
+          dict(tx=gradtx.sgd(0.1, momentum=0.9), param_labels=lambda p: _BCD_LABELS,
+               steps_per_block=3), _bcd_reference),
+]
+
+NOT_TRANSFORMS |= {"asgd_averaged_params"}

@@ -344,3 +344,17 @@ CONFIGS += [
     C("contrib.momo_adam-adapt", lambda L: _contrib(L, "momo_adam")(
         0.05, weight_decay=0.01, adapt_lower_bound=True), value=True),
 ]
+
+
+# --- sign slice (issue 14) ---------------------------------------------------------------------
+CONFIGS += [
+    C("lion", lambda L: L.lion(1e-3)),
+    C("lion-mu-bf16-mask", lambda L: L.lion(1e-3, mu_dtype=jnp.bfloat16, mask=_mask)),
+    C("sign_sgd", lambda L: L.sign_sgd(0.1)),
+    C("signum", lambda L: L.signum(0.1)),
+    C("rprop", lambda L: L.rprop(0.1)),
+    C("optimistic_gradient_descent", lambda L: L.optimistic_gradient_descent(0.1)),
+    C("optimistic_adam", lambda L: L.optimistic_adam(0.1)),
+    C("optimistic_adam_v2", lambda L: L.optimistic_adam_v2(_sched(L))),
+    C("polyak_sgd", lambda L: L.polyak_sgd(), value=True),
+]

@@ -83,7 +83,21 @@ ALIAS_KWARGS = {
     "lamb": dict(learning_rate=0.01, weight_decay=0.1),
     "lars": dict(learning_rate=0.01, weight_decay=0.01),
     "sm3": dict(learning_rate=0.01),
+
+    # sign slice (issue 14)
+    "asgd": dict(learning_rate=0.05, lambd=0.1, t0=2.0, weight_decay=0.1),
+    "lion": dict(learning_rate=gradtx.linear_schedule(1e-3, 1e-4, STEPS),
+             mask=lambda p: _mask_by_ndim(p)),
+    "optimistic_adam": dict(learning_rate=0.01),
+    "optimistic_adam_v2": dict(learning_rate=0.01),
+    "optimistic_gradient_descent": dict(learning_rate=0.1),
+    "polyak_sgd": dict(scaling=gradtx.linear_schedule(0.5, 0.1, STEPS)),  # a count to restore
+    "rprop": dict(learning_rate=0.1),
+    "sign_sgd": dict(learning_rate=gradtx.linear_schedule(0.1, 0.01, STEPS)),
+    "signum": dict(learning_rate=0.1),
 }
+# Aliases whose update needs the loss as `value=` (their case passes the metric).
+ALIAS_NEEDS_VALUE = {"polyak_sgd"}
 
 
 def _alias(name):
@@ -117,7 +131,8 @@ def _labels(params):
   return {"a": ("rms-bc", "rms-centered"), "b": {"c": "frozen", "d": "rms-centered-bc"}}
 
 
-CASES = [Case(f"alias-{name}", _alias(name)) for name in sorted(aliases.__all__)] + [
+CASES = [Case(f"alias-{name}", _alias(name), value=name in ALIAS_NEEDS_VALUE)
+         for name in sorted(aliases.__all__)] + [
     # Variants with other state classes (rmsprop's are in multi_transform below).
     Case("nadam-momentum-decay", lambda: gradtx.nadam(0.01, momentum_decay=0.004)),
     # Wrappers and combinators.

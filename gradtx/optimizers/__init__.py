@@ -21,10 +21,24 @@ from gradtx.optimizers.layerwise import (
     lamb,
     lars,
 )
+from gradtx.optimizers.asgd import (
+    asgd,
+)
+from gradtx.optimizers.optimistic import (
+    optimistic_adam,
+    optimistic_adam_v2,
+    optimistic_gradient_descent,
+)
+from gradtx.optimizers.polyak import (
+    polyak_sgd,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
     rmsprop,
+)
+from gradtx.optimizers.rprop import (
+    rprop,
 )
 from gradtx.optimizers.sgd import (
     noisy_sgd,
@@ -33,7 +47,10 @@ from gradtx.optimizers.sgd import (
 )
 from gradtx.optimizers.sign import (
     addsign,
+    lion,
     powersign,
+    sign_sgd,
+    signum,
 )
 
 __all__ = [
@@ -46,15 +63,24 @@ __all__ = [
     "adamw",
     "addsign",
     "amsgrad",
+    "asgd",
     "fromage",
     "lamb",
     "lars",
+    "lion",
     "nadam",
     "nadamw",
     "noisy_sgd",
+    "optimistic_adam",
+    "optimistic_adam_v2",
+    "optimistic_gradient_descent",
+    "polyak_sgd",
     "powersign",
     "rmsprop",
+    "rprop",
     "sgd",
     "sgdw",
+    "sign_sgd",
+    "signum",
     "sm3",
 ]

@@ -36,6 +36,13 @@ from gradtx.transforms.adaptive import (
     scale_by_rss,
     scale_by_stddev,
 )
+from gradtx.transforms.asgd import (
+    AsgdAveragingState,
+    ScaleByAsgdState,
+    asgd_averaged_params,
+    asgd_averaging,
+    scale_by_asgd,
+)
 from gradtx.transforms.averaging import (
     EmaParamsState,
     PolyakAveragingState,
@@ -61,6 +68,10 @@ from gradtx.transforms.conditional import (
 )
 from gradtx.transforms.constraints import (
     keep_params_nonnegative,
+)
+from gradtx.transforms.coordinate import (
+    BlockCoordinateDescentState,
+    block_coordinate_descent,
 )
 from gradtx.transforms.decay import (
     add_decayed_weights,
@@ -91,6 +102,10 @@ from gradtx.transforms.freezing import (
 from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
+)
+from gradtx.transforms.lion import (
+    ScaleByLionState,
+    scale_by_lion,
 )
 from gradtx.transforms.lookahead import (
     LookaheadParams,
@@ -131,15 +146,25 @@ from gradtx.transforms.normalization import (
     scale_by_param_block_norm,
     scale_by_param_block_rms,
 )
+from gradtx.transforms.optimistic import (
+    scale_by_optimistic_gradient,
+)
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
+)
+from gradtx.transforms.polyak import (
+    scale_by_polyak,
 )
 from gradtx.transforms.precision import (
     MixedPrecisionState,
     mixed_precision,
     state_bytes,
     state_bytes_per_param,
+)
+from gradtx.transforms.rprop import (
+    ScaleByRpropState,
+    scale_by_rprop,
 )
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
@@ -180,6 +205,8 @@ MultiTransformState = PartitionState
 __all__ = [
     "AddNoiseState",
     "ApplyIfFiniteState",
+    "AsgdAveragingState",
+    "BlockCoordinateDescentState",
     "ConditionFn",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
@@ -205,13 +232,16 @@ __all__ = [
     "ScaleByAdamState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
+    "ScaleByAsgdState",
     "ScaleByDistanceOverGradientsState",
+    "ScaleByLionState",
     "ScaleByNadamState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
     "ScaleByRStdDevWithCountState",
     "ScaleByRmsState",
     "ScaleByRmsWithCountState",
+    "ScaleByRpropState",
     "ScaleByRssState",
     "ScaleBySM3State",
     "ScaleByScheduleState",
@@ -225,7 +255,10 @@ __all__ = [
     "add_decayed_weights",
     "add_noise",
     "apply_if_finite",
+    "asgd_averaged_params",
+    "asgd_averaging",
     "averaged_params",
+    "block_coordinate_descent",
     "centralize",
     "chain",
     "clip",
@@ -264,14 +297,19 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_asgd",
     "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_learning_rate",
+    "scale_by_lion",
     "scale_by_nadam",
+    "scale_by_optimistic_gradient",
     "scale_by_param_block_norm",
     "scale_by_param_block_rms",
+    "scale_by_polyak",
     "scale_by_powersign",
     "scale_by_rms",
+    "scale_by_rprop",
     "scale_by_rss",
     "scale_by_schedule",
     "scale_by_sign",
