@@ -112,9 +112,10 @@ def scale_by_madgrad(
     for name in ("grad_sum_sq", "s", "x0"):
       _checks.check_same_structure(fn, "updates", updates, f"state.{name}", getattr(state, name))
     _checks.check_same_structure(fn, "updates", updates, "params", params)
-    count = state.count
+    count, count_inc = state.count, safe_increment(state.count)
     lr = _checks.resolve(learning_rate, count, fn=fn, name="learning_rate")
-    lamb = (lr + eps) * jnp.sqrt(count + 1)  # lambda_k = (eta_k + eps) sqrt(k + 1)
+    # lambda_k = (eta_k + eps) sqrt(k + 1); k + 1 saturates at int32's max (optax's overflows).
+    lamb = (lr + eps) * jnp.sqrt(count_inc)
     grad_sum_sq = _map(lambda g, acc: _accumulate(acc, lamb * (g**2), g),  # G += lambda g^2
                        updates, state.grad_sum_sq)
     s = _map(lambda g, acc: _accumulate(acc, lamb * g, g), updates, state.s)  # s += lambda g
@@ -124,7 +125,7 @@ def scale_by_madgrad(
                  updates, z, params)
     out = _map(lambda g, n, o: n - o, updates, x_new, params)
     return cast_like(out, updates), MadgradState(
-        count=safe_increment(count),
+        count=count_inc,
         grad_sum_sq=moment_like(grad_sum_sq, state.grad_sum_sq),
         s=moment_like(s, state.s),
         x0=state.x0)
