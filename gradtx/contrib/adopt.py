@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +42,7 @@ def scale_by_adopt(
     *,
     nesterov: bool = False,
     use_clipping: bool = True,
-    clip_value_fn: Callable[[jax.Array], jax.Array] = _quarter_power,
+    clip_value_fn: Union[Callable[[jax.Array], jax.Array], float] = _quarter_power,
     nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""Normalizes the gradient by the *previous* second moment, then takes its momentum (ADOPT).
@@ -68,7 +68,9 @@ def scale_by_adopt(
     mu_dtype: dtype of `mu` (default: the params').
     nesterov: the Nesterov form of the momentum.
     use_clipping: clip the normalized gradient to :math:`[-c_t, c_t]`.
-    clip_value_fn: :math:`c_t` as a function of the int32 step.
+    clip_value_fn: :math:`c_t \ge 0` as a function of the int32 step, or a number (a constant
+      clip value; not in optax, and what lets `inject_hyperparams(adopt)` run, where optax's
+      fails calling the injected value).
     nu_dtype: dtype of `nu` (default: the params'). Not in optax.
 
   Returns:
@@ -92,9 +94,8 @@ def scale_by_adopt(
   _checks.check_bool(fn, "nesterov", nesterov)
   _checks.check_bool(fn, "use_clipping", use_clipping)
   _checks.check_scalar(fn, "eps", eps, low=0.0, low_open=not use_clipping)
-  if not callable(clip_value_fn):
-    raise TypeError(f"gradtx.{fn}: clip_value_fn must be a callable of the step count, got "
-                    f"{type(clip_value_fn).__name__} {clip_value_fn!r}.")
+  # A number is a constant clip value; inject_hyperparams passes the function's value there.
+  _checks.check_scalar(fn, "clip_value_fn", clip_value_fn, low=0.0, schedule=True)
   mu_dtype = _checks.check_dtype(fn, "mu_dtype", mu_dtype)
   nu_dtype = _checks.check_dtype(fn, "nu_dtype", nu_dtype)
 
@@ -110,7 +111,7 @@ def scale_by_adopt(
     b1_ = jnp.where(state.count > 0, b1, 1)  # step 0: m stays 0
     nu = update_moment_per_elem_norm(updates, state.nu, b2_, 2)
     if use_clipping:
-      clip_value = clip_value_fn(state.count)
+      clip_value = _checks.resolve(clip_value_fn, state.count, fn=fn, name="clip_value_fn")
       normalize = lambda g, v: jnp.clip(g / jnp.maximum(jnp.sqrt(v), eps), -clip_value,
                                         clip_value)
     else:
@@ -134,7 +135,7 @@ def adopt(
     *,
     nesterov: bool = False,
     use_clipping: bool = True,
-    clip_value_fn: Callable[[jax.Array], jax.Array] = _quarter_power,
+    clip_value_fn: Union[Callable[[jax.Array], jax.Array], float] = _quarter_power,
     nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""ADOPT (Taniguchi et al.), as optax's.
