@@ -84,8 +84,9 @@ def scale_by_madgrad(
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.contrib.scale_by_madgrad(0.1, momentum=0.0, eps=0.0)
-    >>> tx.update(jnp.ones(1), tx.init(jnp.zeros(1)), jnp.zeros(1))[0].round(4).tolist()
-    [-0.4642]
+    >>> u, _ = tx.update(jnp.ones(1), tx.init(jnp.zeros(1)), jnp.zeros(1))
+    >>> round(u.tolist()[0], 4)  # -0.1 / 0.1**(1/3)
+    -0.2154
 
   References:
     Defazio & Jelassi, "Adaptivity without Compromise: A Momentumized, Adaptive, Dual Averaged
