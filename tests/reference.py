@@ -1369,3 +1369,136 @@ def scale_by_asgd(params, grads, learning_rate=1e-2, lambd=1e-4, alpha=0.75):
   """ASGD's step before the sign flip: u = eta_t (g + lambd p), eta_t as in `asgd`."""
   return _loop(params, grads, lambda t, i, p, g: learning_rate / (
       1 + lambd * learning_rate * t) ** alpha * (g + lambd * p))
+
+
+# --- contrib: madgrad, acprop, ademamix, simplified_ademamix, adopt ---------------------------
+
+
+def scale_by_madgrad(params, grads, learning_rate, momentum=0.9, eps=1e-6, weight_decay=0.0,
+                     **_):
+  """Defazio & Jelassi 2021, Algorithm 1 (with optax's / the PyTorch code's eps added to the rate):
+  lambda_k = (lr_k + eps) sqrt(k + 1), s += lambda g, G += lambda g^2,
+  z = x0 - s / (G^(1/3) + eps), x_new = (1 - c) z + c x, u = x_new - x.
+  `weight_decay` (the alias) adds weight_decay * x to g first (L2)."""
+  x0 = [np.array(p, np.float64) for p in params]
+  s, G = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    g = g + _val(weight_decay, t) * p
+    lamb = (_val(learning_rate, t) + eps) * np.sqrt(t + 1)
+    s[i] = s[i] + lamb * g
+    G[i] = G[i] + lamb * g * g
+    z = x0[i] - s[i] / (np.cbrt(G[i]) + eps)
+    return (1 - momentum) * z + momentum * p - p
+
+  return _loop(params, grads, step)
+
+
+def madgrad(params, grads, learning_rate, momentum=0.9, weight_decay=0.0, eps=1e-6, **_):
+  """MADGRAD with L2 decay on the gradient (optax's alias)."""
+  return scale_by_madgrad(params, grads, learning_rate, momentum, eps, weight_decay)
+
+
+def scale_by_acprop(params, grads, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16,
+                    learning_rate=None, weight_decay=0.0, **_):
+  """Zhuang et al. 2021, Algorithm 2 (optax's form): m_t = b1 m + (1 - b1) g,
+  s_t = b2 s + (1 - b2) (g - m_{t-1})^2 + eps_root, u_t = g / (sqrt(s_{t-1} / (1 - b2^(t-1)))
+  + eps), with s_0-hat = 1 at t = 1. With a learning rate (the alias): -lr (u + wd p)."""
+  m, s = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    s_hat = np.ones_like(g) if t == 0 else s[i] / (1 - b2 ** t)
+    u = g / (np.sqrt(s_hat) + eps)
+    s[i] = b2 * s[i] + (1 - b2) * (g - m[i]) ** 2 + eps_root
+    m[i] = b1 * m[i] + (1 - b1) * g
+    if learning_rate is None:
+      return u
+    return -_val(learning_rate, t) * (u + _val(weight_decay, t) * p)
+
+  return _loop(params, grads, step)
+
+
+def acprop(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16,
+           weight_decay=0.0, **_):
+  return scale_by_acprop(params, grads, b1, b2, eps, eps_root, learning_rate, weight_decay)
+
+
+def scale_by_ademamix(params, grads, b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8,
+                      eps_root=0.0, learning_rate=None, weight_decay=0.0, **_):
+  """Pagliardini et al. 2024, Algorithm 1: m1 = b1 m1 + (1 - b1) g, m2 = b3_t m2 + (1 - b3_t) g,
+  nu = b2 nu + (1 - b2) g^2, u = (m1 / (1 - b1^t) + alpha_t m2) / (sqrt(nu / (1 - b2^t)
+  + eps_root) + eps); b3_t, alpha_t are schedules of the 0-based step. Alias: -lr (u + wd p)."""
+  m1, m2, nu = _zeros(params), _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    b3_t, alpha_t = _val(b3, t), _val(alpha, t)
+    m1[i] = b1 * m1[i] + (1 - b1) * g
+    m2[i] = b3_t * m2[i] + (1 - b3_t) * g
+    nu[i] = b2 * nu[i] + (1 - b2) * g * g
+    u = (m1[i] / (1 - b1 ** (t + 1)) + alpha_t * m2[i]) / (
+        np.sqrt(nu[i] / (1 - b2 ** (t + 1)) + eps_root) + eps)
+    if learning_rate is None:
+      return u
+    return -_val(learning_rate, t) * (u + _val(weight_decay, t) * p)
+
+  return _loop(params, grads, step)
+
+
+def ademamix(params, grads, learning_rate, b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, eps=1e-8,
+             eps_root=0.0, weight_decay=0.0, **_):
+  return scale_by_ademamix(params, grads, b1, b2, b3, alpha, eps, eps_root, learning_rate,
+                           weight_decay)
+
+
+def scale_by_simplified_ademamix(params, grads, b1=0.99, b2=0.95, alpha=0.0, eps=1e-8,
+                                 eps_root=0.0, learning_rate=None, weight_decay=0.0, **_):
+  """Morwani et al. 2025: m = b1 m + g (no damping), n = b2 n + (1 - b2) g^2,
+  u = (m + alpha_t g) / (sqrt(n / (1 - b2^t) + eps_root) + eps). Alias: -lr (u + wd p)."""
+  m, n = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    m[i] = b1 * m[i] + g
+    n[i] = b2 * n[i] + (1 - b2) * g * g
+    u = (m[i] + _val(alpha, t) * g) / (np.sqrt(n[i] / (1 - b2 ** (t + 1)) + eps_root) + eps)
+    if learning_rate is None:
+      return u
+    return -_val(learning_rate, t) * (u + _val(weight_decay, t) * p)
+
+  return _loop(params, grads, step)
+
+
+def simplified_ademamix(params, grads, learning_rate, b1=0.99, b2=0.95, alpha=0.0, eps=1e-8,
+                        eps_root=0.0, weight_decay=0.0, **_):
+  return scale_by_simplified_ademamix(params, grads, b1, b2, alpha, eps, eps_root, learning_rate,
+                                      weight_decay)
+
+
+def scale_by_adopt(params, grads, b1=0.9, b2=0.9999, eps=1e-6, nesterov=False,
+                   use_clipping=True, learning_rate=None, **_):
+  """Taniguchi et al. 2024, Algorithm 2 with clipping c_t = t^(1/4) (t 0-based): v_0 = g_0^2,
+  m_0 = 0, u_0 = 0; for t >= 1: g_hat = clip(g / max(sqrt(v_{t-1}), eps), c_t),
+  m = b1 m + (1 - b1) g_hat, v = b2 v + (1 - b2) g^2, u = m (nesterov: b1 m + (1 - b1) g_hat)."""
+  # optax's (and gradtx's) b1, b2 are float32 arrays (picked with jnp.where): 1 - float32(0.9999)
+  # is 4.7e-5 relative off 1e-4, which an unclipped ADOPT amplifies; use the float32 values.
+  b1, b2 = float(np.float32(b1)), float(np.float32(b2))
+  m, v = _zeros(params), _zeros(params)
+
+  def step(t, i, p, g):
+    if t == 0:
+      v[i] = g * g
+      u = np.zeros_like(g)
+    else:
+      g_hat = g / np.maximum(np.sqrt(v[i]), eps)
+      if use_clipping:
+        g_hat = np.clip(g_hat, -t ** 0.25, t ** 0.25)
+      m[i] = b1 * m[i] + (1 - b1) * g_hat
+      v[i] = b2 * v[i] + (1 - b2) * g * g
+      u = b1 * m[i] + (1 - b1) * g_hat if nesterov else m[i].copy()
+    return u if learning_rate is None else -_val(learning_rate, t) * u
+
+  return _loop(params, grads, step)
+
+
+def adopt(params, grads, learning_rate, b1=0.9, b2=0.9999, eps=1e-6, nesterov=False,
+          use_clipping=True, **_):
+  return scale_by_adopt(params, grads, b1, b2, eps, nesterov, use_clipping, learning_rate)

@@ -762,3 +762,44 @@ ENTRIES += [
 ]
 
 NOT_TRANSFORMS |= {"asgd_averaged_params"}
+
+
+# --- contrib: madgrad, acprop, ademamix, simplified_ademamix, adopt (tests/test_zoo_madgrad.py
+# has the 20-step bit-identical optax parity, masks, dtypes and errors)
+
+ENTRIES += [
+    Entry("contrib.scale_by_madgrad", "contrib.scale_by_madgrad", dict(learning_rate=0.01),
+          ref.scale_by_madgrad, optax.contrib.scale_by_madgrad, needs_params=True,
+          sweep=("learning_rate", (0.001, 0.01, 0.1)), atol=1e-5),
+    Entry("contrib.madgrad", "contrib.madgrad",
+          dict(learning_rate=0.01, momentum=0.5, weight_decay=0.1), ref.madgrad,
+          optax.contrib.madgrad, needs_params=True, sweep=("momentum", (0.0, 0.5, 0.9)),
+          atol=1e-5),
+    Entry("contrib.scale_by_acprop", "contrib.scale_by_acprop", dict(), ref.scale_by_acprop,
+          optax.contrib.scale_by_acprop, sweep=("b2", (0.9, 0.99, 0.999))),
+    Entry("contrib.acprop", "contrib.acprop", dict(learning_rate=0.01, weight_decay=0.1),
+          ref.acprop, optax.contrib.acprop, needs_params=True,
+          sweep=("learning_rate", (0.001, 0.01, 0.1))),
+    Entry("contrib.scale_by_ademamix", "contrib.scale_by_ademamix",
+          dict(b3=lambda t: 0.99 - 0.1 * 0.5**t, alpha=lambda t: 5.0 * jnp.minimum(t / 10, 1.0)),
+          ref.scale_by_ademamix, optax.contrib.scale_by_ademamix, sweep=("b1", (0.0, 0.5, 0.9))),
+    Entry("contrib.ademamix", "contrib.ademamix", dict(learning_rate=0.01, weight_decay=0.1),
+          ref.ademamix, optax.contrib.ademamix, needs_params=True,
+          sweep=("learning_rate", (0.001, 0.01, 0.1))),
+    Entry("contrib.scale_by_simplified_ademamix", "contrib.scale_by_simplified_ademamix",
+          dict(alpha=2.0), ref.scale_by_simplified_ademamix,
+          optax.contrib.scale_by_simplified_ademamix, sweep=("alpha", (0.0, 1.0, 5.0))),
+    Entry("contrib.simplified_ademamix", "contrib.simplified_ademamix",
+          dict(learning_rate=0.01, weight_decay=0.1), ref.simplified_ademamix,
+          optax.contrib.simplified_ademamix, needs_params=True,
+          sweep=("learning_rate", (0.001, 0.01, 0.1))),
+    # rtol 1e-4 against NumPy: g / sqrt(v_{t-1}) with v_0 = g_0^2 amplifies float32 rounding
+    # when g_0 is small (the reference uses optax's float32 b1, b2; optax parity is 1e-6).
+    Entry("contrib.scale_by_adopt", "contrib.scale_by_adopt", dict(), ref.scale_by_adopt,
+          optax.contrib.scale_by_adopt, sweep=("b1", (0.0, 0.5, 0.9)), rtol=1e-4),
+    Entry("contrib.scale_by_adopt-nesterov", "contrib.scale_by_adopt",
+          dict(nesterov=True, use_clipping=False), ref.scale_by_adopt,
+          optax.contrib.scale_by_adopt, rtol=1e-4),
+    Entry("contrib.adopt", "contrib.adopt", dict(learning_rate=0.01), ref.adopt,
+          optax.contrib.adopt, sweep=("learning_rate", (0.001, 0.01, 0.1)), rtol=1e-4),
+]

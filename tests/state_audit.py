@@ -358,3 +358,18 @@ CONFIGS += [
     C("optimistic_adam_v2", lambda L: L.optimistic_adam_v2(_sched(L))),
     C("polyak_sgd", lambda L: L.polyak_sgd(), value=True),
 ]
+
+
+# --- contrib: madgrad, acprop, ademamix, simplified_ademamix, adopt
+CONFIGS += [
+    C("contrib.madgrad", lambda L: _contrib(L, "madgrad")(0.01)),
+    C("contrib.madgrad-schedule", lambda L: _contrib(L, "madgrad")(_sched(L), weight_decay=0.1)),
+    C("contrib.acprop", lambda L: _contrib(L, "acprop")(0.01)),
+    C("contrib.acprop-mask", lambda L: _contrib(L, "acprop")(0.01, weight_decay=0.1, mask=_mask)),
+    C("contrib.ademamix", lambda L: _contrib(L, "ademamix")(0.01)),
+    C("contrib.ademamix-schedules", lambda L: _contrib(L, "ademamix")(
+        _sched(L), b3=_sched(L), alpha=_sched(L), weight_decay=0.1, mask=_mask)),
+    C("contrib.simplified_ademamix", lambda L: _contrib(L, "simplified_ademamix")(0.01)),
+    C("contrib.adopt", lambda L: _contrib(L, "adopt")(0.01)),
+    C("contrib.adopt-nesterov", lambda L: _contrib(L, "adopt")(_sched(L), nesterov=True)),
+]

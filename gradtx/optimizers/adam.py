@@ -188,11 +188,9 @@ def nadam(
   if not nesterov:
     raise ValueError("gradtx.nadam: momentum_decay (Dozat's warm-up) needs nesterov=True, got "
                      "nesterov=False.")
-  if nu_dtype is not None:
-    raise ValueError("gradtx.nadam: nu_dtype is only supported with momentum_decay=None.")
   return chain(
       scale_by_nadam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
-                     momentum_decay=momentum_decay),
+                     momentum_decay=momentum_decay, nu_dtype=nu_dtype),
       scale_by_learning_rate(learning_rate),
   )
 
@@ -239,6 +237,9 @@ def adamax(
     b1: float = 0.9,
     b2: float = 0.999,
     eps: float = 1e-8,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""AdaMax: Adam with the infinity norm (Kingma & Ba, Sec. 7.1).
 
@@ -249,6 +250,8 @@ def adamax(
     b1: first-moment decay in [0, 1).
     b2: decay of the infinity norm in [0, 1).
     eps: >= 0.
+    mu_dtype: dtype of the first moment (default: the params'). Not in optax.
+    nu_dtype: dtype of the infinity norm (default: the params'). Not in optax.
 
   Returns:
     A `GradientTransformation`.
@@ -263,7 +266,8 @@ def adamax(
     Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Algorithm 2.
     https://arxiv.org/abs/1412.6980
   """
-  return chain(scale_by_adamax(b1=b1, b2=b2, eps=eps), scale_by_learning_rate(learning_rate))
+  return chain(scale_by_adamax(b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+               scale_by_learning_rate(learning_rate))
 
 
 def adamaxw(
@@ -273,6 +277,9 @@ def adamaxw(
     eps: float = 1e-8,
     weight_decay: ScalarOrSchedule = 1e-4,
     mask: MaskOrFn | Callable | None = None,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""AdaMax with decoupled weight decay, as optax's `adamaxw`.
 
@@ -280,7 +287,7 @@ def adamaxw(
   scale_by_learning_rate(learning_rate))`.
 
   Args:
-    learning_rate, b1, b2, eps: as `adamax`.
+    learning_rate, b1, b2, eps, mu_dtype, nu_dtype: as `adamax`.
     weight_decay, mask: as `adamw`.
 
   Returns:
@@ -297,7 +304,7 @@ def adamaxw(
     https://arxiv.org/abs/1711.05101
   """
   return chain(
-      scale_by_adamax(b1=b1, b2=b2, eps=eps),
+      scale_by_adamax(b1=b1, b2=b2, eps=eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
       add_decayed_weights(weight_decay, mask),
       scale_by_learning_rate(learning_rate),
   )
@@ -312,6 +319,8 @@ def amsgrad(
     mu_dtype: Any = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
+    *,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""AMSGrad (Reddi et al.): Adam with a non-decreasing second moment.
 
@@ -324,6 +333,7 @@ def amsgrad(
     b1, b2, eps, eps_root, mu_dtype: as `adam`.
     bias_correction_mu: debias the first moment.
     bias_correction_nu: debias the second moment before the running maximum.
+    nu_dtype: dtype of the second moment and its running maximum. Not in optax.
 
   Returns:
     A `GradientTransformation`.
@@ -341,6 +351,6 @@ def amsgrad(
   return chain(
       scale_by_amsgrad(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
                        bias_correction_mu=bias_correction_mu,
-                       bias_correction_nu=bias_correction_nu),
+                       bias_correction_nu=bias_correction_nu, nu_dtype=nu_dtype),
       scale_by_learning_rate(learning_rate),
   )

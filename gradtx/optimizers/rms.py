@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation, MaskOrFn, ScalarOrSchedule, identity
@@ -28,6 +28,8 @@ def adagrad(
     learning_rate: ScalarOrSchedule,
     initial_accumulator_value: float = 0.1,
     eps: float = 1e-7,
+    *,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""Adagrad: per-coordinate steps scaled by the root of the summed squared gradients.
 
@@ -39,6 +41,7 @@ def adagrad(
     learning_rate: a float, scalar array or schedule.
     initial_accumulator_value: starting value of the sum, >= 0.
     eps: >= 0.
+    nu_dtype: dtype of the sum of squares (default: the params'). Not in optax.
 
   Returns:
     A `GradientTransformation`.
@@ -54,7 +57,8 @@ def adagrad(
     Optimization", JMLR 2011.
   """
   return chain(
-      scale_by_rss(initial_accumulator_value=initial_accumulator_value, eps=eps),
+      scale_by_rss(initial_accumulator_value=initial_accumulator_value, eps=eps,
+                   nu_dtype=nu_dtype),
       scale_by_learning_rate(learning_rate),
   )
 
@@ -65,6 +69,9 @@ def adadelta(
     eps: float = 1e-6,
     weight_decay: ScalarOrSchedule = 0.0,
     weight_decay_mask: MaskOrFn | Callable | None = None,
+    *,
+    mask: MaskOrFn | Callable | None = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""Adadelta (Zeiler): steps in the units of the parameters, no learning rate needed.
 
@@ -82,7 +89,10 @@ def adadelta(
     rho: decay of both running averages, in [0, 1].
     eps: >= 0, inside both square roots.
     weight_decay: coupled L2 weight decay (added to the gradient), float or schedule.
-    weight_decay_mask: which params are decayed.
+    weight_decay_mask: which params are decayed (pytree of bools or a callable).
+    mask: the same as `weight_decay_mask`, under the name every other gradtx optimizer uses
+      (give one of the two). Not in optax.
+    nu_dtype: dtype of both accumulators (default: the params'). Not in optax.
 
   Returns:
     A `GradientTransformation`.
@@ -96,9 +106,12 @@ def adadelta(
   References:
     Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012. https://arxiv.org/abs/1212.5701
   """
+  if mask is not None and weight_decay_mask is not None:
+    raise ValueError("gradtx.adadelta: give the decay mask as mask or as weight_decay_mask "
+                     "(optax's name), not both.")
   return chain(
-      add_decayed_weights(weight_decay, mask=weight_decay_mask),
-      scale_by_adadelta(rho=rho, eps=eps),
+      add_decayed_weights(weight_decay, mask=weight_decay_mask if mask is None else mask),
+      scale_by_adadelta(rho=rho, eps=eps, nu_dtype=nu_dtype),
       scale_by_learning_rate(learning_rate),
   )
 
@@ -113,6 +126,9 @@ def rmsprop(
     momentum: ScalarOrSchedule | None = None,
     nesterov: bool = False,
     bias_correction: bool = False,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""RMSprop (Tieleman & Hinton), optionally centered and with momentum.
 
@@ -132,6 +148,9 @@ def rmsprop(
     momentum: momentum in [0, 1] (float, array or schedule) or None.
     nesterov: Nesterov momentum (needs `momentum`).
     bias_correction: debias the moving averages.
+    mu_dtype: dtype of the first-moment buffers: the centered mean and the momentum trace
+      (default: the params'). Not in optax.
+    nu_dtype: dtype of the squared-gradient average (default: the params'). Not in optax.
 
   Returns:
     A `GradientTransformation`.
@@ -152,10 +171,18 @@ def rmsprop(
                        optional=True)
   if momentum is None and nesterov:
     raise ValueError("gradtx.rmsprop: nesterov=True needs a momentum, got momentum=None.")
-  scaler = scale_by_stddev if centered else scale_by_rms
+  if centered:
+    scaler = scale_by_stddev(decay=decay, eps=eps, initial_scale=initial_scale,
+                             eps_in_sqrt=eps_in_sqrt, bias_correction=bias_correction,
+                             mu_dtype=mu_dtype, nu_dtype=nu_dtype)
+  else:
+    _checks.check_dtype("rmsprop", "mu_dtype", mu_dtype)
+    scaler = scale_by_rms(decay=decay, eps=eps, initial_scale=initial_scale,
+                          eps_in_sqrt=eps_in_sqrt, bias_correction=bias_correction,
+                          nu_dtype=nu_dtype)
   return chain(
-      scaler(decay=decay, eps=eps, initial_scale=initial_scale, eps_in_sqrt=eps_in_sqrt,
-             bias_correction=bias_correction),
+      scaler,
       scale_by_learning_rate(learning_rate),
-      identity() if momentum is None else trace(decay=momentum, nesterov=nesterov),
+      identity() if momentum is None else trace(decay=momentum, nesterov=nesterov,
+                                                accumulator_dtype=mu_dtype),
   )

@@ -67,8 +67,8 @@ class ScaleByRssState(NamedTuple):
   sum_of_squares: Any
 
 
-def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7
-                 ) -> GradientTransformation:
+def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7, *,
+                 nu_dtype: Any = None) -> GradientTransformation:
   r"""Divides the updates by the root of the sum of all past squared gradients (Adagrad).
 
   Coordinates with large or frequent gradients get small steps and rare ones large steps. The sum
@@ -83,6 +83,7 @@ def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7
   Args:
     initial_accumulator_value: :math:`G_0 \ge 0`; a float or a scalar array.
     eps: :math:`\epsilon \ge 0`, added inside the square root; a float or a scalar array.
+    nu_dtype: dtype of `sum_of_squares` (default: the params'). Not in optax.
 
   Returns:
     A `GradientTransformation` with state `ScaleByRssState(sum_of_squares)`.
@@ -103,9 +104,11 @@ def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7
   _checks.check_scalar(fn, "initial_accumulator_value", initial_accumulator_value,
                        **_NON_NEGATIVE)
   _checks.check_scalar(fn, "eps", eps, **_NON_NEGATIVE)
+  nu_dtype = _checks.check_dtype(fn, "nu_dtype", nu_dtype)
 
   def init_fn(params):
-    return ScaleByRssState(sum_of_squares=tree.full_like(params, initial_accumulator_value))
+    return ScaleByRssState(
+        sum_of_squares=tree.full_like(params, initial_accumulator_value, nu_dtype))
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
@@ -145,6 +148,8 @@ def scale_by_rms(
     initial_scale: float = 0.0,
     eps_in_sqrt: bool = True,
     bias_correction: bool = False,
+    *,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""Divides the updates by the root of an exponential moving average of their squares (RMSprop).
 
@@ -166,6 +171,7 @@ def scale_by_rms(
     initial_scale: :math:`\nu_0 \ge 0`; a float or a scalar array.
     eps_in_sqrt: add `eps` inside the square root (True, as Tieleman & Hinton) or outside it.
     bias_correction: divide :math:`\nu_t` by :math:`1 - \rho^t` (keeps a step `count`).
+    nu_dtype: dtype of `nu` (default: the params'). Not in optax.
 
   Returns:
     A `GradientTransformation` with state `ScaleByRmsState(nu)`, or
@@ -190,9 +196,10 @@ def scale_by_rms(
   _checks.check_scalar(fn, "decay", decay, **(_UNIT if bias_correction else _CLOSED_UNIT))
   _checks.check_scalar(fn, "eps", eps, **_NON_NEGATIVE)
   _checks.check_scalar(fn, "initial_scale", initial_scale, **_NON_NEGATIVE)
+  nu_dtype = _checks.check_dtype(fn, "nu_dtype", nu_dtype)
 
   def init_fn(params):
-    nu = tree.full_like(params, initial_scale)
+    nu = tree.full_like(params, initial_scale, nu_dtype)
     if bias_correction:
       return ScaleByRmsWithCountState(count=jnp.zeros([], jnp.int32), nu=nu)
     return ScaleByRmsState(nu=nu)
@@ -236,6 +243,9 @@ def scale_by_stddev(
     initial_scale: float = 0.0,
     eps_in_sqrt: bool = True,
     bias_correction: bool = False,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""Divides the updates by a running estimate of their standard deviation (centered RMSprop).
 
@@ -258,6 +268,8 @@ def scale_by_stddev(
     initial_scale: :math:`\nu_0 \ge 0`; a float or a scalar array.
     eps_in_sqrt: add `eps` inside the square root (True) or outside it.
     bias_correction: divide both EMAs by :math:`1 - \rho^t` (keeps a step `count`).
+    mu_dtype: dtype of `mu` (default: the params'). Not in optax.
+    nu_dtype: dtype of `nu` (default: the params'). Not in optax.
 
   Returns:
     A `GradientTransformation` with state `ScaleByRStdDevState(mu, nu)`, or
@@ -280,10 +292,12 @@ def scale_by_stddev(
   _checks.check_scalar(fn, "decay", decay, **(_UNIT if bias_correction else _CLOSED_UNIT))
   _checks.check_scalar(fn, "eps", eps, **_NON_NEGATIVE)
   _checks.check_scalar(fn, "initial_scale", initial_scale, **_NON_NEGATIVE)
+  mu_dtype = _checks.check_dtype(fn, "mu_dtype", mu_dtype)
+  nu_dtype = _checks.check_dtype(fn, "nu_dtype", nu_dtype)
 
   def init_fn(params):
-    mu = tree.zeros_like(params)
-    nu = tree.full_like(params, initial_scale)
+    mu = tree.zeros_like(params, mu_dtype)
+    nu = tree.full_like(params, initial_scale, nu_dtype)
     if bias_correction:
       return ScaleByRStdDevWithCountState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu)
     return ScaleByRStdDevState(mu=mu, nu=nu)
@@ -333,7 +347,8 @@ def _adadelta_step(rho: Any, eps: Any) -> Any:
   return step
 
 
-def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransformation:
+def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6, *, nu_dtype: Any = None
+                      ) -> GradientTransformation:
   r"""Scales the updates by the ratio of the RMS of past updates to the RMS of gradients (Adadelta).
 
   The numerator carries the units of the parameters, so the result needs no learning rate
@@ -357,6 +372,7 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
   Args:
     rho: :math:`\rho` in [0, 1); a float or a scalar array.
     eps: :math:`\epsilon > 0` (with 0 every update is 0); a float or a scalar array.
+    nu_dtype: dtype of both accumulators `e_g` and `e_x` (default: the params'). Not in optax.
 
   Returns:
     A `GradientTransformation` with state `ScaleByAdaDeltaState(e_g, e_x)`. Differences from
@@ -376,9 +392,11 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
   fn = "scale_by_adadelta"
   _checks.check_scalar(fn, "rho", rho, **_UNIT)
   _checks.check_scalar(fn, "eps", eps, low=0, low_open=True)
+  nu_dtype = _checks.check_dtype(fn, "nu_dtype", nu_dtype)
 
   def init_fn(params):
-    return ScaleByAdaDeltaState(e_g=tree.zeros_like(params), e_x=tree.zeros_like(params))
+    return ScaleByAdaDeltaState(e_g=tree.zeros_like(params, nu_dtype),
+                                e_x=tree.zeros_like(params, nu_dtype))
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
@@ -520,8 +538,8 @@ def scale_by_adam(
   return GradientTransformation(init_fn, update_fn)
 
 
-def scale_by_adamax(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
-                    ) -> GradientTransformation:
+def scale_by_adamax(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *,
+                    mu_dtype: Any = None, nu_dtype: Any = None) -> GradientTransformation:
   r"""Adam with the infinity norm in place of the second moment (AdaMax; Kingma & Ba, Alg. 2).
 
   The exponentially weighted maximum of :math:`|g|` is not biased towards zero, so only the first
@@ -539,6 +557,8 @@ def scale_by_adamax(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
     b1: :math:`\beta_1` in [0, 1); a float or a scalar array.
     b2: :math:`\beta_2` in [0, 1]; a float or a scalar array.
     eps: :math:`\epsilon \ge 0`; a float or a scalar array.
+    mu_dtype: dtype of `mu` (default: the params'). Not in optax.
+    nu_dtype: dtype of `nu`, the infinity norm (default: the params'). Not in optax.
 
   Returns:
     A `GradientTransformation` with state `ScaleByAdamState(count, mu, nu)`.
@@ -557,10 +577,12 @@ def scale_by_adamax(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
   _checks.check_scalar(fn, "b1", b1, **_UNIT)
   _checks.check_scalar(fn, "b2", b2, **_CLOSED_UNIT)
   _checks.check_scalar(fn, "eps", eps, **_NON_NEGATIVE)
+  mu_dtype = _checks.check_dtype(fn, "mu_dtype", mu_dtype)
+  nu_dtype = _checks.check_dtype(fn, "nu_dtype", nu_dtype)
 
   def init_fn(params):
-    return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=tree.zeros_like(params),
-                            nu=tree.zeros_like(params))
+    return ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=tree.zeros_like(params, mu_dtype),
+                            nu=tree.zeros_like(params, nu_dtype))
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
@@ -594,6 +616,8 @@ def scale_by_amsgrad(
     mu_dtype: Any = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
+    *,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""Adam normalized by the running maximum of the second moment (AMSGrad).
 
@@ -618,6 +642,7 @@ def scale_by_amsgrad(
     mu_dtype: dtype of `mu` (default: the params' dtype).
     bias_correction_mu: bias-correct the first moment.
     bias_correction_nu: bias-correct the second moment before the maximum.
+    nu_dtype: dtype of `nu` and `nu_max` (default: the params'). Not in optax.
 
   Returns:
     A `GradientTransformation` with state `ScaleByAmsgradState(count, mu, nu, nu_max)`.
@@ -637,11 +662,13 @@ def scale_by_amsgrad(
   mu_dtype = _checks.check_dtype(fn, "mu_dtype", mu_dtype)
   _checks.check_bool(fn, "bias_correction_mu", bias_correction_mu)
   _checks.check_bool(fn, "bias_correction_nu", bias_correction_nu)
+  nu_dtype = _checks.check_dtype(fn, "nu_dtype", nu_dtype)
 
   def init_fn(params):
     return ScaleByAmsgradState(count=jnp.zeros([], jnp.int32),
                                mu=tree.zeros_like(params, mu_dtype),
-                               nu=tree.zeros_like(params), nu_max=tree.zeros_like(params))
+                               nu=tree.zeros_like(params, nu_dtype),
+                               nu_max=tree.zeros_like(params, nu_dtype))
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
@@ -678,6 +705,7 @@ def scale_by_nadam(
     mu_dtype: Any = None,
     *,
     momentum_decay: float = 0.004,
+    nu_dtype: Any = None,
 ) -> GradientTransformation:
   r"""Nesterov-accelerated Adam with Dozat's momentum warm-up schedule (NAdam).
 
@@ -705,6 +733,7 @@ def scale_by_nadam(
     eps_root: :math:`\epsilon_{root} \ge 0`, inside the square root; a float or a scalar array.
     mu_dtype: dtype of `mu` (default: the params' dtype).
     momentum_decay: :math:`\psi \ge 0` (0.004 as torch); a float or a scalar array.
+    nu_dtype: dtype of `nu` (default: the params').
 
   Returns:
     A `GradientTransformation` with state `ScaleByNadamState(count, mu, nu, mu_product)`.
@@ -723,10 +752,12 @@ def scale_by_nadam(
   _check_adam_args(fn, b1, b2, eps, eps_root)
   mu_dtype = _checks.check_dtype(fn, "mu_dtype", mu_dtype)
   _checks.check_scalar(fn, "momentum_decay", momentum_decay, **_NON_NEGATIVE)
+  nu_dtype = _checks.check_dtype(fn, "nu_dtype", nu_dtype)
 
   def init_fn(params):
     return ScaleByNadamState(count=jnp.zeros([], jnp.int32),
-                             mu=tree.zeros_like(params, mu_dtype), nu=tree.zeros_like(params),
+                             mu=tree.zeros_like(params, mu_dtype),
+                             nu=tree.zeros_like(params, nu_dtype),
                              mu_product=jnp.ones([], jnp.float32))
 
   def update_fn(updates, state, params=None, **extra_args):
