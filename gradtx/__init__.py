@@ -82,6 +82,13 @@ from gradtx.optimizers.adam import (
     nadam,
     nadamw,
 )
+from gradtx.optimizers.adaptive import (
+    adabelief,
+    adan,
+    novograd,
+    radam,
+    yogi,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
@@ -152,6 +159,10 @@ from gradtx.transforms.accumulation import (
     MultiStepsState,
     apply_every,
 )
+from gradtx.transforms.adan import (
+    ScaleByAdanState,
+    scale_by_adan,
+)
 from gradtx.transforms.adaptive import (
     ScaleByAdaDeltaState,
     ScaleByAdamState,
@@ -181,6 +192,10 @@ from gradtx.transforms.averaging import (
     ensemble_predict,
     polyak_averaging,
     snapshot_ensemble,
+)
+from gradtx.transforms.belief import (
+    ScaleByBeliefState,
+    scale_by_belief,
 )
 from gradtx.transforms.clipping import (
     clip,
@@ -254,6 +269,10 @@ from gradtx.transforms.noise import (
     AddNoiseState,
     add_noise,
 )
+from gradtx.transforms.novograd import (
+    ScaleByNovogradState,
+    scale_by_novograd,
+)
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
@@ -263,6 +282,9 @@ from gradtx.transforms.precision import (
     mixed_precision,
     state_bytes,
     state_bytes_per_param,
+)
+from gradtx.transforms.radam import (
+    scale_by_radam,
 )
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
@@ -279,6 +301,9 @@ from gradtx.transforms.sign import (
 )
 from gradtx.transforms.unitwise import (
     adaptive_grad_clip,
+)
+from gradtx.transforms.yogi import (
+    scale_by_yogi,
 )
 # optax's top-level `tree_map_params` is the same function as `optax.tree.map_params`.
 from gradtx.tree.access import (
@@ -401,9 +426,12 @@ __all__ = [
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
+    "ScaleByAdanState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
+    "ScaleByBeliefState",
     "ScaleByNadamState",
+    "ScaleByNovogradState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
     "ScaleByRStdDevWithCountState",
@@ -426,12 +454,14 @@ __all__ = [
     "WrappedSchedule",
     "ZeroNansState",
     "abs_sq",
+    "adabelief",
     "adadelta",
     "adagrad",
     "adam",
     "adamax",
     "adamaxw",
     "adamw",
+    "adan",
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
@@ -512,6 +542,7 @@ __all__ = [
     "noisy_sgd",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
+    "novograd",
     "ntxent",
     "optimizers",
     "partition",
@@ -527,6 +558,7 @@ __all__ = [
     "polynomial_schedule",
     "powersign",
     "projections",
+    "radam",
     "read_measures",
     "reduce_on_plateau",
     "rmsprop",
@@ -539,16 +571,21 @@ __all__ = [
     "scale_by_adadelta",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_adan",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_belief",
     "scale_by_learning_rate",
     "scale_by_nadam",
+    "scale_by_novograd",
     "scale_by_powersign",
+    "scale_by_radam",
     "scale_by_rms",
     "scale_by_rss",
     "scale_by_schedule",
     "scale_by_sign",
     "scale_by_stddev",
+    "scale_by_yogi",
     "scale_gradient",
     "scale_learning_rate",
     "schedules",
@@ -588,6 +625,7 @@ __all__ = [
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
     "with_extra_args_support",
+    "yogi",
     "zero_nans",
     "zeros_like",
 ]

@@ -12,6 +12,13 @@ from gradtx.optimizers.adam import (
     nadam,
     nadamw,
 )
+from gradtx.optimizers.adaptive import (
+    adabelief,
+    adan,
+    novograd,
+    radam,
+    yogi,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
@@ -28,19 +35,24 @@ from gradtx.optimizers.sign import (
 )
 
 __all__ = [
+    "adabelief",
     "adadelta",
     "adagrad",
     "adam",
     "adamax",
     "adamaxw",
     "adamw",
+    "adan",
     "addsign",
     "amsgrad",
     "nadam",
     "nadamw",
     "noisy_sgd",
+    "novograd",
     "powersign",
+    "radam",
     "rmsprop",
     "sgd",
     "sgdw",
+    "yogi",
 ]

@@ -17,6 +17,10 @@ from gradtx.transforms.accumulation import (
     MultiSteps,
     MultiStepsState,
 )
+from gradtx.transforms.adan import (
+    ScaleByAdanState,
+    scale_by_adan,
+)
 from gradtx.transforms.adaptive import (
     ScaleByAdaDeltaState,
     ScaleByAdamState,
@@ -46,6 +50,10 @@ from gradtx.transforms.averaging import (
     ensemble_predict,
     polyak_averaging,
     snapshot_ensemble,
+)
+from gradtx.transforms.belief import (
+    ScaleByBeliefState,
+    scale_by_belief,
 )
 from gradtx.transforms.clipping import (
     clip,
@@ -117,6 +125,10 @@ from gradtx.transforms.noise import (
     AddNoiseState,
     add_noise,
 )
+from gradtx.transforms.novograd import (
+    ScaleByNovogradState,
+    scale_by_novograd,
+)
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
@@ -126,6 +138,9 @@ from gradtx.transforms.precision import (
     mixed_precision,
     state_bytes,
     state_bytes_per_param,
+)
+from gradtx.transforms.radam import (
+    scale_by_radam,
 )
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
@@ -144,6 +159,9 @@ from gradtx.transforms.unitwise import (
     adaptive_grad_clip,
     unitwise_clip,
     unitwise_norm,
+)
+from gradtx.transforms.yogi import (
+    scale_by_yogi,
 )
 
 # A second name optax binds to EmptyState: keep_params_nonnegative's state.
@@ -179,9 +197,12 @@ __all__ = [
     "PolyakAveragingState",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
+    "ScaleByAdanState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
+    "ScaleByBeliefState",
     "ScaleByNadamState",
+    "ScaleByNovogradState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
     "ScaleByRStdDevWithCountState",
@@ -233,16 +254,21 @@ __all__ = [
     "scale_by_adadelta",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_adan",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_belief",
     "scale_by_learning_rate",
     "scale_by_nadam",
+    "scale_by_novograd",
     "scale_by_powersign",
+    "scale_by_radam",
     "scale_by_rms",
     "scale_by_rss",
     "scale_by_schedule",
     "scale_by_sign",
     "scale_by_stddev",
+    "scale_by_yogi",
     "selective_transform",
     "skip_large_updates",
     "skip_not_finite",
