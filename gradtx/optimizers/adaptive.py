@@ -210,8 +210,9 @@ def adan(
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.adan(0.1)
-    >>> tx.update(jnp.ones(1), tx.init(jnp.zeros(1)), jnp.zeros(1))[0].round(4).tolist()
-    [-0.1]
+    >>> u, _ = tx.update(jnp.ones(1), tx.init(jnp.zeros(1)), jnp.zeros(1))
+    >>> round(float(u[0]), 4)
+    -0.1
 
   References:
     Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep Models",
@@ -256,8 +257,9 @@ def novograd(
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.novograd(0.1)
-    >>> tx.update(jnp.ones(1), tx.init(jnp.zeros(1)), jnp.zeros(1))[0].round(4).tolist()
-    [-0.1]
+    >>> u, _ = tx.update(jnp.ones(1), tx.init(jnp.zeros(1)), jnp.zeros(1))
+    >>> round(float(u[0]), 4)
+    -0.1
 
   References:
     Ginsburg et al., "Stochastic Gradient Methods with Layer-wise Adaptive Moments for Training

@@ -79,8 +79,9 @@ def scale_by_belief(
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.scale_by_belief(eps=0.0, eps_root=0.0)
-    >>> tx.update(jnp.array([0.5, -2.0]), tx.init(jnp.zeros(2)))[0].round(4).tolist()
-    [3.0, -3.0]
+    >>> u, _ = tx.update(jnp.array([0.5, -2.0]), tx.init(jnp.zeros(2)))
+    >>> [round(float(x), 4) for x in u]  # g / (0.9 |g|): the error g - m_1 is 0.9 g
+    [1.1111, -1.1111]
 
   References:
     Zhuang, Tang, Ding, Tatikonda, Dvornek, Papademetris & Duncan, "AdaBelief Optimizer: Adapting

@@ -80,7 +80,8 @@ def scale_by_novograd(
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.scale_by_novograd(eps=0.0)
-    >>> tx.update(jnp.array([3.0, -4.0]), tx.init(jnp.zeros(2)))[0].round(4).tolist()
+    >>> u, _ = tx.update(jnp.array([3.0, -4.0]), tx.init(jnp.zeros(2)))
+    >>> [round(float(x), 4) for x in u]  # g / ||g||
     [0.6, -0.8]
 
   References:
