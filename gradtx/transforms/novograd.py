@@ -75,7 +75,9 @@ def scale_by_novograd(
 
   Returns:
     A `GradientTransformation` with state `ScaleByNovogradState(count, mu, nu)`. Its `update`
-    needs `params` unless `weight_decay` is the number 0.
+    needs `params` unless `weight_decay` is the number 0. The update is the stored momentum (so
+    rounded to `mu_dtype`, as optax's) in the dtype of the incoming updates (optax returns it
+    in `mu_dtype`).
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -149,7 +151,7 @@ def scale_by_novograd(
     nu = jax.lax.cond(count_inc == 1, init_nu, update_nu, updates, state.nu)
     mu = jax.lax.cond(count_inc == 1, init_mu, update_mu, updates, params_or_nones, state.mu,
                       nu)
-    return tree.cast_like(mu, updates), ScaleByNovogradState(
-        count=count_inc, mu=tree.moment_like(mu, state.mu), nu=nu)
+    mu = tree.moment_like(mu, state.mu)  # in mu_dtype; the update is the stored momentum
+    return tree.cast_like(mu, updates), ScaleByNovogradState(count=count_inc, mu=mu, nu=nu)
 
   return GradientTransformation(init_fn, update_fn)
