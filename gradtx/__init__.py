@@ -102,6 +102,13 @@ from gradtx.optimizers.optimistic import (
 from gradtx.optimizers.polyak import (
     polyak_sgd,
 )
+from gradtx.optimizers.adaptive import (
+    adabelief,
+    adan,
+    novograd,
+    radam,
+    yogi,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
@@ -178,6 +185,10 @@ from gradtx.transforms.accumulation import (
     MultiStepsState,
     apply_every,
 )
+from gradtx.transforms.adan import (
+    ScaleByAdanState,
+    scale_by_adan,
+)
 from gradtx.transforms.adaptive import (
     ScaleByAdaDeltaState,
     ScaleByAdamState,
@@ -214,6 +225,10 @@ from gradtx.transforms.averaging import (
     ensemble_predict,
     polyak_averaging,
     snapshot_ensemble,
+)
+from gradtx.transforms.belief import (
+    ScaleByBeliefState,
+    scale_by_belief,
 )
 from gradtx.transforms.clipping import (
     clip,
@@ -313,6 +328,10 @@ from gradtx.transforms.optimistic import (
     ScaleByOptimisticGradientState,
     scale_by_optimistic_gradient,
 )
+from gradtx.transforms.novograd import (
+    ScaleByNovogradState,
+    scale_by_novograd,
+)
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
@@ -329,6 +348,9 @@ from gradtx.transforms.precision import (
 from gradtx.transforms.rprop import (
     ScaleByRpropState,
     scale_by_rprop,
+)
+from gradtx.transforms.radam import (
+    scale_by_radam,
 )
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
@@ -352,6 +374,9 @@ from gradtx.transforms.trust_ratio import (
 )
 from gradtx.transforms.unitwise import (
     adaptive_grad_clip,
+)
+from gradtx.transforms.yogi import (
+    scale_by_yogi,
 )
 # optax's top-level `tree_map_params` is the same function as `optax.tree.map_params`.
 from gradtx.tree.access import (
@@ -478,12 +503,15 @@ __all__ = [
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
+    "ScaleByAdanState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
     "ScaleByAsgdState",
+    "ScaleByBeliefState",
     "ScaleByDistanceOverGradientsState",
     "ScaleByLionState",
     "ScaleByNadamState",
+    "ScaleByNovogradState",
     "ScaleByOptimisticGradientState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
@@ -510,6 +538,7 @@ __all__ = [
     "WrappedSchedule",
     "ZeroNansState",
     "abs_sq",
+    "adabelief",
     "adadelta",
     "adafactor",
     "adagrad",
@@ -517,6 +546,7 @@ __all__ = [
     "adamax",
     "adamaxw",
     "adamw",
+    "adan",
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
@@ -607,6 +637,7 @@ __all__ = [
     "normalize_by_update_norm",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
+    "novograd",
     "ntxent",
     "optimistic_adam",
     "optimistic_adam_v2",
@@ -626,6 +657,7 @@ __all__ = [
     "polynomial_schedule",
     "powersign",
     "projections",
+    "radam",
     "read_measures",
     "reduce_on_plateau",
     "rmsprop",
@@ -639,19 +671,23 @@ __all__ = [
     "scale_by_adadelta",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_adan",
     "scale_by_addsign",
     "scale_by_amsgrad",
     "scale_by_asgd",
+    "scale_by_belief",
     "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_nadam",
+    "scale_by_novograd",
     "scale_by_optimistic_gradient",
     "scale_by_param_block_norm",
     "scale_by_param_block_rms",
     "scale_by_polyak",
     "scale_by_powersign",
+    "scale_by_radam",
     "scale_by_rms",
     "scale_by_rprop",
     "scale_by_rss",
@@ -660,6 +696,7 @@ __all__ = [
     "scale_by_sm3",
     "scale_by_stddev",
     "scale_by_trust_ratio",
+    "scale_by_yogi",
     "scale_gradient",
     "scale_learning_rate",
     "schedules",
@@ -702,6 +739,7 @@ __all__ = [
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
     "with_extra_args_support",
+    "yogi",
     "zero_nans",
     "zeros_like",
 ]

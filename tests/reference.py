@@ -1502,3 +1502,195 @@ def scale_by_adopt(params, grads, b1=0.9, b2=0.9999, eps=1e-6, nesterov=False,
 def adopt(params, grads, learning_rate, b1=0.9, b2=0.9999, eps=1e-6, nesterov=False,
           use_clipping=True, **_):
   return scale_by_adopt(params, grads, b1, b2, eps, nesterov, use_clipping, learning_rate)
+
+
+# ---- belief.py, yogi.py, radam.py, adan.py, novograd.py and optimizers/adaptive.py ----
+# Each `_<algo>_step` returns the per-leaf step closure (its moments live in the closure), so the
+# primitive's reference is `_loop(params, grads, step)` and the alias's adds the weight decay and
+# the learning rate around the same step.
+
+
+def _belief_step(params, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, nesterov=False, **_):
+  """AdaBelief (Zhuang et al. 2020, Algorithm 2), t = 1, 2, ...: m_t = b1 m + (1 - b1) g,
+  s_t = b2 s + (1 - b2)(g - m_t)^2 + eps_root, u = m_hat / (sqrt(s_t / (1 - b2^t)) + eps);
+  nesterov: m_hat = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t) (optax's form)."""
+  m, s = _zeros(params), _zeros(params)
+
+  def step(k, i, p, g):
+    t = k + 1
+    m[i] = b1 * m[i] + (1 - b1) * g
+    s[i] = b2 * s[i] + (1 - b2) * (g - m[i]) ** 2 + eps_root
+    if nesterov:
+      m_hat = b1 * m[i] / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1 ** t)
+    else:
+      m_hat = m[i] / (1 - b1 ** t)
+    return m_hat / (np.sqrt(s[i] / (1 - b2 ** t)) + eps)
+
+  return step
+
+
+def scale_by_belief(params, grads, **hyperparameters):
+  return _loop(params, grads, _belief_step(params, **hyperparameters))
+
+
+def _yogi_step(params, b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_value=1e-6,
+               **_):
+  """Yogi (Zaheer et al. 2018, Algorithm 2): m = b1 m + (1 - b1) g,
+  v = v - (1 - b2) sign(v - g^2) g^2, with optax's bias corrections and m_0 = v_0 = the initial
+  accumulator value: u = [m / (1 - b1^t)] / (sqrt(v / (1 - b2^t) + eps_root) + eps)."""
+  m = _adaptive_full(params, initial_accumulator_value)
+  v = _adaptive_full(params, initial_accumulator_value)
+
+  def step(k, i, p, g):
+    t = k + 1
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = v[i] - (1 - b2) * np.sign(v[i] - g * g) * g * g
+    return m[i] / (1 - b1 ** t) / (np.sqrt(v[i] / (1 - b2 ** t) + eps_root) + eps)
+
+  return step
+
+
+def scale_by_yogi(params, grads, **hyperparameters):
+  return _loop(params, grads, _yogi_step(params, **hyperparameters))
+
+
+def _radam_step(params, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0,
+                nesterov=False, torch_form=False, **_):
+  """RAdam (Liu et al. 2020, Algorithm 2): rho_inf = 2 / (1 - b2) - 1,
+  rho_t = rho_inf - 2 t b2^t / (1 - b2^t); if rho_t >= threshold (torch: >),
+  u = r_t m_hat / (sqrt(v_hat + eps_root) + eps) with
+  r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)), else m_hat.
+  torch_form: torch.optim.RAdam's u = r_t m_hat sqrt(1 - b2^t) / (sqrt(v) + eps)."""
+  m, v = _zeros(params), _zeros(params)
+  rho_inf = 2 / (1 - b2) - 1
+
+  def step(k, i, p, g):
+    t = k + 1
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = b2 * v[i] + (1 - b2) * g * g
+    if nesterov:
+      m_hat = b1 * m[i] / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1 ** t)
+    else:
+      m_hat = m[i] / (1 - b1 ** t)
+    rho = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
+    if not (rho > threshold if torch_form else rho >= threshold):
+      return m_hat
+    r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+    if torch_form:
+      return r * m_hat * np.sqrt(1 - b2 ** t) / (np.sqrt(v[i] + eps_root) + eps)
+    return r * m_hat / (np.sqrt(v[i] / (1 - b2 ** t) + eps_root) + eps)
+
+  return step
+
+
+def scale_by_radam(params, grads, **hyperparameters):
+  return _loop(params, grads, _radam_step(params, **hyperparameters))
+
+
+def _adan_step(params, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=0.0, **_):
+  """Adan (Xie et al., Algorithm 1, optax's convention b = the old average's weight):
+  d = g - g_prev (0 at t = 1), m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) d,
+  n = b3 n + (1 - b3) (g + (1 - b2) d)^2,
+  u = (m_hat + (1 - b2) v_hat) / (sqrt(n_hat + eps_root) + eps), x_hat = x / (1 - b^t)."""
+  m, v, n, prev = _zeros(params), _zeros(params), _zeros(params), _zeros(params)
+
+  def step(k, i, p, g):
+    t = k + 1
+    d = np.zeros_like(g) if k == 0 else g - prev[i]
+    prev[i] = g
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = b2 * v[i] + (1 - b2) * d
+    n[i] = b3 * n[i] + (1 - b3) * (g + (1 - b2) * d) ** 2
+    m_hat, v_hat, n_hat = m[i] / (1 - b1 ** t), v[i] / (1 - b2 ** t), n[i] / (1 - b3 ** t)
+    return (m_hat + (1 - b2) * v_hat) / (np.sqrt(n_hat + eps_root) + eps)
+
+  return step
+
+
+def scale_by_adan(params, grads, **hyperparameters):
+  return _loop(params, grads, _adan_step(params, **hyperparameters))
+
+
+def _novograd_step(params, b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0, **_):
+  """NovoGrad (Ginsburg et al. 2019, Algorithm 1), per leaf l: v_1 = ||g_1||^2,
+  v_t = b2 v + (1 - b2) ||g_t||^2, d = g / (sqrt(v_t + eps_root) + eps) + wd w,
+  m_1 = d, m_t = b1 m + d; u = m."""
+  m, v = _zeros(params), [0.0 for _ in params]
+
+  def step(k, i, p, g):
+    norm_sq = float(np.sum(g * g))
+    v[i] = norm_sq if k == 0 else b2 * v[i] + (1 - b2) * norm_sq
+    d = g / (np.sqrt(v[i] + eps_root) + eps) + _val(weight_decay, k) * p
+    m[i] = d if k == 0 else b1 * m[i] + d
+    return m[i].copy()
+
+  return step
+
+
+def scale_by_novograd(params, grads, **hyperparameters):
+  return _loop(params, grads, _novograd_step(params, **hyperparameters))
+
+
+def _alias_loop(params, grads, step, learning_rate, weight_decay=0.0, decay_first=False):
+  """u = -lr (step(g) + wd p) (decoupled), or -lr step(g + wd p) with `decay_first` (L2)."""
+  def alias_step(k, i, p, g):
+    wd = _val(weight_decay, k)
+    direction = step(k, i, p, g + wd * p) if decay_first else step(k, i, p, g) + wd * p
+    return -_val(learning_rate, k) * direction
+
+  return _loop(params, grads, alias_step)
+
+
+def adabelief(params, grads, learning_rate, **hyperparameters):
+  return _alias_loop(params, grads, _belief_step(params, **hyperparameters), learning_rate)
+
+
+def yogi(params, grads, learning_rate, **hyperparameters):
+  return _alias_loop(params, grads, _yogi_step(params, **hyperparameters), learning_rate)
+
+
+def radam(params, grads, learning_rate, weight_decay=None, decoupled_weight_decay=False,
+          **hyperparameters):
+  """optax's radam; with weight_decay: L2 before the moments, or (decoupled_weight_decay)
+  torch's p (1 - lr wd) - lr u in torch's arithmetic."""
+  step = _radam_step(params, torch_form=decoupled_weight_decay, **hyperparameters)
+  return _alias_loop(params, grads, step, learning_rate, weight_decay or 0.0,
+                     decay_first=not decoupled_weight_decay)
+
+
+def radam_torch(params, grads, learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0,
+                decoupled_weight_decay=False, **_):
+  """torch.optim.RAdam's documented algorithm (torch 2.x, _single_tensor_radam): the decay
+  p *= 1 - lr wd (decoupled) or g += wd p; m, v as Adam; rho_t > 5:
+  p -= lr m_hat sqrt(1 - b2^t) / (sqrt(v) + eps) r_t, else p -= lr m_hat. Returns p_new - p."""
+  m, v = _zeros(params), _zeros(params)
+  rho_inf = 2 / (1 - b2) - 1
+
+  def step(k, i, p, g):
+    t, lr, old = k + 1, _val(learning_rate, k), p.copy()
+    if decoupled_weight_decay:
+      p = p * (1 - lr * weight_decay)
+    else:
+      g = g + weight_decay * p
+    m[i] = b1 * m[i] + (1 - b1) * g
+    v[i] = b2 * v[i] + (1 - b2) * g * g
+    bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+    rho = rho_inf - 2 * t * b2 ** t / bc2
+    if rho > 5.0:
+      rect = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+      p = p - m[i] / bc1 * lr * (np.sqrt(bc2) / (np.sqrt(v[i]) + eps)) * rect
+    else:
+      p = p - m[i] / bc1 * lr
+    return p - old
+
+  return _loop(params, grads, step)
+
+
+def adan(params, grads, learning_rate, eps_root=1e-8, weight_decay=0.0, **hyperparameters):
+  return _alias_loop(params, grads, _adan_step(params, eps_root=eps_root, **hyperparameters),
+                     learning_rate, weight_decay)
+
+
+def novograd(params, grads, learning_rate, eps=1e-6, **hyperparameters):
+  return _alias_loop(params, grads, _novograd_step(params, eps=eps, **hyperparameters),
+                     learning_rate)

@@ -803,3 +803,43 @@ ENTRIES += [
     Entry("contrib.adopt", "contrib.adopt", dict(learning_rate=0.01), ref.adopt,
           optax.contrib.adopt, sweep=("learning_rate", (0.001, 0.01, 0.1)), rtol=1e-4),
 ]
+
+
+# --- belief.py, yogi.py, radam.py, adan.py, novograd.py and optimizers/adaptive.py (issue 14)
+
+ENTRIES += [
+    Entry("scale_by_belief", "scale_by_belief", dict(b1=0.9, b2=0.999), ref.scale_by_belief,
+          optax.scale_by_belief, sweep=("b2", (0.9, 0.99, 0.999))),
+    Entry("scale_by_belief-nesterov", "scale_by_belief", dict(b1=0.8, b2=0.99, eps=1e-8,
+          nesterov=True), ref.scale_by_belief, optax.scale_by_belief),
+    Entry("scale_by_yogi", "scale_by_yogi", dict(b1=0.9, b2=0.99, eps=1e-3),
+          ref.scale_by_yogi, optax.scale_by_yogi, sweep=("eps", (1e-4, 1e-3, 1e-2))),
+    Entry("scale_by_radam", "scale_by_radam", dict(b2=0.9), ref.scale_by_radam,
+          optax.scale_by_radam, sweep=("b1", (0.0, 0.5, 0.9))),
+    Entry("scale_by_radam-nesterov", "scale_by_radam", dict(b2=0.8, threshold=4.5,
+          nesterov=True), ref.scale_by_radam, optax.scale_by_radam),
+    Entry("scale_by_radam-torch", "scale_by_radam", dict(b2=0.8, eps=1e-3, torch_form=True),
+          ref.scale_by_radam, sweep=("eps", (1e-8, 1e-3, 1e-1))),
+    Entry("scale_by_adan", "scale_by_adan", dict(eps_root=1e-8), ref.scale_by_adan,
+          optax.scale_by_adan, sweep=("b2", (0.5, 0.92, 0.99))),
+    Entry("scale_by_novograd", "scale_by_novograd", dict(b2=0.5, weight_decay=0.1),
+          ref.scale_by_novograd, optax.scale_by_novograd, needs_params=True,
+          sweep=("b1", (0.0, 0.5, 0.9))),
+    Entry("scale_by_novograd-nowd", "scale_by_novograd", dict(), ref.scale_by_novograd,
+          optax.scale_by_novograd, needs_params=True),
+    Entry("adabelief", "adabelief", dict(learning_rate=0.01), ref.adabelief, optax.adabelief,
+          sweep=("learning_rate", (0.001, 0.01, 0.1))),
+    Entry("yogi", "yogi", dict(learning_rate=0.01), ref.yogi, optax.yogi,
+          sweep=("learning_rate", (0.001, 0.01, 0.1))),
+    Entry("radam", "radam", dict(learning_rate=0.01, b2=0.9), ref.radam, optax.radam,
+          sweep=("learning_rate", (0.001, 0.01, 0.1))),
+    Entry("radam-l2", "radam", dict(learning_rate=0.01, b2=0.9, weight_decay=0.1, mask=_FULL_MASK),
+          None, needs_params=True),
+    Entry("radam-decoupled", "radam", dict(learning_rate=_SCHED, b2=0.9, weight_decay=0.1,
+          decoupled_weight_decay=True), ref.radam, needs_params=True,
+          sweep=("weight_decay", (0.0, 0.1, 0.5))),
+    Entry("adan", "adan", dict(learning_rate=0.01, weight_decay=0.1), ref.adan, optax.adan,
+          needs_params=True, sweep=("learning_rate", (0.001, 0.01, 0.1))),
+    Entry("novograd", "novograd", dict(learning_rate=0.01, weight_decay=0.1), ref.novograd,
+          optax.novograd, needs_params=True, sweep=("learning_rate", (0.001, 0.01, 0.1))),
+]

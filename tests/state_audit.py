@@ -373,3 +373,21 @@ CONFIGS += [
     C("contrib.adopt", lambda L: _contrib(L, "adopt")(0.01)),
     C("contrib.adopt-nesterov", lambda L: _contrib(L, "adopt")(_sched(L), nesterov=True)),
 ]
+
+
+# --- issue 14, adaptive slice: adabelief, yogi, radam, adan, novograd and their primitives
+CONFIGS += [
+    C("adabelief", lambda L: L.adabelief(0.01)),
+    C("adabelief-nesterov", lambda L: L.adabelief(_sched(L), nesterov=True)),
+    C("yogi", lambda L: L.yogi(0.01)),
+    C("radam", lambda L: L.radam(0.01)),
+    C("radam-nesterov-schedule", lambda L: L.radam(_sched(L), nesterov=True)),
+    C("adan", lambda L: L.adan(0.01)),
+    C("adan-mask", lambda L: L.adan(0.01, weight_decay=0.1, mask=_mask)),
+    C("novograd", lambda L: L.novograd(0.01, weight_decay=0.1)),
+    C("scale_by_belief", lambda L: L.scale_by_belief()),
+    C("scale_by_yogi", lambda L: L.scale_by_yogi()),
+    C("scale_by_radam", lambda L: L.scale_by_radam()),
+    C("scale_by_adan", lambda L: L.scale_by_adan()),
+    C("scale_by_novograd", lambda L: L.scale_by_novograd(mu_dtype=jnp.bfloat16)),
+]

@@ -63,17 +63,21 @@ class Case(NamedTuple):
 # Per-alias arguments; an alias with a required argument missing here fails its tests. Some
 # take schedules (the state's count drives them across the checkpoint) or a mask function.
 ALIAS_KWARGS = {
+    "adabelief": dict(learning_rate=0.01),
     "adagrad": dict(learning_rate=0.1),
     "adam": dict(learning_rate=gradtx.warmup_cosine_decay_schedule(0.0, 0.01, 2, STEPS)),
     "adamax": dict(learning_rate=0.01),
     "adamaxw": dict(learning_rate=0.01),
     "adamw": dict(learning_rate=0.01, weight_decay=0.1, mask=lambda p: _mask_by_ndim(p)),
     "addsign": dict(learning_rate=0.01),
+    "adan": dict(learning_rate=0.01, weight_decay=0.1),
     "amsgrad": dict(learning_rate=0.01),
     "nadam": dict(learning_rate=0.01),
     "nadamw": dict(learning_rate=0.01),
     "noisy_sgd": dict(learning_rate=0.01, key=1),
+    "novograd": dict(learning_rate=0.01, weight_decay=0.1),
     "powersign": dict(learning_rate=0.01, decay=gradtx.cosine_decay_schedule(1.0, STEPS)),
+    "radam": dict(learning_rate=0.01, weight_decay=0.1, decoupled_weight_decay=True),
     "rmsprop": dict(learning_rate=0.01),
     "sgd": dict(learning_rate=gradtx.piecewise_constant_schedule(0.1, {2: 0.5, 4: 0.5}),
                 momentum=gradtx.momentum_schedule(0.99, steps_per_stage=2), nesterov=True),
@@ -95,6 +99,8 @@ ALIAS_KWARGS = {
     "rprop": dict(learning_rate=0.1),
     "sign_sgd": dict(learning_rate=gradtx.linear_schedule(0.1, 0.01, STEPS)),
     "signum": dict(learning_rate=0.1),
+
+    "yogi": dict(learning_rate=0.01),
 }
 # Aliases whose update needs the loss as `value=` (their case passes the metric).
 ALIAS_NEEDS_VALUE = {"polyak_sgd"}

@@ -32,6 +32,13 @@ from gradtx.optimizers.optimistic import (
 from gradtx.optimizers.polyak import (
     polyak_sgd,
 )
+from gradtx.optimizers.adaptive import (
+    adabelief,
+    adan,
+    novograd,
+    radam,
+    yogi,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
@@ -54,6 +61,7 @@ from gradtx.optimizers.sign import (
 )
 
 __all__ = [
+    "adabelief",
     "adadelta",
     "adafactor",
     "adagrad",
@@ -61,6 +69,7 @@ __all__ = [
     "adamax",
     "adamaxw",
     "adamw",
+    "adan",
     "addsign",
     "amsgrad",
     "asgd",
@@ -71,11 +80,13 @@ __all__ = [
     "nadam",
     "nadamw",
     "noisy_sgd",
+    "novograd",
     "optimistic_adam",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",
     "polyak_sgd",
     "powersign",
+    "radam",
     "rmsprop",
     "rprop",
     "sgd",
@@ -83,4 +94,5 @@ __all__ = [
     "sign_sgd",
     "signum",
     "sm3",
+    "yogi",
 ]

@@ -17,6 +17,10 @@ from gradtx.transforms.accumulation import (
     MultiSteps,
     MultiStepsState,
 )
+from gradtx.transforms.adan import (
+    ScaleByAdanState,
+    scale_by_adan,
+)
 from gradtx.transforms.adaptive import (
     ScaleByAdaDeltaState,
     ScaleByAdamState,
@@ -53,6 +57,10 @@ from gradtx.transforms.averaging import (
     ensemble_predict,
     polyak_averaging,
     snapshot_ensemble,
+)
+from gradtx.transforms.belief import (
+    ScaleByBeliefState,
+    scale_by_belief,
 )
 from gradtx.transforms.clipping import (
     clip,
@@ -149,6 +157,10 @@ from gradtx.transforms.normalization import (
 from gradtx.transforms.optimistic import (
     scale_by_optimistic_gradient,
 )
+from gradtx.transforms.novograd import (
+    ScaleByNovogradState,
+    scale_by_novograd,
+)
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
@@ -165,6 +177,9 @@ from gradtx.transforms.precision import (
 from gradtx.transforms.rprop import (
     ScaleByRpropState,
     scale_by_rprop,
+)
+from gradtx.transforms.radam import (
+    scale_by_radam,
 )
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
@@ -190,6 +205,9 @@ from gradtx.transforms.unitwise import (
     adaptive_grad_clip,
     unitwise_clip,
     unitwise_norm,
+)
+from gradtx.transforms.yogi import (
+    scale_by_yogi,
 )
 
 # Second names optax binds to EmptyState: keep_params_nonnegative's and scale_by_trust_ratio's
@@ -230,12 +248,15 @@ __all__ = [
     "PolyakAveragingState",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
+    "ScaleByAdanState",
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
     "ScaleByAsgdState",
+    "ScaleByBeliefState",
     "ScaleByDistanceOverGradientsState",
     "ScaleByLionState",
     "ScaleByNadamState",
+    "ScaleByNovogradState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
     "ScaleByRStdDevWithCountState",
@@ -295,19 +316,23 @@ __all__ = [
     "scale_by_adadelta",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_adan",
     "scale_by_addsign",
     "scale_by_amsgrad",
     "scale_by_asgd",
+    "scale_by_belief",
     "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_nadam",
+    "scale_by_novograd",
     "scale_by_optimistic_gradient",
     "scale_by_param_block_norm",
     "scale_by_param_block_rms",
     "scale_by_polyak",
     "scale_by_powersign",
+    "scale_by_radam",
     "scale_by_rms",
     "scale_by_rprop",
     "scale_by_rss",
@@ -316,6 +341,7 @@ __all__ = [
     "scale_by_sm3",
     "scale_by_stddev",
     "scale_by_trust_ratio",
+    "scale_by_yogi",
     "selective_transform",
     "skip_large_updates",
     "skip_not_finite",
