@@ -160,34 +160,44 @@ def schedule_free(
     _checks.check_same_structure(fn, "updates", updates, "params", params)
     _checks.check_same_structure(fn, "params", params, "state.z", state.z)
     lr = _checks.resolve(learning_rate, state.step_count, fn=fn, name="learning_rate")
-    # The state's dtype (optax casts only a schedule's value; a constant is weakly typed, so
-    # casting it too changes no bit, and keeps the state's dtype under a vmapped f32 sweep).
-    lr = jnp.asarray(lr, dtype=state.max_lr.dtype)
-    max_lr = jnp.maximum(state.max_lr, lr)
-    weight = max_lr**weight_lr_power  # gamma_max^r
-    next_total_weight = state.weight_sum + weight
-    ck = jnp.where(  # c_{t+1} = weight / sum of weights (NaN kept, 0/0 -> 0)
-        jnp.logical_or(jnp.isnan(weight), jnp.isnan(next_total_weight)),
-        jnp.full(weight.shape, jnp.nan),
-        jnp.nan_to_num(weight / next_total_weight, nan=0.0, posinf=jnp.inf),
-    )
     base_updates, base_state = base_optimizer.update(
         updates, state.base_optimizer_state, params, **extra_args)
-    z = jax.tree.map(  # z_{t+1} = z_t + Delta_t
-        lambda zi, ui: jnp.asarray(zi + ui).astype(jnp.asarray(zi).dtype), state.z, base_updates)
-    prev_x = jax.tree.map(lambda yi, zi: (yi - (1.0 - b1) * zi) / b1, params, state.z)  # x_t
-    x = jax.tree.map(lambda xi, zi: (1.0 - ck) * xi + ck * zi, prev_x, z)  # x_{t+1}
-    new_params = jax.tree.map(lambda xi, zi: b1 * xi + (1.0 - b1) * zi, x, z)  # y_{t+1}
-    out = jax.tree.map(lambda npi, pi, g: (npi - pi).astype(jnp.asarray(g).dtype),
-                       new_params, params, updates)
+    out, weight_sum, max_lr, z = _averaging_step(
+        lr, state.weight_sum, state.max_lr, params, state.z, base_updates, updates)
     return out, ScheduleFreeState(
         b1=state.b1,
-        weight_sum=next_total_weight.astype(state.weight_sum.dtype),
+        weight_sum=weight_sum,
         step_count=safe_increment(state.step_count),
         max_lr=max_lr,
         base_optimizer_state=base_state,
         z=z,
     )
+
+  # One compiled kernel, also when `update` runs eagerly: XLA rewrites `/ b1` as `* (1 / b1)`,
+  # `max_lr ** 2` as a product and contracts multiply-adds, so op-by-op execution would round
+  # y_{t+1} - y_t (a difference of param-sized values) differently from the jitted update.
+  # Under an outer `jit` this inlines to the same program as optax's (bit-identical).
+  @jax.jit
+  def _averaging_step(lr, weight_sum, max_lr, params, z_old, base_updates, grads):
+    # The state's dtype (optax casts only a schedule's value; a constant is weakly typed, so
+    # casting it too changes no bit, and keeps the state's dtype under a vmapped f32 sweep).
+    lr = jnp.asarray(lr, dtype=max_lr.dtype)
+    max_lr = jnp.maximum(max_lr, lr)
+    weight = max_lr**weight_lr_power  # gamma_max^r
+    next_total_weight = weight_sum + weight
+    ck = jnp.where(  # c_{t+1} = weight / sum of weights (NaN kept, 0/0 -> 0)
+        jnp.logical_or(jnp.isnan(weight), jnp.isnan(next_total_weight)),
+        jnp.full(weight.shape, jnp.nan),
+        jnp.nan_to_num(weight / next_total_weight, nan=0.0, posinf=jnp.inf),
+    )
+    z = jax.tree.map(  # z_{t+1} = z_t + Delta_t
+        lambda zi, ui: jnp.asarray(zi + ui).astype(jnp.asarray(zi).dtype), z_old, base_updates)
+    prev_x = jax.tree.map(lambda yi, zi: (yi - (1.0 - b1) * zi) / b1, params, z_old)  # x_t
+    x = jax.tree.map(lambda xi, zi: (1.0 - ck) * xi + ck * zi, prev_x, z)  # x_{t+1}
+    new_params = jax.tree.map(lambda xi, zi: b1 * xi + (1.0 - b1) * zi, x, z)  # y_{t+1}
+    out = jax.tree.map(lambda npi, pi, g: (npi - pi).astype(jnp.asarray(g).dtype),
+                       new_params, params, grads)
+    return out, next_total_weight.astype(weight_sum.dtype), max_lr, z
 
   return GradientTransformationExtraArgs(init_fn, update_fn)
 
