@@ -227,7 +227,8 @@ def schedule_free_sgd(
   gradient point and multiplied by the learning rate, as in PyTorch).
 
   Args:
-    learning_rate: :math:`\gamma`, a float or scalar array (the warmup makes it a schedule).
+    learning_rate: :math:`\gamma`, a float, scalar array, or a schedule when `warmup_steps`
+      is None.
     warmup_steps: length of the linear warmup from 0 (None: no warmup).
     b1: :math:`\beta_1` in (0, 1].
     weight_decay: :math:`\lambda \ge 0` (float, array or schedule), or None for no decay.
@@ -249,9 +250,13 @@ def schedule_free_sgd(
     Defazio et al., "The Road Less Scheduled", NeurIPS 2024. https://arxiv.org/abs/2405.15682
   """
   fn = "contrib.schedule_free_sgd"
-  _checks.check_scalar(fn, "learning_rate", learning_rate)
+  _checks.check_scalar(fn, "learning_rate", learning_rate, schedule=True)
   if warmup_steps is not None:
     _checks.check_int(fn, "warmup_steps", warmup_steps, 0)
+    if callable(learning_rate):
+      raise ValueError(f"gradtx.{fn}: learning_rate must be a number with warmup_steps (the "
+                       "warmup makes it a schedule), got a schedule; pass warmup_steps=None and "
+                       "put the warmup in the schedule.")
   _checks.check_scalar(fn, "weight_decay", weight_decay, low=0.0, schedule=True, optional=True)
   _check_common(fn, b1, weight_lr_power, state_dtype)
   if mask is not None and weight_decay is None:
@@ -284,7 +289,8 @@ def schedule_free_adamw(
   memory-saving `scale_by_rms` form of `scale_by_adam(b1=0)`, as optax).
 
   Args:
-    learning_rate: :math:`\gamma`, a float or scalar array (the warmup makes it a schedule).
+    learning_rate: :math:`\gamma`, a float, scalar array, or a schedule when `warmup_steps`
+      is None.
     warmup_steps: length of the linear warmup from 0 (None: no warmup).
     b1: :math:`\beta_1` in (0, 1], the interpolation weight (not Adam's momentum).
     b2: decay of the second-moment average, in [0, 1).
@@ -308,9 +314,13 @@ def schedule_free_adamw(
     Defazio et al., "The Road Less Scheduled", NeurIPS 2024. https://arxiv.org/abs/2405.15682
   """
   fn = "contrib.schedule_free_adamw"
-  _checks.check_scalar(fn, "learning_rate", learning_rate)
+  _checks.check_scalar(fn, "learning_rate", learning_rate, schedule=True)
   if warmup_steps is not None:
     _checks.check_int(fn, "warmup_steps", warmup_steps, 0)
+    if callable(learning_rate):
+      raise ValueError(f"gradtx.{fn}: learning_rate must be a number with warmup_steps (the "
+                       "warmup makes it a schedule), got a schedule; pass warmup_steps=None and "
+                       "put the warmup in the schedule.")
   _checks.check_scalar(fn, "b2", b2, low=0.0, high=1.0, high_open=True)
   _checks.check_scalar(fn, "eps", eps, low=0.0)
   _checks.check_scalar(fn, "weight_decay", weight_decay, low=0.0, schedule=True)
