@@ -307,7 +307,7 @@ def schedule_free_adamw(
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.contrib.schedule_free_adamw(0.5)
     >>> p = jnp.ones(2)
-    >>> tx.update(jnp.ones(2), tx.init(p), p)[0].tolist()
+    >>> [round(u, 4) for u in tx.update(jnp.ones(2), tx.init(p), p)[0].tolist()]
     [-0.5, -0.5]
 
   References:
