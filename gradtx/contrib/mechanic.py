@@ -12,7 +12,11 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation, GradientTransformationExtraArgs, with_extra_args_support
+from gradtx.base import (
+    GradientTransformation,
+    GradientTransformationExtraArgs,
+    with_extra_args_support,
+)
 from gradtx.contrib import _weight_decay
 from gradtx.numerics import safe_increment
 from gradtx.tree.arithmetic import norm as tree_norm

@@ -1,4 +1,4 @@
-"""Schedule-Free learning (optax.contrib's `schedule_free`, `schedule_free_sgd`, `schedule_free_adamw`).
+"""Schedule-Free learning (optax.contrib's `schedule_free`, `_sgd`, `_adamw`, `_eval_params`).
 
 Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, "The Road Less Scheduled", NeurIPS 2024.
 Every quantity is updated on every step (the averaging weight included): there is no periodic
@@ -86,8 +86,8 @@ def schedule_free_eval_params(state: Any, params: Any) -> Any:
 
 
 def _check_common(fn: str, b1: Any, weight_lr_power: Any, state_dtype: Any) -> Any:
-  _checks.check_scalar(fn, "b1", b1, low=0.0, high=1.0, low_open=True,
-                       )  # the method divides by b1 (optax: "must be strictly positive").
+  # The method divides by b1 (optax: "must be strictly positive").
+  _checks.check_scalar(fn, "b1", b1, low=0.0, high=1.0, low_open=True)
   _checks.check_scalar(fn, "weight_lr_power", weight_lr_power)
   return _checks.check_dtype(fn, "state_dtype", state_dtype)
 
