@@ -1694,3 +1694,165 @@ def adan(params, grads, learning_rate, eps_root=1e-8, weight_decay=0.0, **hyperp
 def novograd(params, grads, learning_rate, eps=1e-6, **hyperparameters):
   return _alias_loop(params, grads, _novograd_step(params, eps=eps, **hyperparameters),
                      learning_rate)
+
+
+# ---- Learning-rate-free optimizers (gradtx/contrib: schedule_free, prodigy, dadapt, mechanic) ----
+
+
+def _warmup_value(learning_rate, warmup_steps, t):
+  """optax's warmup_constant_schedule(0, lr, W) at step t: lr min(t, W) / W (lr when W is None)."""
+  if warmup_steps is None:
+    return _val(learning_rate, t)
+  return learning_rate * min(t, warmup_steps) / warmup_steps if warmup_steps else learning_rate
+
+
+def schedule_free(params, grads, learning_rate, b1=0.9, weight_lr_power=2.0, weight_decay=None,
+                  warmup_steps=None, adam=False, b2=0.999, eps=1e-8, **_):
+  """Defazio et al. 2024, "The Road Less Scheduled", Algorithm 1 (SGD) and the AdamW variant:
+    y_t = (1 - b1) z_t + b1 x_t                         (the params, where gradients are taken)
+    z_{t+1} = z_t - gamma_t (g_t + lambda y_t)          (SGD)
+    z_{t+1} = z_t - gamma_t (g_t / (sqrt(v_t / (1 - b2^t)) + eps) + lambda y_t)    (AdamW, b1 = 0)
+    c_{t+1} = gamma_max^r / sum_{i<=t} gamma_max,i^r,   x_{t+1} = (1 - c_{t+1}) x_t + c_{t+1} z_{t+1}
+  gamma_max is the largest learning rate so far (the authors' code). As optax, the base step's
+  schedule is read at the 0-based step t and the averaging weight's at the 1-based step t + 1.
+  Returns the updates y_{t+1} - y_t."""
+  y = [np.array(p, np.float64) for p in params]
+  z = [p.copy() for p in y]
+  x = [p.copy() for p in y]
+  v = [np.zeros_like(p) for p in y]
+  weight_sum, lr_max = 0.0, 0.0
+  out = []
+  for t, gs in enumerate(grads):
+    gs = [np.asarray(g, np.float64) for g in gs]
+    gamma = _warmup_value(learning_rate, warmup_steps, t)
+    lr_max = max(lr_max, _warmup_value(learning_rate, warmup_steps, t + 1))
+    weight = lr_max**weight_lr_power
+    weight_sum += weight
+    c = weight / weight_sum if weight_sum else 0.0
+    lam = 0.0 if weight_decay is None else _val(weight_decay, t)
+    new_y = []
+    for i, g in enumerate(gs):
+      if adam:
+        v[i] = b2 * v[i] + (1 - b2) * g * g
+        step = g / (np.sqrt(v[i] / (1 - b2**(t + 1))) + eps)
+      else:
+        step = g
+      z[i] = z[i] - gamma * (step + lam * y[i])
+      x[i] = (1 - c) * x[i] + c * z[i]
+      new_y.append((1 - b1) * z[i] + b1 * x[i])
+    out.append([ny - yi for ny, yi in zip(new_y, y)])
+    y = new_y
+  return out
+
+
+def schedule_free_adamw(params, grads, **kw):
+  """schedule_free with the AdamW base step (b1 = 0 Adam, bias-corrected v, eps outside)."""
+  return schedule_free(params, grads, adam=True, **{"weight_decay": 0.0, **kw})
+
+
+def _global_sum(tree):
+  return float(sum(np.sum(x) for x in tree))
+
+
+def prodigy(params, grads, learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8,
+            estim_lr0=1e-6, estim_lr_coef=1.0, weight_decay=0.0, safeguard_warmup=False, **_):
+  """Mishchenko & Defazio 2024, "Prodigy", Algorithm 4 (Adam version), with the bias
+  correction folded into eta_k as in the authors' code:
+    eta_k = gamma_k sqrt(1 - b2^{k+1}) / (1 - b1^{k+1})
+    m = b1 m + (1 - b1) d g,   v = b2 v + (1 - b2) d^2 g^2
+    r = b3 r + (1 - b3) eta d^2 <g, x0 - x>,   s = b3 s + (1 - b3) eta d^2 g   (no eta: safeguard)
+    d_{k+1} = max(d, c r / ||s||_1)
+    x -= eta d (lambda x + m / (sqrt(v) + d_{k+1} eps))."""
+  b1, b2 = betas
+  b3 = np.sqrt(b2) if beta3 is None else beta3
+  x = [np.array(p, np.float64) for p in params]
+  x0 = [p.copy() for p in x]
+  m = [np.zeros_like(p) for p in x]
+  v = [np.zeros_like(p) for p in x]
+  s = [np.zeros_like(p) for p in x]
+  r, d = 0.0, float(estim_lr0)
+  out = []
+  for k, gs in enumerate(grads):
+    gs = [np.asarray(g, np.float64) for g in gs]
+    eta = _val(learning_rate, k) * np.sqrt(1 - b2**(k + 1)) / (1 - b1**(k + 1))
+    r = b3 * r + (1 - b3) * eta * d**2 * _global_sum([g * (p0 - p) for g, p0, p in zip(gs, x0, x)])
+    for i, g in enumerate(gs):
+      m[i] = b1 * m[i] + (1 - b1) * d * g
+      v[i] = b2 * v[i] + (1 - b2) * d**2 * g * g
+      s[i] = b3 * s[i] + (1 - b3) * (1.0 if safeguard_warmup else eta) * d**2 * g
+    d_new = max(d, estim_lr_coef * r / _global_sum([np.abs(si) for si in s]))
+    wd = _val(weight_decay, k)
+    us = [-eta * d * (wd * xi + mi / (np.sqrt(vi) + d_new * eps)) for xi, mi, vi in zip(x, m, v)]
+    for xi, u in zip(x, us):
+      xi += u
+    d = d_new
+    out.append(us)
+  return out
+
+
+def dadapt_adamw(params, grads, learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6,
+                 weight_decay=0.0, **_):
+  """Defazio & Mishchenko 2023, "Learning-Rate-Free Learning by D-Adaptation", Algorithm 4
+  (D-Adapt Adam), with the bias correction folded into the step as in the authors' code:
+    lam_k = d_k gamma_k sqrt(1 - b2^{k+1}) / (1 - b1^{k+1})
+    r = sqrt(b2) r + (1 - sqrt(b2)) lam <g, s / (sqrt(v) + eps)>     (previous s and v)
+    m = b1 m + (1 - b1) lam g,  v = b2 v + (1 - b2) g^2,  s = sqrt(b2) s + (1 - sqrt(b2)) lam g
+    d_{k+1} = max(d_k, r / ((1 - sqrt(b2)) ||s||_1))
+    x -= omega lam x + m / (sqrt(v) + eps)."""
+  b1, b2 = betas
+  sb2 = np.sqrt(b2)
+  x = [np.array(p, np.float64) for p in params]
+  m = [np.zeros_like(p) for p in x]
+  v = [np.zeros_like(p) for p in x]
+  s = [np.zeros_like(p) for p in x]
+  r, d = 0.0, float(estim_lr0)
+  out = []
+  for k, gs in enumerate(grads):
+    gs = [np.asarray(g, np.float64) for g in gs]
+    lam = d * _val(learning_rate, k) * np.sqrt(1 - b2**(k + 1)) / (1 - b1**(k + 1))
+    r = sb2 * r + (1 - sb2) * lam * _global_sum(
+        [g * si / (np.sqrt(vi) + eps) for g, si, vi in zip(gs, s, v)])
+    for i, g in enumerate(gs):
+      m[i] = b1 * m[i] + (1 - b1) * lam * g
+      v[i] = b2 * v[i] + (1 - b2) * g * g
+      s[i] = sb2 * s[i] + (1 - sb2) * lam * g
+    d = max(d, r / ((1 - sb2) * _global_sum([np.abs(si) for si in s])))
+    wd = _val(weight_decay, k)
+    us = [-wd * lam * xi - mi / (np.sqrt(vi) + eps) for xi, mi, vi in zip(x, m, v)]
+    for xi, u in zip(x, us):
+      xi += u
+    out.append(us)
+  return out
+
+
+def mechanize(params, grads, base_lr, weight_decay=1e-2, eps=1e-8, s_init=1e-6, num_betas=6,
+              **_):
+  """Cutkosky, Defazio & Mehta 2023, "Mechanic: A Learning Rate Tuner", Algorithm 1, around
+  SGD (base update u_t = -base_lr g_t):
+    g~ = g + lambda sum(s) ||g|| / (||x|| + eps) x,   Delta = (x0 - x) / (sum(s) + eps)
+    h = <g~, Delta>;  per beta_j = 1 - 10^-j:  m_j = max(beta_j m_j, |h| + eps),
+    v_j = beta_j^2 v_j + h^2,  r_j = beta_j r_j + clip(h, -m_j_old, m_j_old) s_j,
+    s_j = ((s_init / n) m_j + max(0, r_j)) / (sqrt(v_j) + eps);  x = x0 - sum(s) (Delta - u)."""
+  betas = np.array([1.0 - 0.1**j for j in range(1, num_betas + 1)])
+  x = [np.array(p, np.float64) for p in params]
+  x0 = [p.copy() for p in x]
+  r, m, v = np.zeros(num_betas), np.zeros(num_betas), np.zeros(num_betas)
+  s = np.full(num_betas, float(s_init))
+  out = []
+  for t, gs in enumerate(grads):
+    gs = [np.asarray(g, np.float64) for g in gs]
+    s_sum = s.sum()
+    gnorm = np.sqrt(_global_sum([g * g for g in gs]))
+    pnorm = np.sqrt(_global_sum([p * p for p in x]))
+    gt = [g + _val(weight_decay, t) * s_sum * gnorm / (pnorm + eps) * p for g, p in zip(gs, x)]
+    delta = [(a - p) / (s_sum + eps) for a, p in zip(x0, x)]
+    h = _global_sum([a * b for a, b in zip(gt, delta)])
+    clipped = np.clip(h, -m, m)
+    m = np.maximum(betas * m, abs(h) + eps)
+    v = betas**2 * v + h**2
+    r = betas * r + clipped * s
+    s = ((s_init / num_betas) * m + np.maximum(0.0, r)) / (np.sqrt(v) + eps)
+    new_x = [a - s.sum() * (dl + base_lr * g) for a, dl, g in zip(x0, delta, gs)]
+    out.append([nx - p for nx, p in zip(new_x, x)])
+    x = new_x
+  return out

@@ -843,3 +843,37 @@ ENTRIES += [
     Entry("novograd", "novograd", dict(learning_rate=0.01, weight_decay=0.1), ref.novograd,
           optax.novograd, needs_params=True, sweep=("learning_rate", (0.001, 0.01, 0.1))),
 ]
+
+
+# --- contrib: schedule_free.py, prodigy.py, dadapt.py, mechanic.py (learning-rate-free) ----------
+
+ENTRIES += [
+    Entry("contrib.schedule_free", "contrib.schedule_free",
+          dict(base_optimizer=gradtx.sgd(0.1), learning_rate=0.1, b1=0.8), ref.schedule_free,
+          optax.contrib.schedule_free,
+          optax_kwargs=dict(base_optimizer=optax.sgd(0.1), learning_rate=0.1, b1=0.8),
+          needs_params=True, sweep=("b1", (0.5, 0.8, 0.9))),
+    Entry("contrib.schedule_free_sgd", "contrib.schedule_free_sgd",
+          dict(learning_rate=0.1, warmup_steps=3, weight_decay=0.01), ref.schedule_free,
+          optax.contrib.schedule_free_sgd, needs_params=True,
+          sweep=("learning_rate", (0.01, 0.1, 0.3))),
+    Entry("contrib.schedule_free_adamw", "contrib.schedule_free_adamw",
+          dict(learning_rate=0.01, warmup_steps=3, weight_decay=0.1), ref.schedule_free_adamw,
+          optax.contrib.schedule_free_adamw, needs_params=True,
+          sweep=("learning_rate", (0.001, 0.01, 0.1))),
+    Entry("contrib.prodigy", "contrib.prodigy", dict(weight_decay=0.1), ref.prodigy,
+          optax.contrib.prodigy, needs_params=True, sweep=("learning_rate", (0.5, 1.0, 2.0))),
+    Entry("contrib.prodigy-safeguard", "contrib.prodigy",
+          dict(learning_rate=0.5, beta3=0.9, safeguard_warmup=True, estim_lr_coef=2.0),
+          ref.prodigy, optax.contrib.prodigy, needs_params=True,
+          sweep=("estim_lr_coef", (0.5, 1.0, 2.0))),
+    Entry("contrib.dadapt_adamw", "contrib.dadapt_adamw", dict(weight_decay=0.1),
+          ref.dadapt_adamw, optax.contrib.dadapt_adamw, needs_params=True,
+          sweep=("learning_rate", (0.5, 1.0, 2.0))),
+    Entry("contrib.mechanize", "contrib.mechanize", dict(base_optimizer=gradtx.sgd(0.01)),
+          _functools.partial(ref.mechanize, base_lr=0.01), optax.contrib.mechanize,
+          optax_kwargs=dict(base_optimizer=optax.sgd(0.01)), needs_params=True,
+          sweep=("weight_decay", (0.0, 0.01, 0.1))),
+]
+
+NOT_TRANSFORMS |= {"schedule_free_eval_params"}

@@ -391,3 +391,25 @@ CONFIGS += [
     C("scale_by_adan", lambda L: L.scale_by_adan()),
     C("scale_by_novograd", lambda L: L.scale_by_novograd(mu_dtype=jnp.bfloat16)),
 ]
+
+
+# --- contrib: learning-rate-free optimizers (schedule_free, prodigy, dadapt_adamw, mechanize) ----
+
+CONFIGS += [
+    C("schedule_free", lambda L: _contrib(L, "schedule_free")(L.sgd(0.1), 0.1)),
+    C("schedule_free-adam-schedule", lambda L: _contrib(L, "schedule_free")(
+        L.adam(_sched(L), b1=0.0), _sched(L), b1=0.8)),
+    C("schedule_free_sgd", lambda L: _contrib(L, "schedule_free_sgd")(0.1)),
+    C("schedule_free_sgd-wd-warmup", lambda L: _contrib(L, "schedule_free_sgd")(
+        0.1, warmup_steps=5, weight_decay=0.01)),
+    C("schedule_free_adamw", lambda L: _contrib(L, "schedule_free_adamw")(0.01)),
+    C("schedule_free_adamw-warmup-bf16z", lambda L: _contrib(L, "schedule_free_adamw")(
+        0.01, warmup_steps=5, weight_decay=0.1, state_dtype=jnp.bfloat16)),
+    C("prodigy", lambda L: _contrib(L, "prodigy")()),
+    C("prodigy-schedule", lambda L: _contrib(L, "prodigy")(_sched(L), safeguard_warmup=True)),
+    C("dadapt_adamw", lambda L: _contrib(L, "dadapt_adamw")()),
+    C("dadapt_adamw-schedule", lambda L: _contrib(L, "dadapt_adamw")(_sched(L),
+                                                                    weight_decay=0.1)),
+    C("mechanize", lambda L: _contrib(L, "mechanize")(L.adam(0.01))),
+    C("mechanize-sgd-3betas", lambda L: _contrib(L, "mechanize")(L.sgd(0.1, 0.9), num_betas=3)),
+]

@@ -43,30 +43,56 @@ from gradtx.contrib.madgrad import (
     madgrad,
     scale_by_madgrad,
 )
+from gradtx.contrib.dadapt import (
+    DAdaptAdamWState,
+    dadapt_adamw,
+)
+from gradtx.contrib.mechanic import (
+    MechanicState,
+    mechanize,
+)
 from gradtx.contrib.plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
+from gradtx.contrib.prodigy import (
+    ProdigyState,
+    prodigy,
+)
+from gradtx.contrib.schedule_free import (
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_adamw,
+    schedule_free_eval_params,
+    schedule_free_sgd,
+)
 
 __all__ = [
     "COCOBState",
+    "DAdaptAdamWState",
     "DoGState",
     "DoWGState",
     "MadgradState",
+    "MechanicState",
     "MomoAdamState",
     "MomoState",
+    "ProdigyState",
     "ReduceLROnPlateauState",
     "ScaleByAdemamixState",
     "ScaleBySimplifiedAdEMAMixState",
+    "ScheduleFreeState",
     "acprop",
     "ademamix",
     "adopt",
     "cocob",
+    "dadapt_adamw",
     "dog",
     "dowg",
     "madgrad",
+    "mechanize",
     "momo",
     "momo_adam",
+    "prodigy",
     "reduce_on_plateau",
     "scale_by_acprop",
     "scale_by_ademamix",
@@ -76,5 +102,9 @@ __all__ = [
     "scale_by_dowg",
     "scale_by_madgrad",
     "scale_by_simplified_ademamix",
+    "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_sgd",
     "simplified_ademamix",
 ]
