@@ -87,7 +87,8 @@ def _cond(pred, tf, ff, n_ops, n_t, *args):
 
   @batchable.def_vmap
   def rule(axis_size, in_batched, pred, *a):
-    axes = [0 if b else None for b in in_batched[1:]]
+    # Per leaf: an operand may be a pytree whose leaves are batched or not.
+    axes = tuple(jax.tree.map(lambda b: 0 if b else None, b) for b in in_batched[1:])
     batched_true = jax.vmap(run_true, in_axes=axes, axis_size=axis_size)
     batched_false = jax.vmap(run_false, in_axes=axes, axis_size=axis_size)
     if not in_batched[0]:

@@ -59,3 +59,20 @@ def test_gradients_equal_lax_cond():
   for j in range(3):
     want = jax.grad(lambda x: _reference(COUNTS[0, j], 2.0, x).sum())(XS[0, j])
     np.testing.assert_allclose(got[j], want, rtol=1e-5, atol=1e-6)
+
+
+def test_pytree_operands_with_mixed_batching():
+  """Operands may be pytrees whose leaves are partly batched (an optimizer state: a batched
+  moment beside an unbatched count)."""
+  def f(count, lr, state):
+    return cond(count % 2 == 0, lambda s: {"m": lr * s["m"] + s["k"], "k": s["k"]},
+                lambda s: {"m": s["m"] - lr, "k": s["k"] + 1.0}, state)
+
+  state = {"m": jnp.arange(3.0), "k": jnp.asarray(2.0)}
+  for count in (0, 1):
+    got = jax.vmap(lambda lr, m: f(count, lr, {"m": m, "k": state["k"]}))(LRS, jnp.stack([state["m"]] * 2))
+    for i in range(2):
+      want = lax.cond(count % 2 == 0, lambda s: {"m": LRS[i] * s["m"] + s["k"], "k": s["k"]},
+                      lambda s: {"m": s["m"] - LRS[i], "k": s["k"] + 1.0}, state)
+      np.testing.assert_allclose(got["m"][i], want["m"])
+      np.testing.assert_allclose(got["k"][i], want["k"])
