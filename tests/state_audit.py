@@ -295,8 +295,6 @@ def main() -> int:
   return 1 if unexpected else 0
 
 
-if __name__ == "__main__":
-  sys.exit(main())
 
 
 # --- layer-wise and factored optimizers (issue 14, slice "layerwise"). optax's SM3 cannot update
@@ -413,3 +411,7 @@ CONFIGS += [
     C("mechanize", lambda L: _contrib(L, "mechanize")(L.adam(0.01))),
     C("mechanize-sgd-3betas", lambda L: _contrib(L, "mechanize")(L.sgd(0.1, 0.9), num_betas=3)),
 ]
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -19,24 +19,14 @@ NAMESPACES = ("", "transforms", "schedules", "tree", "tree_utils", "contrib", "l
               "second_order", "projections", "perturbations", "assignment", "microbatching")
 
 _ZOO = (
-    "FactoredState ScaleByAdanState ScaleByBeliefState ScaleByLionState ScaleByNovogradState "
-    "ScaleByRpropState ScaleBySM3State ScaleByTrustRatioState adabelief adafactor adan fromage "
-    "lamb lars lion novograd optimistic_adam optimistic_adam_v2 optimistic_gradient_descent "
-    "polyak_sgd radam rprop scale_by_adan scale_by_belief scale_by_distance_over_gradients "
-    "scale_by_factored_rms scale_by_lion scale_by_novograd scale_by_optimistic_gradient "
-    "scale_by_param_block_norm scale_by_param_block_rms scale_by_polyak scale_by_radam "
-    "scale_by_rprop scale_by_sm3 scale_by_trust_ratio scale_by_yogi sign_sgd signum sm3 yogi "
-    "centralize normalize_by_update_norm").split()
+    ""
+).split()
 _CONTRIB_ZOO = (
-    "COCOBState DAdaptAdamWState DifferentiallyPrivateAggregateState DoGState DoWGState "
-    "GaLoreDimensionNumbers GaLoreState MadgradState MechanicState MomoAdamState MomoState "
-    "MuonDimensionNumbers MuonState NormalizeState ProdigyState ScaleByAdemamixState "
-    "ScaleBySimplifiedAdEMAMixState ScheduleFreeState SplitRealAndImaginaryState acprop ademamix "
-    "adopt cocob dadapt_adamw differentially_private_aggregate dog dowg dpsgd galore madgrad "
-    "mechanize momo momo_adam muon normalize prodigy scale_by_acprop scale_by_ademamix "
-    "scale_by_adopt scale_by_cocob scale_by_galore scale_by_madgrad scale_by_muon "
-    "scale_by_simplified_ademamix schedule_free schedule_free_adamw schedule_free_eval_params "
-    "schedule_free_sgd simplified_ademamix split_real_and_imaginary").split()
+    "DifferentiallyPrivateAggregateState GaLoreDimensionNumbers GaLoreState "
+    "MuonDimensionNumbers MuonState NormalizeState SplitRealAndImaginaryState "
+    "differentially_private_aggregate dpsgd galore muon normalize scale_by_galore "
+    "scale_by_muon split_real_and_imaginary "
+).split()
 
 
 def _all(ns):
