@@ -111,6 +111,19 @@ def test_every_listed_optimizer_builds_with_a_traced_learning_rate():
     assert updates.shape == (len(lrs), 2), name
 
 
+def test_every_digits_optimizer_steps_on_an_mlp_shaped_tree():
+  """Each optimizer the digits suite offers (the zoo included) builds at its learning rate and
+  takes a step on a kernel/bias tree with the loss passed as `value=` (traced only: cheap)."""
+  params = {"kernel": jnp.ones((4, 3)), "bias": jnp.zeros(3)}
+  grads = jax.tree.map(lambda p: jnp.full_like(p, 0.1), params)
+  for name, (lr, build) in _demo_digits.OPTIMIZERS.items():
+    tx = build(lr)
+    updates, _ = jax.eval_shape(lambda g, p: tx.update(g, tx.init(p), p, value=jnp.asarray(1.0)),
+                                grads, params)
+    assert jax.tree.map(lambda u: u.shape, updates) == {"kernel": (4, 3), "bias": (3,)}, name
+  assert set(_demo_digits.DEFAULT_OPTIMIZERS) < set(_demo_digits.OPTIMIZERS)
+
+
 def test_module_entry_point_help():
   env = {**os.environ, "JAX_PLATFORMS": "cpu"}
   proc = subprocess.run([sys.executable, "-m", "gradtx.demo", "--help"], capture_output=True,
@@ -122,7 +135,7 @@ def test_module_entry_point_help():
 # ------------------------------------------------------------------------------------------------
 # The digits suite (the default): a Flax nnx MLP on scikit-learn's digits.
 
-DIGITS_OPTIMIZERS = ("sgd", "adam")
+DIGITS_OPTIMIZERS = ("sgd", "adam", "momo")  # momo: a zoo optimizer that needs value=loss
 DIGITS_STEPS = 30
 
 

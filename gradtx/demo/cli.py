@@ -241,6 +241,8 @@ SUITE_OPTIMIZERS: dict[str, dict[str, Any]] = {
     "digits": _demo_digits.OPTIMIZERS,
     "functions": OPTIMIZERS,
 }
+# What runs without --optimizers (digits: the classic optimizers; the zoo is opt-in).
+SUITE_DEFAULTS: dict[str, tuple[str, ...]] = {"digits": _demo_digits.DEFAULT_OPTIMIZERS}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -259,8 +261,9 @@ def _parser() -> argparse.ArgumentParser:
                            "Rosenbrock, the saddle x^2 - y^2 and an ill-conditioned quadratic "
                            "(default: %(default)s)")
   parser.add_argument("--optimizers", default=None,
-                      help="comma-separated optimizers to run (default: all of the suite's; "
-                           f"digits: {', '.join(_demo_digits.OPTIMIZERS)}; functions: "
+                      help="comma-separated optimizers to run (default: digits: "
+                           f"{', '.join(_demo_digits.DEFAULT_OPTIMIZERS)}; functions: all of "
+                           f"its own); digits can also run {', '.join(list(_demo_digits.OPTIMIZERS)[len(_demo_digits.DEFAULT_OPTIMIZERS):])}; functions: "
                            f"{', '.join(OPTIMIZERS)})")
   parser.add_argument("--steps", type=int, default=1000,
                       help="optimization steps per run (default: %(default)s)")
@@ -285,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> list[Any]:
   args = parser.parse_args(argv)
   available = SUITE_OPTIMIZERS[args.suite]
   if args.optimizers is None:
-    args.optimizers = list(available)
+    args.optimizers = list(SUITE_DEFAULTS.get(args.suite, available))
   else:
     args.optimizers = [name.strip() for name in args.optimizers.split(",") if name.strip()]
   unknown = [name for name in args.optimizers if name not in available]

@@ -53,6 +53,44 @@ OPTIMIZERS: dict[str, tuple[float, Callable[[float], Any]]] = {
     "powersign": (0.05, gradtx.powersign),
     "addsign": (0.05, gradtx.addsign),
 }
+# The default run (`python -m gradtx.demo`) trains the optimizers above; the zoo below is chosen
+# with `--optimizers lion,adafactor,...` (learning rates from each paper's recommended range).
+DEFAULT_OPTIMIZERS = tuple(OPTIMIZERS)
+OPTIMIZERS.update({
+    "adabelief": (1e-3, gradtx.adabelief),
+    "yogi": (1e-2, gradtx.yogi),
+    "radam": (1e-3, gradtx.radam),
+    "adan": (1e-3, gradtx.adan),
+    "novograd": (1e-2, gradtx.novograd),
+    "adafactor": (1e-2, gradtx.adafactor),
+    "sm3": (0.1, gradtx.sm3),
+    "lamb": (1e-3, gradtx.lamb),
+    "lars": (0.1, gradtx.lars),
+    "fromage": (1e-2, gradtx.fromage),
+    "lion": (1e-4, gradtx.lion),
+    "sign_sgd": (1e-3, gradtx.sign_sgd),
+    "signum": (1e-3, gradtx.signum),
+    "rprop": (1e-3, gradtx.rprop),
+    "optimistic_gradient_descent": (0.05, gradtx.optimistic_gradient_descent),
+    "optimistic_adam_v2": (1e-3, gradtx.optimistic_adam_v2),
+    "polyak_sgd": (1.0, lambda lr: gradtx.polyak_sgd(max_learning_rate=lr)),
+    "asgd": (0.05, gradtx.asgd),
+    "schedule_free_adamw": (2e-3, gradtx.contrib.schedule_free_adamw),
+    "schedule_free_sgd": (0.1, gradtx.contrib.schedule_free_sgd),
+    "prodigy": (1.0, gradtx.contrib.prodigy),
+    "dadapt_adamw": (1.0, gradtx.contrib.dadapt_adamw),
+    "mechanize": (1e-3, lambda lr: gradtx.contrib.mechanize(gradtx.adam(lr))),
+    "cocob": (1.0, gradtx.contrib.cocob),
+    "dog": (1.0, gradtx.contrib.dog),
+    "dowg": (1.0, gradtx.contrib.dowg),
+    "momo": (1.0, gradtx.contrib.momo),
+    "momo_adam": (1e-2, gradtx.contrib.momo_adam),
+    "madgrad": (1e-2, gradtx.contrib.madgrad),
+    "acprop": (1e-3, gradtx.contrib.acprop),
+    "ademamix": (1e-3, gradtx.contrib.ademamix),
+    "simplified_ademamix": (1e-3, gradtx.contrib.simplified_ademamix),
+    "adopt": (1e-3, gradtx.contrib.adopt),
+})
 
 DEFAULT_OUTPUT = "digits_loss_curves.png"
 CHUNK = 100  # steps per call of the compiled scan: the progress bar moves once per chunk
@@ -139,7 +177,7 @@ def _compile_chunk(graphdef: Any, state: Any, x: jax.Array, y: jax.Array, chunk:
       old = jax.tree.leaves(state)  # the arrays: merge shares the Variables that update mutates
       model, optimizer = nnx.merge(graphdef, state)
       loss, grads = nnx.value_and_grad(lambda m: cross_entropy(m(x[rows]), y[rows]))(model)
-      optimizer.update(model, grads)
+      optimizer.update(model, grads, value=loss)  # the loss, for MoMo and Polyak steps
       new_state = nnx.state((model, optimizer))
       # Padding steps of a last, shorter chunk leave the state as it is.
       leaves, treedef = jax.tree.flatten(new_state)
