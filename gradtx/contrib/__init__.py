@@ -3,12 +3,30 @@
 Each family lives in its own file; this file only gathers their names.
 """
 
+from gradtx._matrix import MatrixDimensionNumbers
+from gradtx.contrib.muon import (
+    MuonState,
+    muon,
+    scale_by_muon,
+)
 from gradtx.contrib.plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
 
+# optax keeps two identical classes (fields reduction_axis=0, output_axis=1) for Muon's and
+# GaLore's per-leaf matrix axes; neither is stored in a state and optax's isinstance checks never
+# see gradtx objects, so both names are one shared spec (gradtx/_matrix.py), which also accepts
+# optax's own instances.
+MuonDimensionNumbers = MatrixDimensionNumbers
+GaLoreDimensionNumbers = MatrixDimensionNumbers
+
 __all__ = [
+    "GaLoreDimensionNumbers",
+    "MuonDimensionNumbers",
+    "MuonState",
     "ReduceLROnPlateauState",
+    "muon",
     "reduce_on_plateau",
+    "scale_by_muon",
 ]
