@@ -4,6 +4,11 @@ Each family lives in its own file; this file only gathers their names.
 """
 
 from gradtx._matrix import MatrixDimensionNumbers
+from gradtx.contrib.galore import (
+    GaLoreState,
+    galore,
+    scale_by_galore,
+)
 from gradtx.contrib.muon import (
     MuonState,
     muon,
@@ -23,10 +28,13 @@ GaLoreDimensionNumbers = MatrixDimensionNumbers
 
 __all__ = [
     "GaLoreDimensionNumbers",
+    "GaLoreState",
     "MuonDimensionNumbers",
     "MuonState",
     "ReduceLROnPlateauState",
+    "galore",
     "muon",
     "reduce_on_plateau",
+    "scale_by_galore",
     "scale_by_muon",
 ]
