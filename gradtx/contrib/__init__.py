@@ -4,6 +4,11 @@ Each family lives in its own file; this file only gathers their names.
 """
 
 from gradtx._matrix import MatrixDimensionNumbers
+from gradtx.base import EmptyState
+from gradtx.contrib.complex import (
+    SplitRealAndImaginaryState,
+    split_real_and_imaginary,
+)
 from gradtx.contrib.galore import (
     GaLoreState,
     galore,
@@ -14,9 +19,15 @@ from gradtx.contrib.muon import (
     muon,
     scale_by_muon,
 )
+from gradtx.contrib.normalize import normalize
 from gradtx.contrib.plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
+)
+from gradtx.contrib.privacy import (
+    DifferentiallyPrivateAggregateState,
+    differentially_private_aggregate,
+    dpsgd,
 )
 
 # optax keeps two identical classes (fields reduction_axis=0, output_axis=1) for Muon's and
@@ -25,16 +36,25 @@ from gradtx.contrib.plateau import (
 # optax's own instances.
 MuonDimensionNumbers = MatrixDimensionNumbers
 GaLoreDimensionNumbers = MatrixDimensionNumbers
+# optax's `NormalizeState` is `EmptyState` itself (normalize keeps no state).
+NormalizeState = EmptyState
 
 __all__ = [
+    "DifferentiallyPrivateAggregateState",
     "GaLoreDimensionNumbers",
     "GaLoreState",
     "MuonDimensionNumbers",
     "MuonState",
+    "NormalizeState",
     "ReduceLROnPlateauState",
+    "SplitRealAndImaginaryState",
+    "differentially_private_aggregate",
+    "dpsgd",
     "galore",
     "muon",
+    "normalize",
     "reduce_on_plateau",
     "scale_by_galore",
     "scale_by_muon",
+    "split_real_and_imaginary",
 ]
