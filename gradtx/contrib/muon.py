@@ -212,13 +212,17 @@ def scale_by_muon(
     mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
     return MuonState(count=jnp.zeros([], jnp.int32), mu=mu, ns_coeffs=jnp.asarray(coeffs_np))
 
+  # Compiled (inlined under an outer jit) so that eager calls give jit's (and optax's) values:
+  # op by op, the float32 iteration rounds differently in the last bits.
+  @functools.partial(jax.jit, inline=True)
+  def batched(xs, ns):
+    return jax.vmap(lambda x: _orthogonalize(x, ns, ns_steps, preconditioning, eps))(xs)
+
   def orthogonalize(path, spec, x, ns):
     if spec is None:
       return x
     view = matrix_view(fn, path, x.shape, spec)
-    ortho = functools.partial(_orthogonalize, ns_coeffs=ns, ns_steps=ns_steps,
-                              preconditioning=preconditioning, eps=eps)
-    return view.from_matrix(jax.vmap(ortho)(view.to_matrix(x)))
+    return view.from_matrix(batched(view.to_matrix(x), ns))
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
