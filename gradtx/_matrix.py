@@ -1,9 +1,10 @@
 """Private: which axes of a leaf form a matrix (shared by muon and galore, later Shampoo/SOAP).
 
 optax keeps two copies of the same spec, `MuonDimensionNumbers` and `GaLoreDimensionNumbers`
-(fields `reduction_axis=0, output_axis=1`), each with its own reshape code. gradtx has one:
-`MatrixDimensionNumbers` (both optax names are bound to it in `gradtx/contrib/__init__.py`),
-`resolve_specs` turning a spec, a pytree of specs or a function of the params into one spec
+(fields `reduction_axis=0, output_axis=1`), each with its own reshape code. gradtx has one class,
+defined (as public classes must be, in a family module) in `gradtx/contrib/muon.py` as
+`MuonDimensionNumbers` and bound to `GaLoreDimensionNumbers` in `gradtx/contrib/__init__.py`;
+this module holds the code they share: `is_spec`, `resolve_specs` turning a spec, a pytree of specs or a function of the params into one spec
 (or `None`: not a matrix leaf) per leaf, and `matrix_view` reshaping a leaf to its
 `(batch, reduction, output)` matrix view and back, with errors naming the leaf's path and shape.
 """
@@ -11,39 +12,18 @@ optax keeps two copies of the same spec, `MuonDimensionNumbers` and `GaLoreDimen
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple
 
 import jax
 
 from gradtx._trees import is_none
 
 
-class MatrixDimensionNumbers(NamedTuple):
-  """Which axes of a weight form the matrix of `x W = y`: reduction (input) and output axes.
-
-  Each is an axis or a sequence of axes (negative axes count from the end); several axes are
-  flattened together in the order given. The axes named by neither are batch axes, treated as
-  independent matrices where the method allows it (Muon), rejected where it does not (GaLore).
-
-  Example:
-    >>> from gradtx.contrib import MuonDimensionNumbers
-    >>> MuonDimensionNumbers(reduction_axis=0, output_axis=(1, 2))
-    MatrixDimensionNumbers(reduction_axis=0, output_axis=(1, 2))
-  """
-
-  reduction_axis: Sequence[int] | int = 0
-  output_axis: Sequence[int] | int = 1
-
-
-_OPTAX_NAMES = ("MuonDimensionNumbers", "GaLoreDimensionNumbers")
-
-
 def is_spec(x: Any) -> bool:
-  """A dimension-numbers spec: gradtx's, or optax's two classes (recognised by name, since
-  gradtx never imports optax), so a tree of optax specs works too."""
-  cls = type(x)
-  return isinstance(x, MatrixDimensionNumbers) or (
-      cls.__name__ in _OPTAX_NAMES and cls.__module__.startswith("optax."))
+  """A dimension-numbers spec: a NamedTuple with fields (reduction_axis, output_axis), i.e.
+  gradtx's `MuonDimensionNumbers` (= `GaLoreDimensionNumbers`) or either of optax's classes
+  (recognised by their fields, since gradtx never imports optax)."""
+  return isinstance(x, tuple) and getattr(x, "_fields", None) == ("reduction_axis", "output_axis")
 
 
 def is_spec_or_none(x: Any) -> bool:

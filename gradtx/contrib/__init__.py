@@ -3,7 +3,6 @@
 Each family lives in its own file; this file only gathers their names.
 """
 
-from gradtx._matrix import MatrixDimensionNumbers
 from gradtx.base import EmptyState
 from gradtx.contrib.complex import (
     SplitRealAndImaginaryState,
@@ -15,6 +14,7 @@ from gradtx.contrib.galore import (
     scale_by_galore,
 )
 from gradtx.contrib.muon import (
+    MuonDimensionNumbers,
     MuonState,
     muon,
     scale_by_muon,
@@ -32,10 +32,9 @@ from gradtx.contrib.privacy import (
 
 # optax keeps two identical classes (fields reduction_axis=0, output_axis=1) for Muon's and
 # GaLore's per-leaf matrix axes; neither is stored in a state and optax's isinstance checks never
-# see gradtx objects, so both names are one shared spec (gradtx/_matrix.py), which also accepts
-# optax's own instances.
-MuonDimensionNumbers = MatrixDimensionNumbers
-GaLoreDimensionNumbers = MatrixDimensionNumbers
+# see gradtx objects, so both names are one class (defined in contrib/muon.py; the code that
+# reads it is shared in gradtx/_matrix.py), which also accepts optax's instances.
+GaLoreDimensionNumbers = MuonDimensionNumbers
 # optax's `NormalizeState` is `EmptyState` itself (normalize keeps no state).
 NormalizeState = EmptyState
 

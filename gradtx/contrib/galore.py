@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._matrix import MatrixDimensionNumbers, map_with_specs, matrix_view, resolve_specs
+from gradtx._matrix import map_with_specs, matrix_view, resolve_specs
 from gradtx._periodic import cond
 from gradtx._trees import is_none
 from gradtx.base import (
@@ -18,6 +18,7 @@ from gradtx.base import (
     ScalarOrSchedule,
 )
 from gradtx.combine import chain
+from gradtx.contrib.muon import MuonDimensionNumbers
 from gradtx.numerics import safe_increment
 from gradtx.transforms.adaptive import scale_by_adam
 from gradtx.transforms.decay import add_decayed_weights
@@ -33,7 +34,7 @@ __all__ = [
 def _galore_spec(x: jax.Array, spec: Any) -> Any:
   """`weight_dimension_numbers=None`: the 2-D leaves; one spec: every leaf of rank >= 2."""
   if spec is None:
-    return MatrixDimensionNumbers() if x.ndim == 2 else None
+    return MuonDimensionNumbers() if x.ndim == 2 else None
   return spec if x.ndim >= 2 else None
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._matrix import MatrixDimensionNumbers, map_with_specs, matrix_view, resolve_specs
+from gradtx._matrix import map_with_specs, matrix_view, resolve_specs
 from gradtx._trees import is_none
 from gradtx.base import (
     EmptyState,
@@ -27,6 +27,7 @@ from gradtx.transforms.scaling import scale_by_learning_rate
 from gradtx.tree.moments import bias_correction, update_moment
 
 __all__ = [
+    "MuonDimensionNumbers",
     "MuonState",
     "muon",
     "scale_by_muon",
@@ -44,6 +45,25 @@ _NS_COEFFS_PRESETS = {
         (2.8366, -3.0525, 1.2012),
     ),
 }
+
+
+class MuonDimensionNumbers(NamedTuple):
+  """Which axes of a weight form the matrix of `x W = y`: reduction (input) and output axes.
+
+  Each is an axis or a sequence of axes (negative axes count from the end); several axes are
+  flattened together in the order given. The axes named by neither are batch axes, treated as
+  independent matrices where the method allows it (Muon), rejected where it does not (GaLore).
+  One class for both optax names: `GaLoreDimensionNumbers` is bound to it (optax keeps two
+  identical classes); the shared reshaping code is in `gradtx/_matrix.py`.
+
+  Example:
+    >>> from gradtx.contrib import MuonDimensionNumbers
+    >>> MuonDimensionNumbers(reduction_axis=0, output_axis=(1, 2))
+    MuonDimensionNumbers(reduction_axis=0, output_axis=(1, 2))
+  """
+
+  reduction_axis: Sequence[int] | int = 0
+  output_axis: Sequence[int] | int = 1
 
 
 def _check_ns_coeffs(fn: str, ns_coeffs: Any, ns_steps: Any) -> None:
@@ -122,7 +142,7 @@ def _orthogonalize(x: jax.Array, ns_coeffs: jax.Array, ns_steps: int, preconditi
 def _same_spec(x: jax.Array, spec: Any) -> Any:
   """`weight_dimension_numbers=None` (or one spec): the same spec for every leaf."""
   del x
-  return MatrixDimensionNumbers() if spec is None else spec
+  return MuonDimensionNumbers() if spec is None else spec
 
 
 class MuonState(NamedTuple):
@@ -328,7 +348,7 @@ def muon(
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.contrib.muon(0.1)
     >>> params = {'w': jnp.ones((2, 3)), 'b': jnp.zeros(3)}
-    >>> u, _ = tx.update(params, tx.init(params))
+    >>> u, _ = tx.update(params, tx.init(params), params)
     >>> u['b'].shape, u['w'].shape
     ((3,), (2, 3))
 
@@ -352,7 +372,7 @@ def muon(
 
   def specs(tree):  # the user's specs, or a spec for each 2-D leaf
     return resolve_specs(fn, "muon_weight_dimension_numbers", user_specs, tree,
-                         lambda x, s: (s or MatrixDimensionNumbers()) if (
+                         lambda x, s: (s or MuonDimensionNumbers()) if (
                              s is not None or x.ndim == 2) else None)
 
   def labels(params):
