@@ -1856,3 +1856,132 @@ def mechanize(params, grads, base_lr, weight_decay=1e-2, eps=1e-8, s_init=1e-6, 
     out.append([nx - p for nx, p in zip(new_x, x)])
     x = new_x
   return out
+
+
+# --- contrib: muon, galore, normalize (issue 14, slice "matrix") -------------------------------
+
+def _spec_leaves(tree):
+  """A pytree of dimension-number specs / None flattened in jax's leaf order (sorted dict keys)."""
+  if tree is None or hasattr(tree, "_fields"):
+    return [tree]
+  if isinstance(tree, dict):
+    return [s for k in sorted(tree) for s in _spec_leaves(tree[k])]
+  return [s for sub in tree for s in _spec_leaves(sub)]
+
+
+def _view(x, spec):
+  """(to_matrix, from_matrix, fan_in, fan_out): `x` as (batch, reduction, output) matrices."""
+  ax = lambda a: tuple(i % x.ndim for i in ((a,) if isinstance(a, int) else a))
+  red, out = ax(spec.reduction_axis), ax(spec.output_axis)
+  rest = tuple(i for i in range(x.ndim) if i not in red + out)
+  perm = rest + red + out
+  size = lambda axes: int(np.prod([x.shape[i] for i in axes]))
+  shape = [x.shape[i] for i in perm]
+  to = lambda y: y.transpose(perm).reshape(size(rest), size(red), size(out))
+  back = lambda y: y.reshape(shape).transpose(np.argsort(perm))
+  return to, back, size(red), size(out)
+
+
+def newton_schulz(x, ns_coeffs=(3.4445, -4.7750, 2.0315), ns_steps=5, eps=1e-8):
+  """Jordan 2024 (Muon): X_0 = G / (||G||_F + eps), X_{k+1} = a X + (b A + c A^2) X, A = X X^T,
+  on the wide orientation of G (f(X^T) = f(X)^T)."""
+  x = np.asarray(x, np.float64)
+  transposed = x.shape[0] > x.shape[1]
+  x = x.T if transposed else x
+  x = x / (np.linalg.norm(x) + eps)
+  coeffs = np.asarray(ns_coeffs, np.float64)
+  for a, b, c in ([coeffs] * ns_steps if coeffs.ndim == 1 else coeffs):
+    gram = x @ x.T
+    x = a * x + (b * gram + c * gram @ gram) @ x
+  return x.T if transposed else x
+
+
+def _muon_leaf(m, g, t, beta, nesterov):
+  """m_t = beta m + (1 - beta) g; nesterov mu_hat = beta m_t/(1-beta^{t+1}) + (1-beta) g/(1-beta^t)."""
+  if nesterov:
+    return beta * m / (1 - beta ** (t + 1)) + (1 - beta) * g / (1 - beta ** t)
+  return m / (1 - beta ** t)
+
+
+def scale_by_muon(params, grads, ns_coeffs=(3.4445, -4.7750, 2.0315), ns_steps=5, beta=0.95,
+                  eps=1e-8, nesterov=True, weight_dimension_numbers=None, **_):
+  """Muon's orthogonalized Nesterov momentum (Jordan 2024), batch axes independent."""
+  specs = _spec_leaves(weight_dimension_numbers)
+  m = [np.zeros_like(np.asarray(p, np.float64)) for p in params]
+
+  def step(t, i, p, g):
+    m[i] = beta * m[i] + (1 - beta) * g
+    mu_hat = _muon_leaf(m[i], g, t + 1, beta, nesterov)
+    if specs[i] is None:
+      return mu_hat
+    to, back, _, _ = _view(mu_hat, specs[i])
+    return back(np.stack([newton_schulz(x, ns_coeffs, ns_steps, eps) for x in to(mu_hat)]))
+
+  return _loop(params, grads, step)
+
+
+def muon(params, grads, learning_rate, beta=0.95, eps=1e-8, adam_b1=0.9, adam_b2=0.999, **_):
+  """optax's muon: Muon with width scaling sqrt(max(1, fan_out/fan_in)) on the 2-D leaves,
+  Nesterov Adam on the others (Jordan 2024; Kingma & Ba with Dozat's Nesterov form)."""
+  m = [np.zeros_like(np.asarray(p, np.float64)) for p in params]
+  v = [np.zeros_like(np.asarray(p, np.float64)) for p in params]
+
+  def step(t, i, p, g):
+    n = t + 1
+    if p.ndim == 2:
+      m[i] = beta * m[i] + (1 - beta) * g
+      u = newton_schulz(_muon_leaf(m[i], g, n, beta, True), eps=eps)
+      return -learning_rate * np.sqrt(max(1.0, p.shape[1] / p.shape[0])) * u
+    m[i] = adam_b1 * m[i] + (1 - adam_b1) * g
+    v[i] = adam_b2 * v[i] + (1 - adam_b2) * g * g
+    mu_hat = _muon_leaf(m[i], g, n, adam_b1, True)
+    return -learning_rate * mu_hat / (np.sqrt(v[i] / (1 - adam_b2 ** n)) + eps)
+
+  return _loop(params, grads, step)
+
+
+def scale_by_galore(params, grads, rank=128, update_proj_gap=200, scale=1.0, weight_decay=0.0,
+                    learning_rate=None, **_):
+  """Zhao et al. 2024, Algorithm 1 with Adam: P = U[:, :r] (m >= n) or V[:, :r] of svd(G) every
+  T steps, R = P^T G (or G P), N = Adam(R), u = scale P N (or N P^T); Adam on the non-2-D leaves.
+  With `learning_rate`, galore's u = -lr (u + weight_decay p)."""
+  b1, b2, eps = 0.9, 0.999, 1e-8
+  state = {}
+
+  def step(t, i, p, g):
+    if p.ndim == 2:
+      rows, cols = p.shape
+      r = min(rank, rows, cols)
+      if t % update_proj_gap == 0:
+        u_, _, vh = np.linalg.svd(g, full_matrices=False)
+        state[("P", i)] = u_[:, :r] if rows >= cols else vh[:r].T
+      proj = state[("P", i)]
+      low = proj.T @ g if rows >= cols else g @ proj
+    else:
+      low = g
+    m = state.get(("m", i), 0.0) * b1 + (1 - b1) * low
+    v = state.get(("v", i), 0.0) * b2 + (1 - b2) * low * low
+    state[("m", i)], state[("v", i)] = m, v
+    n = (m / (1 - b1 ** (t + 1))) / (np.sqrt(v / (1 - b2 ** (t + 1))) + eps)
+    if p.ndim == 2:
+      n = scale * (proj @ n if rows >= cols else n @ proj.T)
+    if learning_rate is None:
+      return n
+    return -learning_rate * (n + weight_decay * p)
+
+  return _loop(params, grads, step)
+
+
+def galore(params, grads, learning_rate, **kw):
+  """optax's galore: scale_by_galore, then decoupled weight decay and -learning_rate."""
+  return scale_by_galore(params, grads, learning_rate=learning_rate, **kw)
+
+
+def normalize(params, grads):
+  """SAM's ascent direction (Foret et al. 2021, eq. 2): u = g / ||g||_2 over all leaves."""
+  out = []
+  for gs in grads:
+    gs = [np.asarray(g, np.float64) for g in gs]
+    total = np.sqrt(sum(np.sum(g * g) for g in gs))
+    out.append([g / total for g in gs])
+  return out

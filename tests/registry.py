@@ -877,3 +877,41 @@ ENTRIES += [
 ]
 
 NOT_TRANSFORMS |= {"schedule_free_eval_params"}
+
+
+# --- contrib: muon, galore, normalize, split_real_and_imaginary (issue 14, slice "matrix") -----
+# The generic tree: a 1-D leaf, a (2, 5) matrix, a scalar and a (4, 1, 3) leaf (two 4x3 matrices
+# batched on axis 1 for scale_by_muon). Newton-Schulz in float32 amplifies rounding (its slope
+# at 0 is ~3.4 per step), so the muon entries match the float64 reference to 1e-3.
+_MUON_SPECS = {"a": (None, gradtx.contrib.MuonDimensionNumbers()),
+               "b": {"c": None, "d": gradtx.contrib.MuonDimensionNumbers(0, 2)}}
+
+ENTRIES += [
+    Entry("contrib.muon", "contrib.muon", dict(learning_rate=0.1), ref.muon, optax.contrib.muon,
+          sweep=("learning_rate", (0.01, 0.1, 0.3)), rtol=1e-3, atol=1e-4),
+    Entry("contrib.scale_by_muon", "contrib.scale_by_muon",
+          dict(weight_dimension_numbers=_MUON_SPECS), ref.scale_by_muon,
+          None,  # optax's scale_by_muon rejects None (non-matrix) leaves; parity in test_zoo_matrix
+          sweep=("beta", (0.5, 0.9, 0.95)), rtol=1e-3, atol=1e-4),
+    # update_proj_gap > the steps run: one SVD, so the singular vectors' signs (which LAPACK
+    # and XLA may choose differently) cancel in P N; refreshes are tested against optax exactly
+    # in tests/test_zoo_matrix.py.
+    Entry("contrib.galore", "contrib.galore",
+          dict(learning_rate=0.1, rank=1, update_proj_gap=100, weight_decay=0.01), ref.galore,
+          optax.contrib.galore, sweep=("learning_rate", (0.01, 0.1, 0.3)), needs_params=True,
+          rtol=1e-4, atol=1e-5),
+    Entry("contrib.scale_by_galore", "contrib.scale_by_galore",
+          dict(rank=1, update_proj_gap=100, scale=0.5), ref.scale_by_galore,
+          optax.contrib.scale_by_galore, sweep=("scale", (0.25, 0.5, 1.0)), rtol=1e-4,
+          atol=1e-5),
+    Entry("contrib.normalize", "contrib.normalize", dict(), ref.normalize,
+          optax.contrib.normalize),
+    Entry("contrib.split_real_and_imaginary", "contrib.split_real_and_imaginary",
+          dict(inner=gradtx.scale_by_adam()), ref.scale_by_adam,
+          optax.contrib.split_real_and_imaginary,
+          optax_kwargs=dict(inner=optax.scale_by_adam())),
+]
+
+# Per-example gradients in (batch on axis 0 of every leaf), so not the generic tree: tested in
+# tests/test_zoo_matrix.py.
+NOT_TRANSFORMS |= {"dpsgd", "differentially_private_aggregate"}

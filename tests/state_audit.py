@@ -415,3 +415,17 @@ CONFIGS += [
 
 if __name__ == "__main__":
   sys.exit(main())
+
+
+# --- contrib: muon, galore, dpsgd, normalize, split_real_and_imaginary (issue 14, "matrix") --
+CONFIGS += [
+    C("contrib.muon", lambda L: _contrib(L, "muon")(0.1)),
+    C("contrib.muon-wd-bf16", lambda L: _contrib(L, "muon")(
+        _sched(L), weight_decay=0.1, mu_dtype=jnp.bfloat16, ns_coeffs="dion")),
+    C("contrib.galore", lambda L: _contrib(L, "galore")(0.1, rank=1, update_proj_gap=2)),
+    C("contrib.scale_by_galore", lambda L: _contrib(L, "scale_by_galore")(rank=2)),
+    C("contrib.normalize", lambda L: _contrib(L, "normalize")()),
+    C("contrib.split_real_and_imaginary",
+      lambda L: _contrib(L, "split_real_and_imaginary")(L.adam(0.1))),
+]
+

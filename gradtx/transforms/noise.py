@@ -20,11 +20,11 @@ def _is_typed_key(key: Any) -> bool:
   return isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
 
 
-def _key_maker(key: Any) -> tuple[Any, Any]:
+def _key_maker(key: Any, fn: str = "add_noise") -> tuple[Any, Any]:
   """Validates `key`; returns (a function building its raw uint32 data, the PRNG impl or None)."""
   if _is_typed_key(key):
     if key.shape != ():
-      raise ValueError(f"gradtx.add_noise: key must be a single key, got shape {key.shape}.")
+      raise ValueError(f"gradtx.{fn}: key must be a single key, got shape {key.shape}.")
     return (lambda: jax.random.key_data(key)), jax.random.key_impl(key)
   raw_shape = jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape
   if isinstance(key, (jax.Array, np.ndarray)) and key.dtype == np.uint32 and key.shape == raw_shape:
@@ -37,11 +37,11 @@ def _key_maker(key: Any) -> tuple[Any, Any]:
     is_int = isinstance(key, numbers.Integral)
   if not is_int:
     raise TypeError(
-        "gradtx.add_noise: key must be an int seed or a jax PRNG key (jax.random.key(0)), got "
+        f"gradtx.{fn}: key must be an int seed or a jax PRNG key (jax.random.key(0)), got "
         f"{type(key).__name__} {key!r}.")
   if np.shape(key) != ():
     raise ValueError(
-        f"gradtx.add_noise: key must be a scalar int seed, got an array of shape {np.shape(key)}.")
+        f"gradtx.{fn}: key must be a scalar int seed, got an array of shape {np.shape(key)}.")
   return (lambda: jax.random.key_data(jax.random.key(key))), None
 
 
