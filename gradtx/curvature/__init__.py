@@ -1,4 +1,35 @@
-"""gradtx.curvature: matrix-free Hessian, Gauss-Newton and Fisher operators and their spectra
-(filled by the curvature issue)."""
+"""gradtx.curvature: matrix-free Hessian, Gauss-Newton and Fisher operators and their spectra,
+sharpness and loss landscapes (gradtx's own namespace).
 
-__all__: list[str] = []
+Each family lives in its own file; this file only gathers their names.
+"""
+
+from gradtx.curvature.estimators import (
+    hutchinson_diagonal,
+    hutchinson_trace,
+)
+from gradtx.curvature.lanczos import (
+    bottom_eigenvalues,
+    lanczos,
+    spectral_density,
+    top_eigenvalues,
+)
+from gradtx.curvature.operators import (
+    LinearOperator,
+    fisher,
+    gauss_newton,
+    hessian,
+)
+
+__all__ = [
+    "LinearOperator",
+    "bottom_eigenvalues",
+    "fisher",
+    "gauss_newton",
+    "hessian",
+    "hutchinson_diagonal",
+    "hutchinson_trace",
+    "lanczos",
+    "spectral_density",
+    "top_eigenvalues",
+]
