@@ -14,22 +14,32 @@ from gradtx.curvature.lanczos import (
     spectral_density,
     top_eigenvalues,
 )
+from gradtx.curvature.monitor import (
+    CurvatureMonitorState,
+    curvature_monitor,
+)
 from gradtx.curvature.operators import (
     LinearOperator,
     fisher,
     gauss_newton,
     hessian,
 )
+from gradtx.curvature.power import (
+    power_iteration,
+)
 
 __all__ = [
+    "CurvatureMonitorState",
     "LinearOperator",
     "bottom_eigenvalues",
+    "curvature_monitor",
     "fisher",
     "gauss_newton",
     "hessian",
     "hutchinson_diagonal",
     "hutchinson_trace",
     "lanczos",
+    "power_iteration",
     "spectral_density",
     "top_eigenvalues",
 ]
