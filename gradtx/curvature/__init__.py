@@ -14,6 +14,12 @@ from gradtx.curvature.lanczos import (
     spectral_density,
     top_eigenvalues,
 )
+from gradtx.curvature.landscape import (
+    filter_normalized_direction,
+    interpolate,
+    landscape_1d,
+    landscape_2d,
+)
 from gradtx.curvature.monitor import (
     CurvatureMonitorState,
     curvature_monitor,
@@ -27,18 +33,26 @@ from gradtx.curvature.operators import (
 from gradtx.curvature.power import (
     power_iteration,
 )
+from gradtx.curvature.sharpness import (
+    keskar_sharpness,
+)
 
 __all__ = [
     "CurvatureMonitorState",
     "LinearOperator",
     "bottom_eigenvalues",
     "curvature_monitor",
+    "filter_normalized_direction",
     "fisher",
     "gauss_newton",
     "hessian",
     "hutchinson_diagonal",
     "hutchinson_trace",
+    "interpolate",
+    "keskar_sharpness",
     "lanczos",
+    "landscape_1d",
+    "landscape_2d",
     "power_iteration",
     "spectral_density",
     "top_eigenvalues",
