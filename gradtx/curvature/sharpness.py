@@ -24,7 +24,8 @@ def subspace_matrix(key: jax.Array, n: int, p: int, dtype: Any) -> jax.Array:
 
 def keskar_sharpness(loss_fn: Callable[..., Any], params: Any, *args: Any,
                      epsilon: float = 1e-3, subspace_dim: int | None = None,
-                     key: jax.Array | None = None, num_steps: int = 100) -> jax.Array:
+                     key: jax.Array | None = None, num_steps: int = 100,
+                     num_restarts: int = 8) -> jax.Array:
   r"""Keskar et al.'s sharpness: the largest relative loss increase in a box around `params`.
 
   .. math:: \phi_{x,f}(\epsilon, A) = 100 \cdot
@@ -33,9 +34,9 @@ def keskar_sharpness(loss_fn: Callable[..., Any], params: Any, *args: Any,
 
   with :math:`A = I` (the full space, default) or a random :math:`n \times p` matrix with unit
   columns (`subspace_dim=p`). The inner maximisation is projected sign-gradient ascent (the
-  steepest ascent for a box) from a random point of the box, `num_steps` steps of decreasing
-  length in a `fori_loop`, keeping the best value seen (and :math:`y = 0`, so
-  :math:`\phi \ge 0`).
+  steepest ascent for a box) from `num_restarts` random points of the box (`vmap`ped),
+  `num_steps` steps of decreasing length in a `fori_loop`, keeping the best value seen (and
+  :math:`y = 0`, so :math:`\phi \ge 0`).
 
   Args:
     loss_fn: `loss_fn(params, *args)` -> scalar loss.
@@ -45,6 +46,7 @@ def keskar_sharpness(loss_fn: Callable[..., Any], params: Any, *args: Any,
     subspace_dim: `None` for the full space, else :math:`p \ge 1`.
     key: the PRNG key of the start point and of :math:`A` (default `jax.random.PRNGKey(0)`).
     num_steps: ascent steps (>= 1).
+    num_restarts: random starting points (>= 1).
 
   Returns:
     The scalar :math:`\phi`.
@@ -63,6 +65,7 @@ def keskar_sharpness(loss_fn: Callable[..., Any], params: Any, *args: Any,
   if subspace_dim is not None:
     subspace_dim = check_count(_FN.split(".")[-1], "subspace_dim", subspace_dim)
   num_steps = check_count(_FN.split(".")[-1], "num_steps", num_steps)
+  num_restarts = check_count(_FN.split(".")[-1], "num_restarts", num_restarts)
   if key is None:
     key = jax.random.PRNGKey(0)
   out = jax.eval_shape(loss_fn, params, *args)
@@ -82,7 +85,7 @@ def keskar_sharpness(loss_fn: Callable[..., Any], params: Any, *args: Any,
   bound = epsilon * (jnp.abs(coords) + 1)
   f = lambda y: loss_fn(unravel(x + lift(y)), *args).astype(x.dtype)
   f0 = f(jnp.zeros_like(bound))
-  y0 = jax.random.uniform(start_key, bound.shape, x.dtype, -1.0, 1.0) * bound
+  y0 = jax.random.uniform(start_key, (num_restarts,) + bound.shape, x.dtype, -1.0, 1.0) * bound
   value_and_grad = jax.value_and_grad(f)
 
   def body(t, carry):
@@ -92,6 +95,9 @@ def keskar_sharpness(loss_fn: Callable[..., Any], params: Any, *args: Any,
     y = jnp.clip(y + step * jnp.sign(g), -bound, bound)
     return y, jnp.maximum(best, value)
 
-  y, best = jax.lax.fori_loop(0, num_steps, body, (y0, f0))
-  best = jnp.maximum(best, f(y))
+  def ascend(start):
+    y, best = jax.lax.fori_loop(0, num_steps, body, (start, f0))
+    return jnp.maximum(best, f(y))
+
+  best = jnp.max(jax.vmap(ascend)(y0))
   return 100.0 * (best - f0) / (1.0 + f0)
