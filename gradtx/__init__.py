@@ -458,6 +458,15 @@ from gradtx import (  # noqa: E402
     tuning,
 )
 
+# gradtx.curvature's monitor, and optax's top-level power_iteration (both defined in curvature/).
+from gradtx.curvature.monitor import (  # noqa: E402
+    CurvatureMonitorState,
+    curvature_monitor,
+)
+from gradtx.curvature.power import (  # noqa: E402
+    power_iteration,
+)
+
 __all__ = [
     "AdaptiveGradClipState",
     "AddDecayedWeightsState",
@@ -471,6 +480,7 @@ __all__ = [
     "ClipState",
     "ConditionallyMaskState",
     "ConditionallyTransformState",
+    "CurvatureMonitorState",
     "EarlyStopping",
     "EarlyStoppingState",
     "EmaParamsState",
@@ -581,6 +591,7 @@ __all__ = [
     "ctc_loss",
     "ctc_loss_with_forward_probs",
     "curvature",
+    "curvature_monitor",
     "cyclic_schedule",
     "distributed",
     "early_stopping",
@@ -655,6 +666,7 @@ __all__ = [
     "polyak_averaging",
     "polyak_sgd",
     "polynomial_schedule",
+    "power_iteration",
     "powersign",
     "projections",
     "radam",

