@@ -28,6 +28,12 @@ from gradtx.base import (
     stateless_with_tree_map,
     with_extra_args_support,
 )
+from gradtx.combine import (
+    PartitionState,
+    chain,
+    named_chain,
+    partition,
+)
 from gradtx.losses.classification import (
     hinge_loss,
     safe_softmax_cross_entropy,
@@ -45,33 +51,39 @@ from gradtx.numerics import (
     safe_norm,
     safe_root_mean_squares,
 )
-from gradtx.combine import (
-    PartitionState,
-    chain,
-    named_chain,
-    partition,
-)
 
 # optax keeps its older names for `partition` and its state: the same objects
 # (`optax.multi_transform is optax.partition`, `optax.MultiTransformState is optax.PartitionState`).
 multi_transform = partition
 MultiTransformState = PartitionState
-from gradtx.update import (
-    apply_updates,
-    incremental_update,
-    periodic_update,
-)
 from gradtx.contrib.plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
 )
-# optax's top-level `microbatch` is `optax.microbatching.microbatch` (one object).
-from gradtx.microbatching.loop import (
-    microbatch,
-)
 from gradtx.losses.ctc import (
     ctc_loss,
     ctc_loss_with_forward_probs,
+)
+from gradtx.losses.divergences import (
+    convex_kl_divergence,
+    generalized_kl_divergence,
+    kl_divergence,
+)
+from gradtx.losses.regression import (
+    huber_loss,
+    l2_loss,
+    log_cosh,
+    squared_error,
+)
+from gradtx.losses.similarity import (
+    cosine_distance,
+    cosine_similarity,
+    ntxent,
+)
+
+# optax's top-level `microbatch` is `optax.microbatching.microbatch` (one object).
+from gradtx.microbatching.loop import (
+    microbatch,
 )
 from gradtx.optimizers.adam import (
     adam,
@@ -82,6 +94,16 @@ from gradtx.optimizers.adam import (
     nadam,
     nadamw,
 )
+from gradtx.optimizers.adaptive import (
+    adabelief,
+    adan,
+    novograd,
+    radam,
+    yogi,
+)
+from gradtx.optimizers.asgd import (
+    asgd,
+)
 from gradtx.optimizers.factored import (
     adafactor,
     sm3,
@@ -91,9 +113,6 @@ from gradtx.optimizers.layerwise import (
     lamb,
     lars,
 )
-from gradtx.optimizers.asgd import (
-    asgd,
-)
 from gradtx.optimizers.optimistic import (
     optimistic_adam,
     optimistic_adam_v2,
@@ -101,13 +120,6 @@ from gradtx.optimizers.optimistic import (
 )
 from gradtx.optimizers.polyak import (
     polyak_sgd,
-)
-from gradtx.optimizers.adaptive import (
-    adabelief,
-    adan,
-    novograd,
-    radam,
-    yogi,
 )
 from gradtx.optimizers.rms import (
     adadelta,
@@ -129,6 +141,7 @@ from gradtx.optimizers.sign import (
     sign_sgd,
     signum,
 )
+
 # optax has `multi_normal` at its top level only (not in `optax.perturbations`).
 from gradtx.perturbations.noise import (
     multi_normal,
@@ -194,11 +207,11 @@ from gradtx.transforms.adaptive import (
     ScaleByAdamState,
     ScaleByAmsgradState,
     ScaleByNadamState,
-    ScaleByRStdDevState,
-    ScaleByRStdDevWithCountState,
     ScaleByRmsState,
     ScaleByRmsWithCountState,
     ScaleByRssState,
+    ScaleByRStdDevState,
+    ScaleByRStdDevWithCountState,
     scale_by_adadelta,
     scale_by_adam,
     scale_by_adamax,
@@ -255,13 +268,13 @@ from gradtx.transforms.decay import (
     normalized_weight_decay,
     normalized_weight_decay_schedule,
 )
-from gradtx.transforms.factored import (
-    FactoredState,
-    scale_by_factored_rms,
-)
 from gradtx.transforms.dog import (
     ScaleByDistanceOverGradientsState,
     scale_by_distance_over_gradients,
+)
+from gradtx.transforms.factored import (
+    FactoredState,
+    scale_by_factored_rms,
 )
 from gradtx.transforms.failsafe import (
     ApplyIfFiniteState,
@@ -324,13 +337,13 @@ from gradtx.transforms.normalization import (
     scale_by_param_block_norm,
     scale_by_param_block_rms,
 )
-from gradtx.transforms.optimistic import (
-    ScaleByOptimisticGradientState,
-    scale_by_optimistic_gradient,
-)
 from gradtx.transforms.novograd import (
     ScaleByNovogradState,
     scale_by_novograd,
+)
+from gradtx.transforms.optimistic import (
+    ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient,
 )
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
@@ -345,12 +358,12 @@ from gradtx.transforms.precision import (
     state_bytes,
     state_bytes_per_param,
 )
+from gradtx.transforms.radam import (
+    scale_by_radam,
+)
 from gradtx.transforms.rprop import (
     ScaleByRpropState,
     scale_by_rprop,
-)
-from gradtx.transforms.radam import (
-    scale_by_radam,
 )
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
@@ -378,6 +391,7 @@ from gradtx.transforms.unitwise import (
 from gradtx.transforms.yogi import (
     scale_by_yogi,
 )
+
 # optax's top-level `tree_map_params` is the same function as `optax.tree.map_params`.
 from gradtx.tree.access import (
     map_params as tree_map_params,
@@ -406,21 +420,10 @@ from gradtx.tuning.range_test import (
 from gradtx.tuning.sweep import (
     grid_sweep,
 )
-from gradtx.losses.divergences import (
-    convex_kl_divergence,
-    generalized_kl_divergence,
-    kl_divergence,
-)
-from gradtx.losses.regression import (
-    huber_loss,
-    l2_loss,
-    log_cosh,
-    squared_error,
-)
-from gradtx.losses.similarity import (
-    cosine_distance,
-    cosine_similarity,
-    ntxent,
+from gradtx.update import (
+    apply_updates,
+    incremental_update,
+    periodic_update,
 )
 
 # Second names optax binds to one object: its stateless transformations' states are EmptyState,

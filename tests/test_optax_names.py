@@ -22,10 +22,7 @@ _ZOO = (
     ""
 ).split()
 _CONTRIB_ZOO = (
-    "DifferentiallyPrivateAggregateState GaLoreDimensionNumbers GaLoreState "
-    "MuonDimensionNumbers MuonState NormalizeState SplitRealAndImaginaryState "
-    "differentially_private_aggregate dpsgd galore muon normalize scale_by_galore "
-    "scale_by_muon split_real_and_imaginary "
+    ""
 ).split()
 
 
@@ -34,23 +31,20 @@ def _all(ns):
 
 
 # Names that later open issues add: "path" (dotted, "" for the top level) -> the issue. (Issue
-# 13's losses, projections, perturbations, assignment, microbatching, multi_normal and nnls have
-# all landed.)
+# 13's losses, projections, perturbations, assignment, microbatching, multi_normal and nnls, issue
+# 14's zoo and issue 15's second_order, power_iteration and Hutchinson estimator have landed.)
 PENDING = {}
 for _name in _ZOO:
   PENDING[_name] = "issue 14 (the optimizer zoo)"
 for _name in _CONTRIB_ZOO:
   PENDING[f"contrib.{_name}"] = "issue 14 (the optimizer zoo, optax.contrib)"
-for _name in ("power_iteration",) + tuple(f"second_order.{n}" for n in _all("second_order")):
-  PENDING[_name] = "issue 15 (curvature)"
 for _name in ("lbfgs scale_by_lbfgs ScaleByLBFGSState scale_by_zoom_linesearch "
               "ScaleByZoomLinesearchState scale_by_backtracking_linesearch "
               "ScaleByBacktrackingLinesearchState value_and_grad_from_state "
               "ZoomLinesearchInfo").split():
   PENDING[_name] = "issue 16 (quasi-Newton and line searches)"
 for _name in ("matrix_inverse_pth_root", "contrib.sam", "contrib.SAMState", "contrib.sophia",
-              "contrib.SophiaState", "contrib.hutchinson_estimator_diag_hessian",
-              "contrib.HutchinsonState"):
+              "contrib.SophiaState"):
   PENDING[_name] = "issue 17 (curvature-preconditioned optimizers)"
 # optax.experimental (its `aggregating` module) is not asked for by any issue yet.
 PENDING["experimental"] = "not requested by an issue (optax.experimental)"

@@ -3,25 +3,7 @@
 Each family lives in its own file; this file only gathers their names.
 """
 
-from gradtx.contrib.cocob import (
-    COCOBState,
-    cocob,
-    scale_by_cocob,
-)
-from gradtx.contrib.dog import (
-    DoGState,
-    DoWGState,
-    dog,
-    dowg,
-    scale_by_dog,
-    scale_by_dowg,
-)
-from gradtx.contrib.momo import (
-    MomoAdamState,
-    MomoState,
-    momo,
-    momo_adam,
-)
+from gradtx.base import EmptyState
 from gradtx.contrib.acprop import (
     acprop,
     scale_by_acprop,
@@ -38,28 +20,50 @@ from gradtx.contrib.adopt import (
     adopt,
     scale_by_adopt,
 )
-from gradtx.contrib.madgrad import (
-    MadgradState,
-    madgrad,
-    scale_by_madgrad,
+from gradtx.contrib.cocob import (
+    COCOBState,
+    cocob,
+    scale_by_cocob,
+)
+from gradtx.contrib.complex import (
+    SplitRealAndImaginaryState,
+    split_real_and_imaginary,
 )
 from gradtx.contrib.dadapt import (
     DAdaptAdamWState,
     dadapt_adamw,
 )
-from gradtx.contrib.mechanic import (
-    MechanicState,
-    mechanize,
-)
-from gradtx.base import EmptyState
-from gradtx.contrib.complex import (
-    SplitRealAndImaginaryState,
-    split_real_and_imaginary,
+from gradtx.contrib.dog import (
+    DoGState,
+    DoWGState,
+    dog,
+    dowg,
+    scale_by_dog,
+    scale_by_dowg,
 )
 from gradtx.contrib.galore import (
     GaLoreState,
     galore,
     scale_by_galore,
+)
+from gradtx.contrib.hutchinson import (
+    HutchinsonState,
+    hutchinson_estimator_diag_hessian,
+)
+from gradtx.contrib.madgrad import (
+    MadgradState,
+    madgrad,
+    scale_by_madgrad,
+)
+from gradtx.contrib.mechanic import (
+    MechanicState,
+    mechanize,
+)
+from gradtx.contrib.momo import (
+    MomoAdamState,
+    MomoState,
+    momo,
+    momo_adam,
 )
 from gradtx.contrib.muon import (
     MuonDimensionNumbers,
@@ -68,13 +72,14 @@ from gradtx.contrib.muon import (
     scale_by_muon,
 )
 from gradtx.contrib.normalize import normalize
-from gradtx.contrib.hutchinson import (
-    HutchinsonState,
-    hutchinson_estimator_diag_hessian,
-)
 from gradtx.contrib.plateau import (
     ReduceLROnPlateauState,
     reduce_on_plateau,
+)
+from gradtx.contrib.privacy import (
+    DifferentiallyPrivateAggregateState,
+    differentially_private_aggregate,
+    dpsgd,
 )
 from gradtx.contrib.prodigy import (
     ProdigyState,
@@ -87,6 +92,14 @@ from gradtx.contrib.schedule_free import (
     schedule_free_eval_params,
     schedule_free_sgd,
 )
+
+# optax keeps two identical classes (fields reduction_axis=0, output_axis=1) for Muon's and
+# GaLore's per-leaf matrix axes; neither is stored in a state and optax's isinstance checks never
+# see gradtx objects, so both names are one class (defined in contrib/muon.py; the code that
+# reads it is shared in gradtx/_matrix.py), which also accepts optax's instances.
+GaLoreDimensionNumbers = MuonDimensionNumbers
+# optax's `NormalizeState` is `EmptyState` itself (normalize keeps no state).
+NormalizeState = EmptyState
 
 __all__ = [
     "COCOBState",

@@ -12,6 +12,16 @@ from gradtx.optimizers.adam import (
     nadam,
     nadamw,
 )
+from gradtx.optimizers.adaptive import (
+    adabelief,
+    adan,
+    novograd,
+    radam,
+    yogi,
+)
+from gradtx.optimizers.asgd import (
+    asgd,
+)
 from gradtx.optimizers.factored import (
     adafactor,
     sm3,
@@ -21,9 +31,6 @@ from gradtx.optimizers.layerwise import (
     lamb,
     lars,
 )
-from gradtx.optimizers.asgd import (
-    asgd,
-)
 from gradtx.optimizers.optimistic import (
     optimistic_adam,
     optimistic_adam_v2,
@@ -31,13 +38,6 @@ from gradtx.optimizers.optimistic import (
 )
 from gradtx.optimizers.polyak import (
     polyak_sgd,
-)
-from gradtx.optimizers.adaptive import (
-    adabelief,
-    adan,
-    novograd,
-    radam,
-    yogi,
 )
 from gradtx.optimizers.rms import (
     adadelta,

@@ -26,11 +26,11 @@ from gradtx.transforms.adaptive import (
     ScaleByAdamState,
     ScaleByAmsgradState,
     ScaleByNadamState,
-    ScaleByRStdDevState,
-    ScaleByRStdDevWithCountState,
     ScaleByRmsState,
     ScaleByRmsWithCountState,
     ScaleByRssState,
+    ScaleByRStdDevState,
+    ScaleByRStdDevWithCountState,
     scale_by_adadelta,
     scale_by_adam,
     scale_by_adamax,
@@ -68,9 +68,9 @@ from gradtx.transforms.clipping import (
     clip_by_global_norm,
 )
 from gradtx.transforms.conditional import (
-    ConditionFn,
     ConditionallyMaskState,
     ConditionallyTransformState,
+    ConditionFn,
     conditionally_mask,
     conditionally_transform,
 )
@@ -86,13 +86,13 @@ from gradtx.transforms.decay import (
     normalized_weight_decay,
     normalized_weight_decay_schedule,
 )
-from gradtx.transforms.factored import (
-    FactoredState,
-    scale_by_factored_rms,
-)
 from gradtx.transforms.dog import (
     ScaleByDistanceOverGradientsState,
     scale_by_distance_over_gradients,
+)
+from gradtx.transforms.factored import (
+    FactoredState,
+    scale_by_factored_rms,
 )
 from gradtx.transforms.failsafe import (
     ApplyIfFiniteState,
@@ -154,12 +154,12 @@ from gradtx.transforms.normalization import (
     scale_by_param_block_norm,
     scale_by_param_block_rms,
 )
-from gradtx.transforms.optimistic import (
-    scale_by_optimistic_gradient,
-)
 from gradtx.transforms.novograd import (
     ScaleByNovogradState,
     scale_by_novograd,
+)
+from gradtx.transforms.optimistic import (
+    scale_by_optimistic_gradient,
 )
 from gradtx.transforms.per_example import (
     per_example_global_norm_clip,
@@ -174,12 +174,12 @@ from gradtx.transforms.precision import (
     state_bytes,
     state_bytes_per_param,
 )
+from gradtx.transforms.radam import (
+    scale_by_radam,
+)
 from gradtx.transforms.rprop import (
     ScaleByRpropState,
     scale_by_rprop,
-)
-from gradtx.transforms.radam import (
-    scale_by_radam,
 )
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
