@@ -59,3 +59,19 @@ def test_smoke_run_writes_a_complete_report(tmp_path):
   run.main(["--report-only", "--out", str(tmp_path)])
   assert (tmp_path / "RESULTS.md").read_text() == text
   assert json.loads((tmp_path / "results.json").read_text())["mode"] == "smoke"
+
+
+def test_zoo_smoke_run_compares_gradtx_with_optax(tmp_path):
+  """`python -m benchmarks.zoo --smoke`: every row ran both libraries on the same params and
+  reached the same numbers; ratios and state sizes are finite (no time is asserted)."""
+  from benchmarks import zoo  # noqa: PLC0415
+
+  results = zoo.main(["--smoke", "--no-torch", "--out", str(tmp_path)])
+  assert (tmp_path / "zoo_results.json").stat().st_size > 0
+  assert {r["optimizer"] for r in results["rows"]} == {"adam", "adafactor", "lion", "muon"}
+  for r in results["rows"]:
+    assert r["max_param_diff"] < 1e-5, r["optimizer"]
+    for v in r["libs"].values():
+      assert math.isfinite(v["vs_optax"]) and v["state_per_param"] >= 0
+  by_name = {r["optimizer"]: r["libs"]["gradtx"]["state_per_param"] for r in results["rows"]}
+  assert by_name["lion"] == by_name["adam"] / 2  # one moment instead of two
