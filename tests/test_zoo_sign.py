@@ -12,6 +12,7 @@ import optax
 import pytest
 
 import gradtx
+from jaxprs import primitives_outside_cond
 import reference as ref
 from trees import STEPS, make_grads, make_params
 
@@ -195,6 +196,29 @@ def test_block_coordinate_descent_vmap_over_learning_rate_equals_loop():
     for b, single in zip(batched, train(float(lr))):
       for x, y in zip(jax.tree.leaves(b), jax.tree.leaves(single)):
         np.testing.assert_allclose(np.asarray(x)[i], np.asarray(y), rtol=1e-6)
+
+
+def test_block_coordinate_descent_vmapped_state_runs_only_the_active_block():
+  """With the whole state vmapped (a batched step count), each block's inner update stays under
+  a cond: a QR inside the inner transformation appears only inside cond branches, and the
+  results equal the unbatched steps."""
+  def qr_scale(updates, state, params=None):
+    del params
+    return jax.tree.map(lambda u: u * jnp.linalg.qr(jnp.eye(2))[0][0, 0], updates), state
+
+  inner = gradtx.chain(gradtx.GradientTransformation(lambda p: gradtx.EmptyState(), qr_scale),
+                       gradtx.sgd(0.1))
+  tx = gradtx.block_coordinate_descent(inner, LABELS)
+  states = jax.vmap(lambda c: tx.init(PARAMS)._replace(count=c))(jnp.asarray([0, 1]))
+  grads = jax.tree.map(lambda g: jnp.stack([g, g]), GRADS[0])
+  step = jax.vmap(lambda g, s: tx.update(g, s, PARAMS))
+  names = primitives_outside_cond(jax.make_jaxpr(step)(grads, states))
+  assert "qr" not in names and "cond" in names
+  got, _ = step(grads, states)
+  for i in range(2):
+    want, _ = tx.update(GRADS[0], tx.init(PARAMS)._replace(count=jnp.asarray(i, jnp.int32)), PARAMS)
+    for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      np.testing.assert_allclose(np.asarray(x)[i], np.asarray(y), rtol=1e-6)
 
 
 @pytest.mark.parametrize("name,kwargs", [

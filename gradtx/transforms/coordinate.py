@@ -8,7 +8,7 @@ from typing import Any, Callable, Hashable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
+from gradtx import _checks, _periodic
 from gradtx._trees import is_none, is_params_placeholder
 from gradtx.base import (GradientTransformation, GradientTransformationExtraArgs,
                          with_extra_args_support)
@@ -61,8 +61,8 @@ def block_coordinate_descent(
   with :math:`t` the 0-based step, :math:`s` = `steps_per_block` and :math:`K` the number of
   labels, taken in sorted order (or the key order of a `tx` dict). The random order depends on
   the step count and `seed` only, so it is reproducible and restarts identically from a
-  checkpoint. Each block runs under a `lax.cond`: only the active block computes (under `vmap`
-  with a batched step count the `cond` becomes a `select` and every block computes).
+  checkpoint. Each block runs under a `cond` that stays a `cond` under `vmap`
+  (`gradtx._periodic.cond`): only the active block computes, in a sweep too.
 
   Args:
     tx: the transformation applied to the active block (one state per label, built from that
@@ -174,7 +174,7 @@ def block_coordinate_descent(
         out, s = m.update(u, s, params, **extra_args)
         return cast_like(out, u), s
 
-      updates, new_inner[b] = jax.lax.cond(
+      updates, new_inner[b] = _periodic.cond(
           k == i, step, lambda u, s, b=b: (zero_block(u, labels, b), s), updates, inner[b])
     return updates, BlockCoordinateDescentState(count=safe_increment(state.count),
                                                 inner_states=new_inner)
