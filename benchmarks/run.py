@@ -161,7 +161,9 @@ class JaxRunner:
 
     self.params = jax.tree.map(jnp.copy, params)
     self.grads = grads
-    state = jax.block_until_ready(tx.init(self.params))
+    # A copy: some inits (optax's prodigy) alias one buffer twice in the state, which the
+    # donated step cannot take.
+    state = jax.block_until_ready(jax.tree.map(jnp.copy, tx.init(self.params)))
     self.state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
     t0 = time.perf_counter()
     self.compiled = jax.jit(step, donate_argnums=(0, 1)).lower(self.params, state, grads).compile()
