@@ -16,15 +16,25 @@ from gradtx import optimizers as aliases
 ALIASES = sorted(aliases.__all__)
 
 
+# Aliases whose update needs the loss as `value=` (optax's polyak_sgd); the others get none.
+NEEDS_VALUE = {"polyak_sgd"}
+
+
+def quadratic_loss(p):
+  return 0.5 * jnp.sum(p["w"] ** 2) + jnp.sum(p["b"] ** 2)
+
+
 def quadratic_grads(p):
-  return jax.grad(lambda p: 0.5 * jnp.sum(p["w"] ** 2) + jnp.sum(p["b"] ** 2))(p)
+  return jax.grad(quadratic_loss)(p)
 
 
-def train(tx, steps=5):
+def train(tx, steps=5, value=False):
+  """`steps` updates on the quadratic; `value=True` passes the loss to `update` as `value=`."""
   p = {"w": jnp.asarray([1.0, -2.0, 0.5]), "b": jnp.asarray(0.3)}
   state = tx.init(p)
   for _ in range(steps):
-    u, state = tx.update(quadratic_grads(p), state, p)
+    extra = dict(value=quadratic_loss(p)) if value else {}
+    u, state = tx.update(quadratic_grads(p), state, p, **extra)
     p = gradtx.apply_updates(p, u)
   return p
 
@@ -33,9 +43,10 @@ def train(tx, steps=5):
 def test_alias_built_inside_vmap_over_learning_rate(name):
   factory = getattr(gradtx, name)
   lrs = jnp.asarray([1e-3, 1e-2, 5e-2])
-  batched = jax.jit(jax.vmap(lambda lr: train(factory(lr))))(lrs)
+  value = name in NEEDS_VALUE
+  batched = jax.jit(jax.vmap(lambda lr: train(factory(lr), value=value)))(lrs)
   for i, lr in enumerate([1e-3, 1e-2, 5e-2]):
-    single = train(factory(lr))
+    single = train(factory(lr), value=value)
     for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(single)):
       np.testing.assert_allclose(a[i], b, rtol=2e-5, atol=1e-6, err_msg=f"{name} lr={lr}")
 
@@ -46,7 +57,7 @@ def test_alias_descends_and_rejects_vector_learning_rate(name):
   p0 = {"w": jnp.asarray([1.0, -2.0, 0.5]), "b": jnp.asarray(0.3)}
   loss = lambda p: 0.5 * jnp.sum(p["w"] ** 2) + jnp.sum(p["b"] ** 2)
   lr = 1.0 if name == "adadelta" else 1e-2
-  p = jax.jit(lambda: train(factory(lr), steps=10))()  # unrolled: few steps compile fast
+  p = jax.jit(lambda: train(factory(lr), steps=10, value=name in NEEDS_VALUE))()  # unrolled
   assert float(loss(p)) < float(loss(p0)), f"{name} did not descend"
   with pytest.raises(ValueError, match="learning_rate.*scalar.*vmap"):
     factory(jnp.asarray([1e-3, 1e-2]))
@@ -156,7 +167,7 @@ def test_alias_trains_flax_nnx_model(name):
   @nnx.jit
   def step(m, o):
     loss, grads = nnx.value_and_grad(loss_fn)(m)
-    o.update(m, grads)
+    o.update(m, grads, **(dict(value=loss) if name in NEEDS_VALUE else {}))
     return loss
 
   first = float(step(model, opt))

@@ -44,9 +44,13 @@ P = {"w": jnp.ones((2, 3)), "b": jnp.ones(3)}
 BAD = {"w": jnp.ones((2, 3))}  # the "b" leaf is missing
 
 
-def _needs_lr(name):
-  return inspect.signature(getattr(gradtx, name)).parameters["learning_rate"].default is (
-      inspect.Parameter.empty)
+# Extra keyword arguments of `update` an alias needs (optax's polyak_sgd takes the loss).
+UPDATE_KWARGS = {"polyak_sgd": dict(value=jnp.asarray(1.0))}
+
+
+def _needs_lr(name):  # polyak_sgd has no learning_rate (its max_learning_rate has a default)
+  lr = inspect.signature(getattr(gradtx, name)).parameters.get("learning_rate")
+  return lr is not None and lr.default is inspect.Parameter.empty
 
 
 def build(name, **kwargs):
@@ -173,7 +177,7 @@ def test_integer_params_are_never_silently_truncated(name):
   tx = build(name)
   with pytest.raises(TypeError, match=r"params\['n'\]"):
     state = tx.init(INT_P)  # the aliases without moments accept it here ...
-    updates, _ = tx.update(INT_G, state, INT_P)
+    updates, _ = tx.update(INT_G, state, INT_P, **UPDATE_KWARGS.get(name, {}))
     gradtx.apply_updates(INT_P, updates)  # ... and apply_updates refuses the float update
 
 
@@ -210,11 +214,16 @@ MASK_ARGS = [(n, a) for n in ALIASES for a in inspect.signature(getattr(gradtx, 
              if a == "mask" or a.endswith("_mask")]
 
 
+# A weight-decay mask applies only with a weight decay, which these aliases default to None:
+# radam refuses a mask without one when built, adafactor ignores it (as optax's).
+MASK_NEEDS = {"adafactor": dict(weight_decay_rate=0.1), "radam": dict(weight_decay=0.1)}
+
+
 @pytest.mark.parametrize("name,arg", MASK_ARGS, ids=[f"{n}-{a}" for n, a in MASK_ARGS])
 @pytest.mark.parametrize("kind", ["tree", "callable"])
 def test_alias_mask_of_the_wrong_structure_raises_naming_mask(name, arg, kind):
   mask = {"w": True} if kind == "tree" else (lambda params: {"w": True})
-  tx = build(name, **{arg: mask})
+  tx = build(name, **{arg: mask}, **MASK_NEEDS.get(name, {}))
   with pytest.raises(ValueError, match=r"structure of mask is not a prefix of .*params"):
     tx.init(P)
 
@@ -241,8 +250,16 @@ def test_multi_transform_labels_of_the_wrong_structure_raise():
 # Tree structures: updates vs state vs params.
 # ------------------------------------------------------------------------------------------------
 
-STATEFUL = [n for n in ALIASES if n != "sgd"]  # sgd without momentum: any tree is valid
+# Their state is EmptyState only (nothing to compare updates against): any tree is valid.
+STATELESS = {"sgd": "without momentum", "sign_sgd": "sign, then the learning rate",
+             "polyak_sgd": "sgd without momentum, then a step size from the global norm"}
+STATEFUL = [n for n in ALIASES if n not in STATELESS]
 USES_PARAMS = ["adadelta", "adamaxw", "adamw", "nadamw", "noisy_sgd", "sgdw"]
+
+
+@pytest.mark.parametrize("name", sorted(STATELESS))
+def test_stateless_aliases_keep_no_tree_to_check_updates_against(name):
+  assert not jax.tree.leaves(build(name).init(P)), f"{name} has state: move it to STATEFUL"
 
 
 @pytest.mark.parametrize("name", STATEFUL)

@@ -251,7 +251,7 @@ def test_polyak_needs_value_and_names_it():
     (lambda: gradtx.scale_by_lion(mode="soft"), "mode"),
     (lambda: gradtx.scale_by_lion(mode="smooth", smooth_beta=0.0), "smooth_beta"),
     (lambda: gradtx.lion(0.1, mu_dtype=jnp.int32), "mu_dtype"),
-    (lambda: gradtx.signum(0.1, beta=2.0), "decay"),
+    (lambda: gradtx.signum(0.1, beta=2.0), "signum: beta"),
     (lambda: gradtx.rprop(-0.1), "learning_rate"),
     (lambda: gradtx.rprop(0.1, eta_minus=1.5), "eta_minus"),
     (lambda: gradtx.rprop(0.1, eta_plus=0.5), "eta_plus"),

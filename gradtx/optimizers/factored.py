@@ -78,6 +78,14 @@ def adafactor(
   """
   _checks.check_bool("adafactor", "multiply_by_parameter_scale", multiply_by_parameter_scale)
   _checks.check_dtype("adafactor", "dtype_momentum", dtype_momentum)
+  # The primitives check these too, under their own names (threshold, decay, epsilon): checked
+  # here first so the error names the argument the user passed.
+  _checks.check_scalar("adafactor", "clipping_threshold", clipping_threshold, low=0.0,
+                       optional=True)
+  _checks.check_scalar("adafactor", "momentum", momentum, low=0.0, high=1.0, optional=True)
+  _checks.check_scalar("adafactor", "weight_decay_rate", weight_decay_rate, low=0.0,
+                       schedule=True, optional=True)
+  _checks.check_scalar("adafactor", "eps", eps, low=0.0)
   return chain(
       scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps,
                             nu_dtype=nu_dtype),
@@ -125,6 +133,7 @@ def sm3(
     Anil et al., "Memory-Efficient Adaptive Optimization", NeurIPS 2019.
     https://arxiv.org/abs/1901.11150
   """
+  _checks.check_scalar("sm3", "momentum", momentum, low=0.0, high=1.0)  # scale_by_sm3's b1
   return chain(
       scale_by_sm3(b1=momentum, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
       scale_by_learning_rate(learning_rate),

@@ -24,7 +24,7 @@ __all__ = [
 
 def lamb(
     learning_rate: ScalarOrSchedule,
-    b1: float = 0.9,
+    b1: ScalarOrSchedule = 0.9,
     b2: float = 0.999,
     eps: float = 1e-6,
     eps_root: float = 0.0,
@@ -44,7 +44,7 @@ def lamb(
 
   Args:
     learning_rate: a float, array or schedule.
-    b1, b2, eps, eps_root: as `scale_by_adam`.
+    b1, b2, eps, eps_root: as `scale_by_adam` (`b1` also a schedule, as `adam`'s).
     weight_decay: :math:`\lambda \geq 0`, a float, array or schedule.
     mask: which params are decayed (pytree of bools or callable).
     mu_dtype, nu_dtype: dtypes of Adam's moments (not in optax).
@@ -99,7 +99,7 @@ def lars(
     trust_coefficient: :math:`\eta \geq 0`.
     eps: :math:`\epsilon \geq 0`, added to the update norm.
     trust_ratio_mask: which params get the trust ratio (e.g. not biases and norms).
-    momentum: the momentum decay in [0, 1].
+    momentum: the momentum decay in [0, 1]; a float or scalar array (no schedule, as optax).
     nesterov: Nesterov momentum.
     mu_dtype: dtype of the momentum (not in optax).
 
@@ -117,6 +117,7 @@ def lars(
     You et al., "Large Batch Training of Convolutional Networks", 2017.
     https://arxiv.org/abs/1708.03888
   """
+  _checks.check_scalar("lars", "momentum", momentum, low=0.0, high=1.0)  # trace's decay
   return chain(
       add_decayed_weights(weight_decay, mask=weight_decay_mask),
       masked(scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps),

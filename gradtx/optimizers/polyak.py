@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _checks
 from gradtx.base import GradientTransformation, ScalarOrSchedule
 from gradtx.combine import chain
 from gradtx.optimizers.sgd import sgd
@@ -49,6 +50,7 @@ def polyak_sgd(
     Loizou, Vaswani, Laradji & Lacoste-Julien, "Stochastic Polyak Step-size for SGD: An
     Adaptive Learning Rate for Fast Convergence", AISTATS 2021. https://arxiv.org/abs/2002.10542
   """
+  _checks.check_scalar("polyak_sgd", "scaling", scaling, schedule=True)  # sgd's learning_rate
   return chain(
       sgd(learning_rate=scaling),
       scale_by_polyak(max_learning_rate=max_learning_rate, f_min=f_min, eps=eps,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from gradtx import _checks
 from gradtx.base import GradientTransformation, MaskOrFn, ScalarOrSchedule
 from gradtx.combine import chain
 from gradtx.transforms.decay import add_decayed_weights
@@ -172,7 +173,7 @@ def sign_sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
 
 def signum(
     learning_rate: ScalarOrSchedule,
-    beta: ScalarOrSchedule = 0.9,
+    beta: float = 0.9,
     accumulator_dtype: Any = None,
 ) -> GradientTransformation:
   r"""Signum: signSGD on an exponential moving average of the gradient (sign momentum).
@@ -184,7 +185,8 @@ def signum(
 
   Args:
     learning_rate: :math:`\eta`, a float, scalar array or schedule.
-    beta: the moving average's decay :math:`\beta` in [0, 1].
+    beta: the moving average's decay :math:`\beta` in [0, 1]; a float or scalar array (no
+      schedule, as optax).
     accumulator_dtype: dtype of the moving average (default: the params' dtype).
 
   Returns:
@@ -202,6 +204,7 @@ def signum(
     Zhao et al., "Deconstructing What Makes a Good Optimizer for Language Models", 2024.
     https://arxiv.org/abs/2407.07972
   """
+  _checks.check_scalar("signum", "beta", beta, low=0.0, high=1.0)  # ema's decay
   return chain(
       ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
       scale_by_sign(),

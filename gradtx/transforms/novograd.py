@@ -28,6 +28,21 @@ def _map(f, first: Any, *rest: Any) -> Any:
       lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)
 
 
+def _full_mask(fn: str, mask: Any, params: Any, like: Any) -> Any:
+  """One bool per leaf of `like`: `mask` (or `mask(params)`) is a prefix of its structure."""
+  tree = mask(params) if callable(mask) else mask
+  try:
+    return jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub, is_leaf=is_none), tree,
+                        like)
+  except ValueError as e:
+    raise ValueError(
+        f"gradtx.{fn}: the structure of mask is not a prefix of the structure of params.\n"
+        f"  mask: {jax.tree.structure(tree)}\n"
+        f"  params: {jax.tree.structure(like, is_leaf=is_none)}\n"
+        "Hint: give mask the params' structure (or a prefix of it), or a function of the params."
+    ) from e
+
+
 class ScaleByNovogradState(NamedTuple):
   """State of `scale_by_novograd` (optax's fields): the step count, the momentum `mu` (shaped
   like the params) and `nu`, one scalar per leaf (the EMA of its squared gradient norm)."""
@@ -70,8 +85,9 @@ def scale_by_novograd(
     eps_root: :math:`\epsilon_{root} \ge 0`; a float or a scalar array.
     weight_decay: :math:`\lambda \ge 0`; a float, a scalar array or a schedule (not in optax).
     mu_dtype: dtype of `mu` (default: the params' dtype).
-    mask: which leaves are decayed: a pytree of bools shaped like the params, or a function of
-      the params returning one; None decays every leaf (not in optax).
+    mask: which leaves are decayed: a pytree of bools shaped like the params (or a prefix of
+      them), or a function of the params returning one; None decays every leaf (not in optax).
+      Its structure is checked in `init`.
 
   Returns:
     A `GradientTransformation` with state `ScaleByNovogradState(count, mu, nu)`. Its `update`
@@ -104,6 +120,8 @@ def scale_by_novograd(
   no_decay = isinstance(weight_decay, (int, float)) and weight_decay == 0.0  # static
 
   def init_fn(params):
+    if mask is not None:  # a mask of the wrong structure fails here, even while it is unused
+      _full_mask(fn, mask, params, params)
     return ScaleByNovogradState(
         count=jnp.zeros([], jnp.int32), mu=tree.zeros_like(params, mu_dtype),
         nu=jax.tree.map(lambda p: jnp.asarray(0.0, dtype=p.dtype), params))
@@ -121,9 +139,8 @@ def scale_by_novograd(
       if params is None:
         raise _checks.missing_params_error(fn)
       _checks.check_same_structure(fn, "updates", updates, "params", params)
-      decayed = _map(lambda g: True, updates) if mask is None else (
-          mask(params) if callable(mask) else mask)
-      _checks.check_same_structure(fn, "updates", updates, "mask", decayed)
+      decayed = _map(lambda g: True, updates) if mask is None else _full_mask(
+          fn, mask, params, updates)
     wd = None if no_decay else _checks.resolve(weight_decay, state.count, fn=fn,
                                                name="weight_decay")
     count_inc = numerics.safe_increment(state.count)

@@ -119,14 +119,15 @@ def scale_by_sm3(
     coeff = c if c is not None else jnp.where(b2 != 1.0, 1.0 - b2, 1.0)
     if g.ndim < 2:
       return coeff * g**2 + b2 * mu[0].reshape(g.shape)  # nu = c g^2 + b2 mu
-    expanded = [jnp.reshape(m, _expanded_shape(g.shape, i)) for i, m in enumerate(mu)]
+    # `mu[i]`, not iteration: flax nnx writes the per-leaf list back as a dict {0: ..., 1: ...}.
+    expanded = [jnp.reshape(mu[i], _expanded_shape(g.shape, i)) for i in range(g.ndim)]
     return coeff * g**2 + b2 * functools.reduce(jnp.minimum, expanded)  # c g^2 + b2 min_r mu_r
 
   def new_mu(accum, mu):
     if accum.ndim < 2:
       return [accum.astype(mu[0].dtype)]
-    return [jnp.max(accum, axis=_other_axes(i, accum.ndim)).astype(m.dtype)  # max over others
-            for i, m in enumerate(mu)]
+    return [jnp.max(accum, axis=_other_axes(i, accum.ndim)).astype(mu[i].dtype)  # max, others
+            for i in range(accum.ndim)]
 
   def update_leaf(g, mu, nu):
     accum = new_accum(g, mu)
@@ -136,7 +137,7 @@ def scale_by_sm3(
 
   def update_fn(updates, state, params=None, **extra_args):
     del params, extra_args
-    _checks.check_same_structure(fn, "updates", updates, "nu", state.nu)
+    _checks.check_same_structure(fn, "updates", updates, "state.nu", state.nu)
     out = jax.tree.map(lambda g, mu, nu: None if g is None else update_leaf(g, mu, nu),
                        updates, state.mu, state.nu, is_leaf=is_none)
     # `_Leaf` is not a pytree node, so it is a leaf of `out`; a None update keeps its state.
