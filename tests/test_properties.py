@@ -139,13 +139,22 @@ DECAY_SCHEDULE = gradtx.cosine_decay_schedule(1.0, 10)
 
 
 F16_MIN_EPS = 1e-6
+# The trust-ratio aliases: a nonzero weight decay at least this in float16 (see fit_to_dtype).
+F16_MIN_TRUST_RATIO_WD = 2.0**-15
+TRUST_RATIO_ALIASES = {"lamb", "lars"}
 
 
-def fit_to_dtype(kwargs: dict, dtype: str) -> dict:
+def fit_to_dtype(kwargs: dict, dtype: str, name: str = "") -> dict:
   """float16 rounds an eps below ~6e-8 (optax's and gradtx's default 1e-8) to 0, and then an
-  exactly-zero gradient gives 0/0 = NaN in the Adam family; see the xfail test below."""
+  exactly-zero gradient gives 0/0 = NaN in the Adam family; see the xfail test below.
+
+  In float16, lamb's and lars's trust ratio |p| / |u| overflows to inf when an exactly-zero
+  gradient leaves only the weight decay term, u = w p, and 1 / w > 65504 (as in optax); a nonzero
+  weight decay is therefore at least F16_MIN_TRUST_RATIO_WD; see the xfail test below."""
   if dtype == "float16" and "eps" in kwargs:
     kwargs = {**kwargs, "eps": max(kwargs["eps"], F16_MIN_EPS)}
+  if dtype == "float16" and name in TRUST_RATIO_ALIASES and kwargs.get("weight_decay"):
+    kwargs = {**kwargs, "weight_decay": max(kwargs["weight_decay"], F16_MIN_TRUST_RATIO_WD)}
   return kwargs
 
 
@@ -400,7 +409,7 @@ def alias_cases(draw, name, trees=TREES, dtypes=DTYPES):
   spec = draw(trees)
   dtype = draw(dtypes)
   seed = draw(st.integers(0, 2**16))
-  kwargs = fit_to_dtype(draw(HYPERPARAMETERS[name].draw()), dtype)
+  kwargs = fit_to_dtype(draw(HYPERPARAMETERS[name].draw()), dtype, name)
   return spec, dtype, seed, kwargs
 
 
@@ -464,6 +473,23 @@ def test_default_eps_in_float16_is_finite_for_a_zero_gradient(name):
   assert np.all(np.isfinite(np.asarray(u, np.float32)))
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "known issue (as optax 0.2.8): in float16, the trust ratio |p| / |u| of lamb and lars is "
+    "computed in the params' dtype and overflows to inf when a zero gradient leaves only a tiny "
+    "weight decay term u = w p (ratio > 65504), although the scaled update (norm ~ |p|) is "
+    "finite. Computing the ratio in at least float32 would fix it: then remove this xfail and "
+    "F16_MIN_TRUST_RATIO_WD."))
+@pytest.mark.parametrize("name", sorted(TRUST_RATIO_ALIASES))
+def test_tiny_weight_decay_trust_ratio_in_float16_is_finite_for_a_zero_gradient(name):
+  # A scalar leaf (found by test_alias_invariants_on_random_trees): its norm is |p|, whereas the
+  # sum of squares of a vector this small underflows to 0, where the ratio is 1.
+  p = jnp.asarray(-0.9995, jnp.float16)
+  kwargs = {"trust_coefficient": 1.0} if name == "lars" else {}
+  tx = getattr(gradtx, name)(1.0, weight_decay=1e-5, **kwargs)  # ratio 1e5 > 65504
+  u, _ = tx.update(jnp.zeros_like(p), tx.init(p), p)
+  assert np.all(np.isfinite(np.asarray(u, np.float32)))
+
+
 # ------------------------------------------------------------------------------------------------
 # Wrappers around a random alias.
 # ------------------------------------------------------------------------------------------------
@@ -475,7 +501,7 @@ def wrapped_cases(draw):
   spec = draw(TREES)
   dtype = draw(DTYPES)
   seed = draw(st.integers(0, 2**16))
-  kwargs = fit_to_dtype(draw(HYPERPARAMETERS[name].draw()), dtype)
+  kwargs = fit_to_dtype(draw(HYPERPARAMETERS[name].draw()), dtype, name)
   return name, spec, dtype, seed, kwargs
 
 
