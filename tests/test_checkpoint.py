@@ -137,6 +137,21 @@ def _labels(params):
   return {"a": ("rms-bc", "rms-centered"), "b": {"c": "frozen", "d": "rms-centered-bc"}}
 
 
+def _quadratic_loss(params):
+  return sum(0.5 * jnp.sum(jnp.square(p.astype(jnp.float32))) for p in jax.tree.leaves(params))
+
+
+def _with_value_fn(tx, value_fn):
+  """A pass-through that calls `tx.update(..., value_fn=value_fn)` (`curvature_monitor` needs the
+  loss as a function of the params; the table's cases only pass `value=`)."""
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del extra_args
+    return tx.update(updates, state, params, value_fn=value_fn)
+
+  return GradientTransformation(tx.init, update_fn)
+
+
 CASES = [Case(f"alias-{name}", _alias(name), value=name in ALIAS_NEEDS_VALUE)
          for name in sorted(aliases.__all__)] + [
     # Variants with other state classes (rmsprop's are in multi_transform below).
@@ -177,6 +192,15 @@ CASES = [Case(f"alias-{name}", _alias(name), value=name in ALIAS_NEEDS_VALUE)
         gradtx.add_decayed_weights(gradtx.linear_schedule(0.1, 0.0, 4)),
         gradtx.sgd(gradtx.warm_restarts_schedule(0.1, 2)), gradtx.ema_params(0.9),
         gradtx.snapshot_ensemble(2, 2))),
+    # gradtx's additions with their own state classes.
+    Case("block_coordinate_descent-random", lambda: gradtx.block_coordinate_descent(
+        gradtx.sgd(0.1, momentum=0.9), lambda p: {"a": ("x", "x"), "b": {"c": "y", "d": "z"}},
+        "random", seed=3)),
+    Case("distance_over_gradients", lambda: gradtx.chain(
+        gradtx.scale_by_distance_over_gradients(reps_rel=1e-2), gradtx.scale(-0.1))),
+    Case("curvature_monitor", lambda: gradtx.chain(
+        _with_value_fn(gradtx.curvature_monitor(every=2, num_iters=2, num_probes=1),
+                       _quadratic_loss), gradtx.sgd(0.1))),
     Case("early_stopping", lambda: gradtx.chain(gradtx.sgd(0.1), _early_stopping_tx()),
          value=True),
     Case("nested-wrappers", lambda: gradtx.apply_if_finite(gradtx.MultiSteps(

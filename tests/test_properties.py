@@ -139,13 +139,22 @@ DECAY_SCHEDULE = gradtx.cosine_decay_schedule(1.0, 10)
 
 
 F16_MIN_EPS = 1e-6
+# The trust-ratio aliases: a nonzero weight decay at least this in float16 (see fit_to_dtype).
+F16_MIN_TRUST_RATIO_WD = 2.0**-15
+TRUST_RATIO_ALIASES = {"lamb", "lars"}
 
 
-def fit_to_dtype(kwargs: dict, dtype: str) -> dict:
+def fit_to_dtype(kwargs: dict, dtype: str, name: str = "") -> dict:
   """float16 rounds an eps below ~6e-8 (optax's and gradtx's default 1e-8) to 0, and then an
-  exactly-zero gradient gives 0/0 = NaN in the Adam family; see the xfail test below."""
+  exactly-zero gradient gives 0/0 = NaN in the Adam family; see the xfail test below.
+
+  In float16, lamb's and lars's trust ratio |p| / |u| overflows to inf when an exactly-zero
+  gradient leaves only the weight decay term, u = w p, and 1 / w > 65504 (as in optax); a nonzero
+  weight decay is therefore at least F16_MIN_TRUST_RATIO_WD; see the xfail test below."""
   if dtype == "float16" and "eps" in kwargs:
     kwargs = {**kwargs, "eps": max(kwargs["eps"], F16_MIN_EPS)}
+  if dtype == "float16" and name in TRUST_RATIO_ALIASES and kwargs.get("weight_decay"):
+    kwargs = {**kwargs, "weight_decay": max(kwargs["weight_decay"], F16_MIN_TRUST_RATIO_WD)}
   return kwargs
 
 
@@ -183,6 +192,13 @@ def _rmsprop_fix(kw):
   return _nesterov_needs_momentum(kw)
 
 
+def _radam_fix(kw):
+  # radam rejects a mask without weight decay to apply it to.
+  if kw["weight_decay"] is None:
+    kw["mask"] = None
+  return kw
+
+
 def _row(fix=None, **strategies):
   return Row(strategies, fix)
 
@@ -218,7 +234,68 @@ HYPERPARAMETERS = {
                       decay=st.sampled_from([None, DECAY_SCHEDULE])),
     "addsign": _row(learning_rate=LR, alpha=st.floats(0.0, 2.0), beta=UNIT,
                     decay=st.sampled_from([None, DECAY_SCHEDULE])),
+    # The optimizer zoo (issue 14).
+    "adabelief": _row(learning_rate=LR, b1=UNIT, b2=B2, eps=EPS, eps_root=EPS_ROOT,
+                      nesterov=st.booleans(), mu_dtype=st.sampled_from([None, jnp.float32])),
+    "adafactor": _row(learning_rate=st.none() | LR, min_dim_size_to_factor=st.sampled_from([1, 3]),
+                      # decay_offset is the step a fine-tuning run starts at (optax's
+                      # step_offset): from a fresh count, 0 (an earlier step gives 0^-d = inf).
+                      decay_rate=st.floats(0.5, 1.0), decay_offset=st.just(0),
+                      multiply_by_parameter_scale=st.booleans(),
+                      clipping_threshold=st.none() | st.floats(0.1, 2.0), momentum=st.none() | UNIT,
+                      weight_decay_rate=st.none() | WD, eps=EPS, factored=st.booleans(),
+                      weight_decay_mask=MASK),
+    "adan": _row(learning_rate=LR, b1=UNIT, b2=UNIT, b3=B2, eps=EPS, eps_root=EPS_ROOT,
+                 weight_decay=WD, mask=MASK),
+    "asgd": _row(learning_rate=LR, lambd=st.floats(0.0, 0.1), alpha=st.floats(0.0, 1.0),
+                 t0=st.floats(0.0, 2.0), weight_decay=WD, mask=MASK,
+                 accumulator_dtype=st.sampled_from([None, jnp.float32])),
+    "fromage": _row(learning_rate=LR, min_norm=st.floats(1e-6, 1e-3)),
+    "lamb": _row(learning_rate=LR, b1=UNIT, b2=B2, eps=EPS, eps_root=EPS_ROOT, weight_decay=WD,
+                 mask=MASK),
+    "lars": _row(learning_rate=LR, weight_decay=WD, weight_decay_mask=st.sampled_from([True, _by_ndim]),
+                 trust_coefficient=st.floats(1e-4, 1e-2), eps=EPS_ROOT,
+                 trust_ratio_mask=st.sampled_from([True, _by_ndim]), momentum=UNIT,
+                 nesterov=st.booleans()),
+    "lion": _row(learning_rate=LR, b1=UNIT, b2=UNIT, mu_dtype=st.sampled_from([None, jnp.float32]),
+                 weight_decay=WD, mask=MASK),
+    "novograd": _row(learning_rate=LR, b1=UNIT, b2=B2, eps=EPS, eps_root=EPS_ROOT, weight_decay=WD,
+                     mask=MASK),
+    "optimistic_adam": _row(learning_rate=LR, optimism=st.none() | st.floats(0.0, 1.0), b1=UNIT,
+                            b2=B2, eps=EPS, eps_root=EPS_ROOT, nesterov=st.booleans()),
+    "optimistic_adam_v2": _row(learning_rate=LR, alpha=st.floats(0.0, 2.0),
+                               beta=st.floats(0.0, 2.0), b1=UNIT, b2=B2, eps=EPS,
+                               eps_root=EPS_ROOT, nesterov=st.booleans()),
+    "optimistic_gradient_descent": _row(learning_rate=LR, alpha=st.floats(0.0, 2.0),
+                                        beta=st.floats(0.0, 2.0)),
+    # f_min <= 0 < every `value=` passed (see NEEDS_VALUE): the Polyak step stays finite.
+    "polyak_sgd": _row(max_learning_rate=LR, scaling=st.floats(0.1, 1.0),
+                       f_min=st.floats(-1.0, 0.0), eps=EPS_ROOT,
+                       variant=st.sampled_from(["sps", "sps+"])),
+    "radam": _row(_radam_fix, learning_rate=LR, b1=UNIT, b2=B2, eps=EPS, eps_root=EPS_ROOT,
+                  threshold=st.floats(4.0, 6.0), nesterov=st.booleans(),
+                  weight_decay=st.none() | WD, mask=MASK, decoupled_weight_decay=st.booleans()),
+    "rprop": _row(learning_rate=LR, eta_minus=st.floats(0.1, 0.9), eta_plus=st.floats(1.0, 2.0),
+                  min_step_size=st.floats(1e-6, 1e-3), max_step_size=st.floats(1.0, 50.0)),
+    "sign_sgd": _row(learning_rate=LR),
+    "signum": _row(learning_rate=LR, beta=UNIT,
+                   accumulator_dtype=st.sampled_from([None, jnp.float32])),
+    "sm3": _row(learning_rate=LR, momentum=UNIT, mu_dtype=st.sampled_from([None, jnp.float32]),
+                nu_dtype=st.sampled_from([None, jnp.float32])),
+    "yogi": _row(learning_rate=LR, b1=UNIT, b2=B2, eps=EPS,
+                 mu_dtype=st.sampled_from([None, jnp.float32])),
 }
+
+# Aliases whose `update` needs the loss as `value=` (the Polyak step (value - f_min) / ||g||^2):
+# every step passes a positive loss, above the row's f_min, as training would.
+NEEDS_VALUE = {"polyak_sgd"}
+
+
+def extra_args_for(name: str, steps: int) -> list:
+  """The extra keyword arguments of each step's `update` for alias `name`."""
+  if name not in NEEDS_VALUE:
+    return [{} for _ in range(steps)]
+  return [{"value": jnp.asarray(1.0 / (1 + t), jnp.float32)} for t in range(steps)]
 
 ALIASES = sorted(aliases.__all__)
 
@@ -249,8 +326,8 @@ def jitted_step(name: str, static: tuple):
   if key not in _JITTED:
     factory = getattr(gradtx, name)
     _JITTED[key] = jax.jit(
-        lambda hp, grads, state, params: _step_fn(factory(**hp, **dict(static)))(
-            grads, state, params))
+        lambda hp, grads, state, params, extra: _step_fn(factory(**hp, **dict(static)))(
+            grads, state, params, **extra))
   return _JITTED[key]
 
 
@@ -292,31 +369,34 @@ def _close(a: Any, b: Any, dtype: Any, what: str) -> None:
 
 
 def _step_fn(tx):
-  def step(grads, state, params):
-    updates, state = tx.update(grads, state, params)
+  def step(grads, state, params, **extra_args):
+    updates, state = tx.update(grads, state, params, **extra_args)
     return updates, state, gradtx.apply_updates(params, updates)
 
   return step
 
 
-def check_transformation(tx, params, grads_seq, dtype, jit_step=None) -> None:
-  """3 steps eagerly and under jit, checking every invariant. `jit_step(grads, state, params)`
-  returns `(updates, state, new params)` (default: `jax.jit` of `tx.update` + `apply_updates`).
+def check_transformation(tx, params, grads_seq, dtype, jit_step=None,
+                         extra_args_seq=None) -> None:
+  """3 steps eagerly and under jit, checking every invariant. `jit_step(grads, state, params,
+  **extra_args)` returns `(updates, state, new params)` (default: `jax.jit` of `tx.update` +
+  `apply_updates`); `extra_args_seq` holds each step's extra arguments of `update` (`value=`).
   `init` runs eagerly only: one compilation per example is the cost that matters."""
   jit_step = jit_step or jax.jit(_step_fn(tx))
   eager_step = _step_fn(tx)
+  extra_args_seq = extra_args_seq or [{} for _ in grads_seq]
   state0 = tx.init(params)
   _all_finite(state0, "state0")
   state, p = state0, params
-  for t, grads in enumerate(grads_seq):
-    u, new_state, new_p = eager_step(grads, state, p)
+  for t, (grads, extra) in enumerate(zip(grads_seq, extra_args_seq, strict=True)):
+    u, new_state, new_p = eager_step(grads, state, p, **extra)
     _same_signature(u, params, f"step {t}: updates vs params")
     _same_signature(new_state, state0, f"step {t}: state vs init state")
     _same_signature(new_p, params, f"step {t}: new params vs params")
     _all_finite(u, f"step {t}: updates")
     _all_finite(new_state, f"step {t}: state")
     _all_finite(new_p, f"step {t}: params")
-    ju, jit_state, _ = jit_step(grads, state, p)  # from the same inputs: no compounding
+    ju, jit_state, _ = jit_step(grads, state, p, **extra)  # the same inputs: no compounding
     _same_signature(ju, u, f"step {t}: jit updates")
     _same_signature(jit_state, new_state, f"step {t}: jit state")
     _close(u, ju, dtype, f"step {t}: updates, eager vs jit ")
@@ -329,7 +409,7 @@ def alias_cases(draw, name, trees=TREES, dtypes=DTYPES):
   spec = draw(trees)
   dtype = draw(dtypes)
   seed = draw(st.integers(0, 2**16))
-  kwargs = fit_to_dtype(draw(HYPERPARAMETERS[name].draw()), dtype)
+  kwargs = fit_to_dtype(draw(HYPERPARAMETERS[name].draw()), dtype, name)
   return spec, dtype, seed, kwargs
 
 
@@ -341,7 +421,8 @@ def run_alias(name, spec, dtype, seed, kwargs):
   hp = {k: jnp.asarray(v, hp_dtype) for k, v in traced.items()}
   step = jitted_step(name, static)
   check_transformation(getattr(gradtx, name)(**hp, **dict(static)), params, grads_seq, dtype,
-                       jit_step=lambda g, s, p: step(hp, g, s, p))
+                       jit_step=lambda g, s, p, **extra: step(hp, g, s, p, extra),
+                       extra_args_seq=extra_args_for(name, len(grads_seq)))
 
 
 @pytest.mark.parametrize("name", ALIASES)
@@ -392,6 +473,23 @@ def test_default_eps_in_float16_is_finite_for_a_zero_gradient(name):
   assert np.all(np.isfinite(np.asarray(u, np.float32)))
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "known issue (as optax 0.2.8): in float16, the trust ratio |p| / |u| of lamb and lars is "
+    "computed in the params' dtype and overflows to inf when a zero gradient leaves only a tiny "
+    "weight decay term u = w p (ratio > 65504), although the scaled update (norm ~ |p|) is "
+    "finite. Computing the ratio in at least float32 would fix it: then remove this xfail and "
+    "F16_MIN_TRUST_RATIO_WD."))
+@pytest.mark.parametrize("name", sorted(TRUST_RATIO_ALIASES))
+def test_tiny_weight_decay_trust_ratio_in_float16_is_finite_for_a_zero_gradient(name):
+  # A scalar leaf (found by test_alias_invariants_on_random_trees): its norm is |p|, whereas the
+  # sum of squares of a vector this small underflows to 0, where the ratio is 1.
+  p = jnp.asarray(-0.9995, jnp.float16)
+  kwargs = {"trust_coefficient": 1.0} if name == "lars" else {}
+  tx = getattr(gradtx, name)(1.0, weight_decay=1e-5, **kwargs)  # ratio 1e5 > 65504
+  u, _ = tx.update(jnp.zeros_like(p), tx.init(p), p)
+  assert np.all(np.isfinite(np.asarray(u, np.float32)))
+
+
 # ------------------------------------------------------------------------------------------------
 # Wrappers around a random alias.
 # ------------------------------------------------------------------------------------------------
@@ -403,7 +501,7 @@ def wrapped_cases(draw):
   spec = draw(TREES)
   dtype = draw(DTYPES)
   seed = draw(st.integers(0, 2**16))
-  kwargs = fit_to_dtype(draw(HYPERPARAMETERS[name].draw()), dtype)
+  kwargs = fit_to_dtype(draw(HYPERPARAMETERS[name].draw()), dtype, name)
   return name, spec, dtype, seed, kwargs
 
 
@@ -432,7 +530,9 @@ def test_wrapper_invariants_on_random_trees(wrapper):
     params = materialize(spec, dtype, seed)
     grads_seq = [materialize(spec, dtype, seed + 1 + t) for t in range(3)]
     tx = WRAPPERS[wrapper](_inner(name, kwargs), spec, data.draw)
-    check_transformation(tx, params, grads_seq, dtype)
+    # The wrappers forward `value=` to an inner alias that needs it.
+    check_transformation(tx, params, grads_seq, dtype,
+                         extra_args_seq=extra_args_for(name, len(grads_seq)))
 
   check()
 
