@@ -74,4 +74,5 @@ def test_zoo_smoke_run_compares_gradtx_with_optax(tmp_path):
     for v in r["libs"].values():
       assert math.isfinite(v["vs_optax"]) and v["state_per_param"] >= 0
   by_name = {r["optimizer"]: r["libs"]["gradtx"]["state_per_param"] for r in results["rows"]}
-  assert by_name["lion"] == by_name["adam"] / 2  # one moment instead of two
+  # One moment instead of two (Adam also keeps a 4-byte count).
+  assert by_name["lion"] == pytest.approx(by_name["adam"] / 2, rel=1e-2)
