@@ -72,6 +72,13 @@ def work_dtype(dtype: Any) -> Any:
   return jnp.promote_types(dtype, jnp.float32)
 
 
+def scalar_dtype(params: Any) -> Any:
+  """The dtype of a method's scalar state (a damping): the params' working dtype (float32, or
+  float64 for float64 params)."""
+  leaves = [l for l in jax.tree.leaves(params) if hasattr(l, "dtype")]
+  return work_dtype(jnp.result_type(*leaves)) if leaves else jnp.float32
+
+
 def ravel(tree: Any, dtype: Any) -> jax.Array:
   return flatten_util.ravel_pytree(tree)[0].astype(dtype)
 

@@ -195,10 +195,10 @@ def scale_by_levenberg_marquardt(
   _check_cg(fn, cg_tol, max_cg_steps, fixed_trip_count)
 
   def init_fn(params):
-    del params
+    dtype = _krylov.scalar_dtype(params)
     return ScaleByLevenbergMarquardtState(
-        count=jnp.zeros([], jnp.int32), damping=jnp.asarray(init_damping, jnp.float32),
-        ratio=jnp.zeros([], jnp.float32), cg_steps=jnp.zeros([], jnp.int32))
+        count=jnp.zeros([], jnp.int32), damping=jnp.asarray(init_damping, dtype),
+        ratio=jnp.zeros([], dtype), cg_steps=jnp.zeros([], jnp.int32))
 
   def update_fn(updates, state, params=None, *, value=None, grad=None, value_fn=None,
                 residual_fn=None, **extra_args):

@@ -200,9 +200,9 @@ def scale_by_saddle_free_newton(
   _checks.check_int(fn, "krylov_dim", krylov_dim, 1)
 
   def init_fn(params):
-    del params
-    return ScaleBySaddleFreeNewtonState(count=jnp.zeros([], jnp.int32),
-                                        min_eigenvalue=jnp.zeros([], jnp.float32))
+    return ScaleBySaddleFreeNewtonState(
+        count=jnp.zeros([], jnp.int32),
+        min_eigenvalue=jnp.zeros([], _krylov.scalar_dtype(params)))
 
   def update_fn(updates, state, params=None, *, value=None, grad=None, value_fn=None,
                 residual_fn=None, **extra_args):
@@ -228,7 +228,7 @@ def scale_by_saddle_free_newton(
     d = _finite_or(d, g)
     min_eig = jnp.where(jnp.all(jnp.isfinite(lam)), jnp.min(lam), 0.0)
     return _output(d, updates, sub), ScaleBySaddleFreeNewtonState(
-        count=safe_increment(state.count), min_eigenvalue=min_eig.astype(jnp.float32))
+        count=safe_increment(state.count), min_eigenvalue=min_eig.astype(state.min_eigenvalue.dtype))
 
   return GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -297,7 +297,7 @@ def scale_by_hessian_free(
   def init_fn(params):
     return ScaleByHessianFreeState(
         count=jnp.zeros([], jnp.int32),
-        damping=jnp.asarray(init_damping, jnp.float32),
+        damping=jnp.asarray(init_damping, _krylov.scalar_dtype(params)),
         direction=jax.tree.map(jnp.zeros_like, params),
         cg_steps=jnp.zeros([], jnp.int32))
 
