@@ -231,6 +231,7 @@ def gauss_newton(
 
 
 def levenberg_marquardt(
+    learning_rate: ScalarOrSchedule | None = None,
     init_damping: Any = 1e-3,
     cg_tol: Any = 1e-6,
     max_cg_steps: int | None = None,
@@ -241,12 +242,14 @@ def levenberg_marquardt(
 ) -> GradientTransformation:
   r"""Levenberg-Marquardt for nonlinear least squares, damping adapted as in Moré (1978).
 
-  `chain(scale_by_levenberg_marquardt(...), scale(-1))`: the step
+  `chain(scale_by_levenberg_marquardt(...), scale(-1) or scale_by_learning_rate(learning_rate))`:
+  the step
   :math:`-(J^\top J + \lambda I)^{-1} J^\top r` when it decreases :math:`\tfrac12\|r\|^2` enough,
   else zero, with :math:`\lambda` adapted from the reduction ratio (see
   `scale_by_levenberg_marquardt`).
 
   Args:
+    learning_rate: `None` (the accepted step itself, as Moré) or a scale of it.
     init_damping, cg_tol, max_cg_steps, min_damping, max_damping, fixed_trip_count: see
       `scale_by_levenberg_marquardt`.
 
@@ -271,5 +274,5 @@ def levenberg_marquardt(
   return chain(
       scale_by_levenberg_marquardt(init_damping, cg_tol, max_cg_steps, min_damping=min_damping,
                                    max_damping=max_damping, fixed_trip_count=fixed_trip_count),
-      scale(-1.0),
+      *_descend(learning_rate, None, "levenberg_marquardt"),
   )
