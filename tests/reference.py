@@ -1991,3 +1991,44 @@ def curvature_monitor(params, grads, **_):
   """u_t = g_t: curvature_monitor only records the top eigenvalue and trace of the loss in its
   state (tested against eigh in tests/test_curvature_monitor.py) and passes updates through."""
   return _loop(params, grads, lambda t, i, p, g: g.copy())
+
+
+# --- issue 16, curvature-based steps (gradtx/transforms/newton.py, least_squares.py) -----------
+# Dense float64 references of one step, given the matrices (tests/test_newton.py builds problems
+# whose Hessian or Jacobian is known in closed form).
+
+
+def newton_cg_step(hess, g, damping=0.0):
+  """The exact damped Newton direction d = (H + lambda I)^{-1} g (Nocedal and Wright, eq. 7.2):
+  what truncated CG returns on a positive definite system solved to a tight tolerance."""
+  hess, g = np.asarray(hess, np.float64), np.asarray(g, np.float64)
+  return np.linalg.solve(hess + damping * np.eye(len(g)), g)
+
+
+def saddle_free_newton_step(hess, g, damping):
+  """Dauphin et al. 2014, Algorithm 1 with the whole space as the Krylov subspace:
+  d = Q (|Lambda| + lambda I)^{-1} Q^T g, H = Q Lambda Q^T."""
+  lam, q = np.linalg.eigh(np.asarray(hess, np.float64))
+  return q @ ((q.T @ np.asarray(g, np.float64)) / (np.abs(lam) + damping))
+
+
+def levenberg_marquardt_step(jac, residual, damping):
+  """Marquardt 1963 / More 1978 eq. (2.3): d = (J^T J + lambda I)^{-1} J^T r (the step is -d),
+  and the predicted decrease of 0.5 ||r||^2, g^T d - 0.5 ||J d||^2."""
+  jac, residual = np.asarray(jac, np.float64), np.asarray(residual, np.float64)
+  g = jac.T @ residual
+  d = np.linalg.solve(jac.T @ jac + damping * np.eye(jac.shape[1]), g)
+  return d, g @ d - 0.5 * np.sum((jac @ d) ** 2)
+
+
+def more_damping_update(damping, rho):
+  """The damping's response to the reduction ratio rho (More 1978, Algorithm 7.1 steps (c)-(d),
+  radius updates applied to lambda ~ 1 / radius): rejected (rho <= 1e-4) x10, poor (< 1/4) x2,
+  very good (> 3/4) / 2."""
+  if rho <= 1e-4:
+    return 10 * damping
+  if rho < 0.25:
+    return 2 * damping
+  if rho > 0.75:
+    return damping / 2
+  return damping

@@ -941,3 +941,39 @@ ENTRIES += [
           optax.contrib.hutchinson_estimator_diag_hessian, needs_params=True,
           update_kwargs=lambda t: dict(obj_fn=_CURVATURE_LOSS)),
 ]
+
+
+# --- issue 16, curvature-based steps: newton_cg, saddle_free_newton, hessian_free, gauss_newton,
+# levenberg_marquardt. They need value_fn= (the curvature loss above) or residual_fn=; the
+# registry's random gradients are not that loss's, so no NumPy reference here: the steps are
+# checked against dense NumPy solves (tests/reference.py, newton_cg_step, ...) in
+# tests/test_newton.py, which also runs the vmap sweeps (jitted: the generic sweep test's eager
+# loop over Hessian builds costs ~30 s an entry). Small loop bounds keep the compiles cheap.
+def _curvature_residuals(p):
+  """Residuals of the registry's params tree (a pytree), for the least-squares methods."""
+  a0, a1 = p["a"]
+  return {"a": (jnp.sin(a0), a1 * p["b"]["c"]), "d": p["b"]["d"] ** 2 - 0.5}
+
+
+_CURVATURE_RESIDUALS = _jax.tree_util.Partial(_curvature_residuals)
+_VALUE_FN = lambda t: dict(value_fn=_CURVATURE_LOSS)  # noqa: E731
+_RESIDUAL_FN = lambda t: dict(residual_fn=_CURVATURE_RESIDUALS)  # noqa: E731
+
+ENTRIES += [
+    Entry("scale_by_newton_cg", "scale_by_newton_cg", dict(damping=5.0, max_cg_steps=4), None,
+          needs_params=True, update_kwargs=_VALUE_FN),
+    Entry("scale_by_saddle_free_newton", "scale_by_saddle_free_newton", dict(krylov_dim=4),
+          None, needs_params=True, update_kwargs=_VALUE_FN),
+    Entry("scale_by_hessian_free", "scale_by_hessian_free", dict(max_cg_steps=4), None,
+          needs_params=True, update_kwargs=_RESIDUAL_FN),
+    Entry("scale_by_gauss_newton", "scale_by_gauss_newton", dict(damping=0.1, max_cg_steps=4),
+          None, needs_params=True, update_kwargs=_RESIDUAL_FN),
+    Entry("scale_by_levenberg_marquardt", "scale_by_levenberg_marquardt",
+          dict(max_cg_steps=4), None, needs_params=True, update_kwargs=_RESIDUAL_FN),
+]
+
+# The aliases are chains of the primitives above with scale(-1) and the line search; their
+# generic runs (eager Hessian builds recompile the CG/Lanczos loops every step) cost ~60 s more,
+# so they are tested in tests/test_newton.py (convergence, jit, chain, nnx, bad input).
+NOT_TRANSFORMS |= {"newton_cg", "saddle_free_newton", "hessian_free", "gauss_newton",
+                   "levenberg_marquardt"}

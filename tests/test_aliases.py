@@ -11,9 +11,10 @@ import optax
 import pytest
 
 import gradtx
+from trees import first_order_aliases
 from gradtx import optimizers as aliases
 
-ALIASES = sorted(aliases.__all__)
+ALIASES = first_order_aliases(aliases.__all__)  # second-order ones: trees.NEEDS_FUNCTIONS
 
 
 # Aliases whose update needs the loss as `value=` (optax's polyak_sgd); the others get none.

@@ -57,8 +57,11 @@ def test_each_family_module_name_is_exported_by_a_namespace():
 
 # Names optax itself gives to two different objects in two namespaces: `optax.scale` (a
 # transformation) and `optax.tree.scale` (tree arithmetic); likewise `clip`.
+# gradtx's own: `gradtx.curvature.gauss_newton` (the J^T H J operator, issue 15) and the optimizer
+# `gradtx.gauss_newton` (issue 16, a chain that uses the operator), as the issue names them.
 HOMONYMS = {"clip": {"gradtx.transforms.clipping", "gradtx.tree.arithmetic"},
-            "scale": {"gradtx.transforms.scaling", "gradtx.tree.arithmetic"}}
+            "scale": {"gradtx.transforms.scaling", "gradtx.tree.arithmetic"},
+            "gauss_newton": {"gradtx.curvature.operators", "gradtx.optimizers.newton"}}
 
 
 def test_each_public_symbol_defined_in_one_place():

@@ -31,6 +31,13 @@ from gradtx.optimizers.layerwise import (
     lamb,
     lars,
 )
+from gradtx.optimizers.newton import (
+    gauss_newton,
+    hessian_free,
+    levenberg_marquardt,
+    newton_cg,
+    saddle_free_newton,
+)
 from gradtx.optimizers.optimistic import (
     optimistic_adam,
     optimistic_adam_v2,
@@ -74,11 +81,15 @@ __all__ = [
     "amsgrad",
     "asgd",
     "fromage",
+    "gauss_newton",
+    "hessian_free",
     "lamb",
     "lars",
+    "levenberg_marquardt",
     "lion",
     "nadam",
     "nadamw",
+    "newton_cg",
     "noisy_sgd",
     "novograd",
     "optimistic_adam",
@@ -89,6 +100,7 @@ __all__ = [
     "radam",
     "rmsprop",
     "rprop",
+    "saddle_free_newton",
     "sgd",
     "sgdw",
     "sign_sgd",

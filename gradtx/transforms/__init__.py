@@ -111,6 +111,12 @@ from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
 )
+from gradtx.transforms.least_squares import (
+    ScaleByGaussNewtonState,
+    ScaleByLevenbergMarquardtState,
+    scale_by_gauss_newton,
+    scale_by_levenberg_marquardt,
+)
 from gradtx.transforms.lion import (
     ScaleByLionState,
     scale_by_lion,
@@ -143,6 +149,14 @@ from gradtx.transforms.monitoring import (
     monitor,
     read_measures,
     snapshot,
+)
+from gradtx.transforms.newton import (
+    ScaleByHessianFreeState,
+    ScaleByNewtonCGState,
+    ScaleBySaddleFreeNewtonState,
+    scale_by_hessian_free,
+    scale_by_newton_cg,
+    scale_by_saddle_free_newton,
 )
 from gradtx.transforms.noise import (
     AddNoiseState,
@@ -254,8 +268,12 @@ __all__ = [
     "ScaleByAsgdState",
     "ScaleByBeliefState",
     "ScaleByDistanceOverGradientsState",
+    "ScaleByGaussNewtonState",
+    "ScaleByHessianFreeState",
+    "ScaleByLevenbergMarquardtState",
     "ScaleByLionState",
     "ScaleByNadamState",
+    "ScaleByNewtonCGState",
     "ScaleByNovogradState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
@@ -265,6 +283,7 @@ __all__ = [
     "ScaleByRpropState",
     "ScaleByRssState",
     "ScaleBySM3State",
+    "ScaleBySaddleFreeNewtonState",
     "ScaleByScheduleState",
     "ScaleByTrustRatioState",
     "ShouldSkipUpdateFunction",
@@ -323,9 +342,13 @@ __all__ = [
     "scale_by_belief",
     "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
+    "scale_by_gauss_newton",
+    "scale_by_hessian_free",
     "scale_by_learning_rate",
+    "scale_by_levenberg_marquardt",
     "scale_by_lion",
     "scale_by_nadam",
+    "scale_by_newton_cg",
     "scale_by_novograd",
     "scale_by_optimistic_gradient",
     "scale_by_param_block_norm",
@@ -336,6 +359,7 @@ __all__ = [
     "scale_by_rms",
     "scale_by_rprop",
     "scale_by_rss",
+    "scale_by_saddle_free_newton",
     "scale_by_schedule",
     "scale_by_sign",
     "scale_by_sm3",
