@@ -121,6 +121,12 @@ from gradtx.optimizers.optimistic import (
 from gradtx.optimizers.polyak import (
     polyak_sgd,
 )
+from gradtx.optimizers.quasi_newton import (
+    bfgs,
+    lbfgs,
+    nonlinear_cg,
+    stochastic_lbfgs,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
@@ -243,6 +249,10 @@ from gradtx.transforms.belief import (
     ScaleByBeliefState,
     scale_by_belief,
 )
+from gradtx.transforms.bfgs import (
+    ScaleByBFGSState,
+    scale_by_bfgs,
+)
 from gradtx.transforms.clipping import (
     clip,
     clip_by_block_rms,
@@ -293,6 +303,20 @@ from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
 )
+from gradtx.transforms.lbfgs import (
+    ScaleByLBFGSState,
+    ScaleByStochasticLBFGSState,
+    scale_by_lbfgs,
+    scale_by_stochastic_lbfgs,
+)
+from gradtx.transforms.linesearch import (
+    ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_backtracking_linesearch,
+    scale_by_zoom_linesearch,
+    value_and_grad_from_state,
+)
 from gradtx.transforms.lion import (
     ScaleByLionState,
     scale_by_lion,
@@ -330,6 +354,10 @@ from gradtx.transforms.monitoring import (
 from gradtx.transforms.noise import (
     AddNoiseState,
     add_noise,
+)
+from gradtx.transforms.nonlinear_cg import (
+    ScaleByNonlinearCGState,
+    scale_by_nonlinear_cg,
 )
 from gradtx.transforms.normalization import (
     centralize,
@@ -520,10 +548,14 @@ __all__ = [
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
     "ScaleByAsgdState",
+    "ScaleByBFGSState",
+    "ScaleByBacktrackingLinesearchState",
     "ScaleByBeliefState",
     "ScaleByDistanceOverGradientsState",
+    "ScaleByLBFGSState",
     "ScaleByLionState",
     "ScaleByNadamState",
+    "ScaleByNonlinearCGState",
     "ScaleByNovogradState",
     "ScaleByOptimisticGradientState",
     "ScaleByPowersignState",
@@ -535,7 +567,9 @@ __all__ = [
     "ScaleByRssState",
     "ScaleBySM3State",
     "ScaleByScheduleState",
+    "ScaleByStochasticLBFGSState",
     "ScaleByTrustRatioState",
+    "ScaleByZoomLinesearchState",
     "ScaleState",
     "Schedule",
     "ShouldSkipUpdateFunction",
@@ -550,6 +584,7 @@ __all__ = [
     "WeightDecaySchedule",
     "WrappedSchedule",
     "ZeroNansState",
+    "ZoomLinesearchInfo",
     "abs_sq",
     "adabelief",
     "adadelta",
@@ -573,6 +608,7 @@ __all__ = [
     "asgd_averaging",
     "assignment",
     "averaged_params",
+    "bfgs",
     "bias_correction",
     "block_coordinate_descent",
     "cast",
@@ -625,6 +661,7 @@ __all__ = [
     "l2_loss",
     "lamb",
     "lars",
+    "lbfgs",
     "learned",
     "linear_onecycle_schedule",
     "linear_schedule",
@@ -648,6 +685,7 @@ __all__ = [
     "named_chain",
     "nnls",
     "noisy_sgd",
+    "nonlinear_cg",
     "normalize_by_update_norm",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
@@ -690,12 +728,16 @@ __all__ = [
     "scale_by_addsign",
     "scale_by_amsgrad",
     "scale_by_asgd",
+    "scale_by_backtracking_linesearch",
     "scale_by_belief",
+    "scale_by_bfgs",
     "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
+    "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_nadam",
+    "scale_by_nonlinear_cg",
     "scale_by_novograd",
     "scale_by_optimistic_gradient",
     "scale_by_param_block_norm",
@@ -710,8 +752,10 @@ __all__ = [
     "scale_by_sign",
     "scale_by_sm3",
     "scale_by_stddev",
+    "scale_by_stochastic_lbfgs",
     "scale_by_trust_ratio",
     "scale_by_yogi",
+    "scale_by_zoom_linesearch",
     "scale_gradient",
     "scale_learning_rate",
     "schedules",
@@ -739,6 +783,7 @@ __all__ = [
     "state_bytes_per_param",
     "stateless",
     "stateless_with_tree_map",
+    "stochastic_lbfgs",
     "trace",
     "transformer_schedule",
     "transforms",
@@ -749,6 +794,7 @@ __all__ = [
     "update_infinity_moment",
     "update_moment",
     "update_moment_per_elem_norm",
+    "value_and_grad_from_state",
     "warm_restarts_schedule",
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",

@@ -39,6 +39,12 @@ from gradtx.optimizers.optimistic import (
 from gradtx.optimizers.polyak import (
     polyak_sgd,
 )
+from gradtx.optimizers.quasi_newton import (
+    bfgs,
+    lbfgs,
+    nonlinear_cg,
+    stochastic_lbfgs,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
@@ -73,13 +79,16 @@ __all__ = [
     "addsign",
     "amsgrad",
     "asgd",
+    "bfgs",
     "fromage",
     "lamb",
     "lars",
+    "lbfgs",
     "lion",
     "nadam",
     "nadamw",
     "noisy_sgd",
+    "nonlinear_cg",
     "novograd",
     "optimistic_adam",
     "optimistic_adam_v2",
@@ -94,5 +103,6 @@ __all__ = [
     "sign_sgd",
     "signum",
     "sm3",
+    "stochastic_lbfgs",
     "yogi",
 ]
