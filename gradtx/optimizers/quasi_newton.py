@@ -87,7 +87,7 @@ def lbfgs(
 
 def bfgs(
     learning_rate: Optional[Any] = None,
-    scale_init_precond: bool = True,
+    scale_init_precond: bool = False,
     linesearch: Optional[GradientTransformation] = scale_by_zoom_linesearch(
         max_linesearch_steps=20, initial_guess_strategy="one"),
 ) -> GradientTransformationExtraArgs:

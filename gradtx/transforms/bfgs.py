@@ -38,7 +38,7 @@ class ScaleByBFGSState(NamedTuple):
   inv_hessian: Any
 
 
-def scale_by_bfgs(scale_init_precond: bool = True) -> GradientTransformationExtraArgs:
+def scale_by_bfgs(scale_init_precond: bool = False) -> GradientTransformationExtraArgs:
   r"""Multiplies the gradient by the BFGS inverse-Hessian approximation (dense).
 
   With :math:`s = w_k - w_{k-1}`, :math:`y = g_k - g_{k-1}` and :math:`\rho = 1/\langle y,
@@ -52,10 +52,12 @@ def scale_by_bfgs(scale_init_precond: bool = True) -> GradientTransformationExtr
   search guarantees it is positive). :math:`H_0 = \min(1, 1/\|g_0\|) I` (a first step of length
   at most 1, as `scale_by_lbfgs`); before the first update :math:`H` is reset to
   :math:`\langle y, s\rangle / \langle y, y\rangle\, I` if `scale_init_precond` (Nocedal & Wright
-  eq. 6.20), else to :math:`I`. Chain with `scale(-1.0)` and a line search (`gradtx.bfgs`).
+  eq. 6.20), else to :math:`I` (the default, as SciPy's BFGS: on ill-conditioned problems the
+  scaled start can take several times more iterations). Chain with `scale(-1.0)` and a line
+  search (`gradtx.bfgs`).
 
   Args:
-    scale_init_precond: scale the initial approximation as above.
+    scale_init_precond: scale the initial approximation as above (default False).
 
   Returns:
     A `GradientTransformationExtraArgs` (needs `params`); its state holds an (n, n) matrix for

@@ -215,7 +215,7 @@ def scale_by_backtracking_linesearch(
         learning_rate=jnp.array(1.0, dtype=dtype),
         value=jnp.array(jnp.inf, dtype=dtype),
         grad=zeros_like(params) if store_grad else None,
-        info=BacktrackingLinesearchInfo(jnp.asarray(0), jnp.array(jnp.inf, dtype=dtype)))
+        info=BacktrackingLinesearchInfo(jnp.zeros([], jnp.int32), jnp.array(jnp.inf, dtype=dtype)))
 
   def decrease_error_at(stepsize, slope, value, new_value):
     err = new_value - (1.0 + rtol) * value - stepsize * slope_rtol * slope
@@ -243,7 +243,7 @@ def scale_by_backtracking_linesearch(
         err = decrease_error_at(lr, slope, value, new_value)
         new_grad = jax.lax.cond(
             (err <= atol) | (s.iter_num == max_backtracking_steps),
-            lambda p: jax.linear_transpose(f_jvp, p)(1.0)[0],
+            lambda p: jax.linear_transpose(f_jvp, p)(jnp.ones_like(new_value))[0],
             lambda p: s.new_grad, trial)
       else:
         new_value = f(trial)
@@ -472,7 +472,8 @@ class ZoomLinesearchInfo(NamedTuple):
 
 
 class ScaleByZoomLinesearchState(NamedTuple):
-  """State of `scale_by_zoom_linesearch` (optax's layout).
+  """State of `scale_by_zoom_linesearch` (optax's layout; `init` builds strongly typed leaves, where
+  optax's are weakly typed, so a jitted step does not compile twice).
 
   Attributes:
     learning_rate: the step size found by the last search.
@@ -574,7 +575,8 @@ def scale_by_zoom_linesearch(
     return ScaleByZoomLinesearchState(
         learning_rate=jnp.asarray(1.0, dtype=dtype), value=jnp.asarray(jnp.inf, dtype=dtype),
         grad=zeros_like(params),
-        info=ZoomLinesearchInfo(jnp.asarray(0), jnp.asarray(jnp.inf), jnp.asarray(jnp.inf)))
+        info=ZoomLinesearchInfo(jnp.zeros([], jnp.int32), jnp.asarray(jnp.inf, jnp.float32),
+                                jnp.asarray(jnp.inf, jnp.float32)))
 
   def update_fn(updates, state, params=None, *, value=None, grad=None, value_fn=None,
                 **extra_args):
