@@ -121,7 +121,7 @@ def bfgs(
     >>> state = tx.init(w)
     >>> for _ in range(2):
     ...   u, state = tx.update(jax.grad(f)(w), state, w, value_fn=f); w = w + u
-    >>> w.tolist()
+    >>> [round(x, 5) for x in w.tolist()]
     [2.0, 2.0, 2.0]
 
   References:
