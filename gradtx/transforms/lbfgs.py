@@ -287,7 +287,8 @@ def scale_by_stochastic_lbfgs(
     # skipped one fills its slot with zeros and weight 0, which the two-loop recursion ignores.
     keep = (~first) & (sy_bar > 0.0) & jnp.isfinite(sy_bar) & jnp.isfinite(gamma)
     weight = jnp.where(keep, 1.0 / jnp.where(keep, sy_bar, 1.0), 0.0)
-    s, y_bar = (jax.tree.map(lambda x: jnp.where(keep, x, jnp.zeros_like(x)), t) for t in (s, y_bar))
+    s, y_bar = (jax.tree.map(lambda x: jnp.where(keep, x, jnp.zeros_like(x)), t)
+                for t in (s, y_bar))
     prev_slot = (state.count - 1) % memory_size
     s_mem, y_mem, w_mem = jax.tree.map(
         lambda mem, new: mem.at[prev_slot].set(new),

@@ -442,9 +442,9 @@ def _zoom_search(max_steps, max_stepsize, tol, increase_factor, slope_rtol, curv
         value, slope, zero, value, zero, value, grad)
 
   def step(s, value_and_grad_fn):
-    s_new = jax.lax.cond(s.interval_found, functools.partial(zoom, value_and_grad_fn=value_and_grad_fn),
-                         functools.partial(search_interval, value_and_grad_fn=value_and_grad_fn),
-                         s)
+    s_new = jax.lax.cond(
+        s.interval_found, functools.partial(zoom, value_and_grad_fn=value_and_grad_fn),
+        functools.partial(search_interval, value_and_grad_fn=value_and_grad_fn), s)
     s_new = jax.lax.cond(s_new.failed, safe_step, lambda x: x, s_new)
     return cast_like(s_new, s)
 
