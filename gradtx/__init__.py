@@ -128,6 +128,12 @@ from gradtx.optimizers.optimistic import (
 from gradtx.optimizers.polyak import (
     polyak_sgd,
 )
+from gradtx.optimizers.quasi_newton import (
+    bfgs,
+    lbfgs,
+    nonlinear_cg,
+    stochastic_lbfgs,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
@@ -250,6 +256,10 @@ from gradtx.transforms.belief import (
     ScaleByBeliefState,
     scale_by_belief,
 )
+from gradtx.transforms.bfgs import (
+    ScaleByBFGSState,
+    scale_by_bfgs,
+)
 from gradtx.transforms.clipping import (
     clip,
     clip_by_block_rms,
@@ -300,11 +310,25 @@ from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
 )
+from gradtx.transforms.lbfgs import (
+    ScaleByLBFGSState,
+    ScaleByStochasticLBFGSState,
+    scale_by_lbfgs,
+    scale_by_stochastic_lbfgs,
+)
 from gradtx.transforms.least_squares import (
     ScaleByGaussNewtonState,
     ScaleByLevenbergMarquardtState,
     scale_by_gauss_newton,
     scale_by_levenberg_marquardt,
+)
+from gradtx.transforms.linesearch import (
+    ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_backtracking_linesearch,
+    scale_by_zoom_linesearch,
+    value_and_grad_from_state,
 )
 from gradtx.transforms.lion import (
     ScaleByLionState,
@@ -351,6 +375,10 @@ from gradtx.transforms.newton import (
 from gradtx.transforms.noise import (
     AddNoiseState,
     add_noise,
+)
+from gradtx.transforms.nonlinear_cg import (
+    ScaleByNonlinearCGState,
+    scale_by_nonlinear_cg,
 )
 from gradtx.transforms.normalization import (
     centralize,
@@ -541,14 +569,18 @@ __all__ = [
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
     "ScaleByAsgdState",
+    "ScaleByBFGSState",
+    "ScaleByBacktrackingLinesearchState",
     "ScaleByBeliefState",
     "ScaleByDistanceOverGradientsState",
     "ScaleByGaussNewtonState",
     "ScaleByHessianFreeState",
+    "ScaleByLBFGSState",
     "ScaleByLevenbergMarquardtState",
     "ScaleByLionState",
     "ScaleByNadamState",
     "ScaleByNewtonCGState",
+    "ScaleByNonlinearCGState",
     "ScaleByNovogradState",
     "ScaleByOptimisticGradientState",
     "ScaleByPowersignState",
@@ -561,7 +593,9 @@ __all__ = [
     "ScaleBySM3State",
     "ScaleBySaddleFreeNewtonState",
     "ScaleByScheduleState",
+    "ScaleByStochasticLBFGSState",
     "ScaleByTrustRatioState",
+    "ScaleByZoomLinesearchState",
     "ScaleState",
     "Schedule",
     "ShouldSkipUpdateFunction",
@@ -576,6 +610,7 @@ __all__ = [
     "WeightDecaySchedule",
     "WrappedSchedule",
     "ZeroNansState",
+    "ZoomLinesearchInfo",
     "abs_sq",
     "adabelief",
     "adadelta",
@@ -599,6 +634,7 @@ __all__ = [
     "asgd_averaging",
     "assignment",
     "averaged_params",
+    "bfgs",
     "bias_correction",
     "block_coordinate_descent",
     "cast",
@@ -653,6 +689,7 @@ __all__ = [
     "l2_loss",
     "lamb",
     "lars",
+    "lbfgs",
     "learned",
     "levenberg_marquardt",
     "linear_onecycle_schedule",
@@ -678,6 +715,7 @@ __all__ = [
     "newton_cg",
     "nnls",
     "noisy_sgd",
+    "nonlinear_cg",
     "normalize_by_update_norm",
     "normalized_weight_decay",
     "normalized_weight_decay_schedule",
@@ -721,16 +759,20 @@ __all__ = [
     "scale_by_addsign",
     "scale_by_amsgrad",
     "scale_by_asgd",
+    "scale_by_backtracking_linesearch",
     "scale_by_belief",
+    "scale_by_bfgs",
     "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_gauss_newton",
     "scale_by_hessian_free",
+    "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_levenberg_marquardt",
     "scale_by_lion",
     "scale_by_nadam",
     "scale_by_newton_cg",
+    "scale_by_nonlinear_cg",
     "scale_by_novograd",
     "scale_by_optimistic_gradient",
     "scale_by_param_block_norm",
@@ -746,8 +788,10 @@ __all__ = [
     "scale_by_sign",
     "scale_by_sm3",
     "scale_by_stddev",
+    "scale_by_stochastic_lbfgs",
     "scale_by_trust_ratio",
     "scale_by_yogi",
+    "scale_by_zoom_linesearch",
     "scale_gradient",
     "scale_learning_rate",
     "schedules",
@@ -775,6 +819,7 @@ __all__ = [
     "state_bytes_per_param",
     "stateless",
     "stateless_with_tree_map",
+    "stochastic_lbfgs",
     "trace",
     "transformer_schedule",
     "transforms",
@@ -785,6 +830,7 @@ __all__ = [
     "update_infinity_moment",
     "update_moment",
     "update_moment_per_elem_norm",
+    "value_and_grad_from_state",
     "warm_restarts_schedule",
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",

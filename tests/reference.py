@@ -2032,3 +2032,125 @@ def more_damping_update(damping, rho):
   if rho > 0.75:
     return damping / 2
   return damping
+
+
+# --- quasi-Newton directions (issue 16, "qn"): L-BFGS, dense BFGS, nonlinear CG -----------------
+# The leaves are flattened into one vector (jax.tree.leaves order, as ravel_pytree does).
+
+def _flat(leaves):
+  return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in leaves])
+
+
+def _unflat(vec, like):
+  out, i = [], 0
+  for x in like:
+    n = np.size(x)
+    out.append(vec[i:i + n].reshape(np.shape(x)))
+    i += n
+  return out
+
+
+def _flat_loop(params, grads, step):
+  """Runs `step(t, w, g) -> u` on the flattened params and gradients; w += u after each step."""
+  w = _flat(params)
+  out = []
+  for t, gs in enumerate(grads):
+    u = step(t, w.copy(), _flat(gs))
+    w = w + u
+    out.append(_unflat(u, params))
+  return out
+
+
+def scale_by_lbfgs(params, grads, memory_size=10, scale_init_precond=True):
+  """Nocedal & Wright Algorithm 7.4 (two-loop recursion) over the last `memory_size` pairs
+  s = w_k - w_{k-1}, y = g_k - g_{k-1} (rho = 1/<y, s>, 0 if <y, s> = 0; no pair is skipped, as
+  optax), gamma_k = <s, y>/<y, y> of the newest pair, gamma_0 = min(1, 1/|g_0|)."""
+  pairs, prev = [], None
+
+  def step(t, w, g):
+    nonlocal prev
+    if t > 0:
+      s, y = w - prev[0], g - prev[1]
+      sy = float(y @ s)
+      pairs.append((s, y, 0.0 if sy == 0.0 else 1.0 / sy))
+      del pairs[:-memory_size]
+    prev = (w, g)
+    if not scale_init_precond:
+      gamma = 1.0
+    elif t == 0:
+      gamma = min(1.0, 1.0 / np.linalg.norm(g))
+    else:
+      s, y, _ = pairs[-1]
+      gamma = float(y @ s) / float(y @ y) if float(y @ y) > 0 else 1.0
+    q, alphas = g.copy(), []
+    for s, y, rho in reversed(pairs):
+      a = rho * float(s @ q)
+      q = q - a * y
+      alphas.append(a)
+    r = gamma * q
+    for (s, y, rho), a in zip(pairs, reversed(alphas)):
+      b = rho * float(y @ r)
+      r = r + (a - b) * s
+    return r
+
+  return _flat_loop(params, grads, step)
+
+
+def scale_by_bfgs(params, grads, scale_init_precond=False):
+  """Nocedal & Wright eq. 6.17: H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T, skipped when
+  <y, s> <= 0; H_0 = min(1, 1/|g_0|) I, reset before the first update to <y,s>/<y,y> I (eq. 6.20)
+  or I; returns H g."""
+  state = {}
+
+  def step(t, w, g):
+    n = g.size
+    if t == 0:
+      h = min(1.0, 1.0 / np.linalg.norm(g)) * np.eye(n)
+    else:
+      h = state["h"]
+      s, y = w - state["w"], g - state["g"]
+      sy = float(y @ s)
+      if t == 1:
+        yy = float(y @ y)
+        h = (sy / yy if scale_init_precond and sy > 0 and yy > 0 else 1.0) * np.eye(n)
+      if sy > 0:
+        rho = 1.0 / sy
+        v = np.eye(n) - rho * np.outer(s, y)
+        h = v @ h @ v.T + rho * np.outer(s, s)
+    state.update(h=h, w=w, g=g)
+    return h @ g
+
+  return _flat_loop(params, grads, step)
+
+
+def scale_by_nonlinear_cg(params, grads, method="polak_ribiere", restart_period=None,
+                          restart_threshold=None):
+  """Nocedal & Wright Section 5.2: d_k = -g_k + beta_k d_{k-1}, returned as p = -d; beta of
+  Fletcher-Reeves (5.41a), Polak-Ribiere+ (5.45), Hestenes-Stiefel (5.46), Dai-Yuan (5.49);
+  restarts (beta = 0) at t = 0, every restart_period steps, by Powell's test (5.52), and when p is
+  not a descent direction."""
+  state = {}
+
+  def step(t, w, g):
+    if t == 0:
+      beta = 0.0
+    else:
+      g0, p0 = state["g"], state["p"]
+      y = g - g0
+      ratio = lambda a, b: a / b if b != 0 else 0.0
+      beta = {"fletcher_reeves": lambda: ratio(g @ g, g0 @ g0),
+              "polak_ribiere": lambda: max(ratio(g @ y, g0 @ g0), 0.0),
+              "hestenes_stiefel": lambda: ratio(g @ y, -(p0 @ y)),
+              "dai_yuan": lambda: ratio(g @ g, -(p0 @ y))}[method]()
+      if restart_period is not None and t % restart_period == 0:
+        beta = 0.0
+      if restart_threshold is not None and abs(g @ g0) >= restart_threshold * (g @ g):
+        beta = 0.0
+    p = g + beta * state["p"] if t > 0 else g.copy()
+    if not p @ g > 0:
+      p = g.copy()
+    state.update(g=g, p=p)
+    return p
+
+  return _flat_loop(params, grads, step)
+

@@ -977,3 +977,61 @@ ENTRIES += [
 # so they are tested in tests/test_newton.py (convergence, jit, chain, nnx, bad input).
 NOT_TRANSFORMS |= {"newton_cg", "saddle_free_newton", "hessian_free", "gauss_newton",
                    "levenberg_marquardt"}
+
+
+# --- quasi-Newton and line searches (issue 16, "qn"). The searches and aliases need value_fn=
+# (the registry's smooth loss above, a Partial); optax's need value= and grad= too, which the
+# wrapper computes at params from value_fn (gradtx computes them itself when they are omitted).
+# With the generic random gradients as directions a search may fail; both libraries then take
+# the same fallback step. Line-searched entries have no NumPy reference (optax parity here, the
+# equations and SciPy comparisons in tests/test_quasi_newton.py).
+
+def _optax_with_loss(factory):
+  """optax's line-searched transformation, fed value= and grad= at params from value_fn=."""
+  def make(**kwargs):
+    tx = factory(**kwargs)
+
+    def update(updates, state, params=None, *, value_fn, **extra_args):
+      del extra_args
+      value, grad = _jax.value_and_grad(value_fn)(params)
+      return tx.update(updates, state, params, value=value, grad=grad, value_fn=value_fn)
+
+    return optax.GradientTransformationExtraArgs(tx.init, update)
+  return make
+
+
+_QN_LOSS = lambda t: dict(value_fn=_CURVATURE_LOSS)  # noqa: E731
+
+ENTRIES += [
+    # Random gradients make indefinite pairs (<s, y> of either sign, some near 0) whose weights
+    # amplify float32 rounding ~1e3-fold over 20 steps: hence the float64 reference's rtol.
+    Entry("scale_by_lbfgs", "scale_by_lbfgs", dict(memory_size=3), ref.scale_by_lbfgs,
+          optax.scale_by_lbfgs, needs_params=True, rtol=1e-2, atol=1e-3),
+    # No sweeps for the line-searched entries: along these random directions the searches'
+    # discrete choices flip on the last-bit differences of batched dot products; vmap sweeps on
+    # real problems (true gradients) are in tests/test_quasi_newton.py, as is stochastic L-BFGS's
+    # (its eager loop here costs 20 s).
+    Entry("lbfgs", "lbfgs", dict(learning_rate=0.5),
+          None, _optax_with_loss(optax.lbfgs), needs_params=True, update_kwargs=_QN_LOSS),
+    Entry("scale_by_zoom_linesearch", "scale_by_zoom_linesearch",
+          dict(max_linesearch_steps=8), None, _optax_with_loss(optax.scale_by_zoom_linesearch),
+          needs_params=True, update_kwargs=_QN_LOSS),
+    Entry("scale_by_backtracking_linesearch", "scale_by_backtracking_linesearch",
+          dict(max_backtracking_steps=8, store_grad=True), None,
+          _optax_with_loss(optax.scale_by_backtracking_linesearch), needs_params=True,
+          update_kwargs=_QN_LOSS),
+    Entry("scale_by_bfgs", "scale_by_bfgs", dict(), ref.scale_by_bfgs, needs_params=True,
+          rtol=1e-3, atol=1e-4),
+    Entry("bfgs", "bfgs", dict(), None, needs_params=True, update_kwargs=_QN_LOSS),
+    Entry("scale_by_nonlinear_cg", "scale_by_nonlinear_cg", dict(method="hestenes_stiefel",
+          restart_period=4), ref.scale_by_nonlinear_cg, rtol=1e-4, atol=1e-5),
+    Entry("nonlinear_cg", "nonlinear_cg", dict(), None, needs_params=True,
+          update_kwargs=_QN_LOSS),
+    Entry("scale_by_stochastic_lbfgs", "scale_by_stochastic_lbfgs", dict(memory_size=3), None,
+          needs_params=True, update_kwargs=_QN_LOSS),
+    Entry("stochastic_lbfgs", "stochastic_lbfgs", dict(), None, needs_params=True,
+          update_kwargs=_QN_LOSS),
+]
+
+# A helper returning (value, grad), not a transformation (tested in tests/test_quasi_newton.py).
+NOT_TRANSFORMS |= {"value_and_grad_from_state"}

@@ -428,5 +428,33 @@ CONFIGS += [
 ]
 
 
+# --- quasi-Newton and line searches (issue 16, "qn"). optax's searches need value=, grad= and
+# value_fn= at every update: `_qn` wraps a transformation so that `update` computes them at params
+# from a smooth loss (the state stays the wrapped transformation's).
+def _qn_loss(params):
+  return sum(jnp.sum(0.5 * x ** 2 + 0.1 * x ** 4) for x in jax.tree.leaves(params))
+
+
+def _qn(L, tx):
+  def update(updates, state, params=None, **extra_args):
+    del extra_args
+    value, grad = jax.value_and_grad(_qn_loss)(params)
+    return tx.update(updates, state, params, value=value, grad=grad, value_fn=_qn_loss)
+  return L.GradientTransformationExtraArgs(tx.init, update)
+
+
+CONFIGS += [
+    C("lbfgs", lambda L: _qn(L, L.lbfgs())),
+    C("lbfgs-lr-nosearch", lambda L: _qn(L, L.lbfgs(0.1, memory_size=3, linesearch=None))),
+    C("scale_by_lbfgs", lambda L: L.scale_by_lbfgs(memory_size=4, scale_init_precond=False)),
+    C("scale_by_zoom_linesearch", lambda L: _qn(L, L.chain(
+        L.sgd(1.0), L.scale_by_zoom_linesearch(10, initial_guess_strategy="one")))),
+    C("scale_by_backtracking_linesearch", lambda L: _qn(L, L.chain(
+        L.sgd(1.0), L.scale_by_backtracking_linesearch(10)))),
+    C("scale_by_backtracking_linesearch-store_grad", lambda L: _qn(L, L.chain(
+        L.sgd(1.0), L.scale_by_backtracking_linesearch(10, store_grad=True)))),
+]
+
+
 if __name__ == "__main__":
   sys.exit(main())

@@ -46,6 +46,12 @@ from gradtx.optimizers.optimistic import (
 from gradtx.optimizers.polyak import (
     polyak_sgd,
 )
+from gradtx.optimizers.quasi_newton import (
+    bfgs,
+    lbfgs,
+    nonlinear_cg,
+    stochastic_lbfgs,
+)
 from gradtx.optimizers.rms import (
     adadelta,
     adagrad,
@@ -80,17 +86,20 @@ __all__ = [
     "addsign",
     "amsgrad",
     "asgd",
+    "bfgs",
     "fromage",
     "gauss_newton",
     "hessian_free",
     "lamb",
     "lars",
+    "lbfgs",
     "levenberg_marquardt",
     "lion",
     "nadam",
     "nadamw",
     "newton_cg",
     "noisy_sgd",
+    "nonlinear_cg",
     "novograd",
     "optimistic_adam",
     "optimistic_adam_v2",
@@ -106,5 +115,6 @@ __all__ = [
     "sign_sgd",
     "signum",
     "sm3",
+    "stochastic_lbfgs",
     "yogi",
 ]

@@ -62,6 +62,10 @@ from gradtx.transforms.belief import (
     ScaleByBeliefState,
     scale_by_belief,
 )
+from gradtx.transforms.bfgs import (
+    ScaleByBFGSState,
+    scale_by_bfgs,
+)
 from gradtx.transforms.clipping import (
     clip,
     clip_by_block_rms,
@@ -111,11 +115,25 @@ from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
 )
+from gradtx.transforms.lbfgs import (
+    ScaleByLBFGSState,
+    ScaleByStochasticLBFGSState,
+    scale_by_lbfgs,
+    scale_by_stochastic_lbfgs,
+)
 from gradtx.transforms.least_squares import (
     ScaleByGaussNewtonState,
     ScaleByLevenbergMarquardtState,
     scale_by_gauss_newton,
     scale_by_levenberg_marquardt,
+)
+from gradtx.transforms.linesearch import (
+    ScaleByBacktrackingLinesearchState,
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_backtracking_linesearch,
+    scale_by_zoom_linesearch,
+    value_and_grad_from_state,
 )
 from gradtx.transforms.lion import (
     ScaleByLionState,
@@ -161,6 +179,10 @@ from gradtx.transforms.newton import (
 from gradtx.transforms.noise import (
     AddNoiseState,
     add_noise,
+)
+from gradtx.transforms.nonlinear_cg import (
+    ScaleByNonlinearCGState,
+    scale_by_nonlinear_cg,
 )
 from gradtx.transforms.normalization import (
     centralize,
@@ -266,14 +288,18 @@ __all__ = [
     "ScaleByAddsignState",
     "ScaleByAmsgradState",
     "ScaleByAsgdState",
+    "ScaleByBFGSState",
+    "ScaleByBacktrackingLinesearchState",
     "ScaleByBeliefState",
     "ScaleByDistanceOverGradientsState",
     "ScaleByGaussNewtonState",
     "ScaleByHessianFreeState",
+    "ScaleByLBFGSState",
     "ScaleByLevenbergMarquardtState",
     "ScaleByLionState",
     "ScaleByNadamState",
     "ScaleByNewtonCGState",
+    "ScaleByNonlinearCGState",
     "ScaleByNovogradState",
     "ScaleByPowersignState",
     "ScaleByRStdDevState",
@@ -285,12 +311,15 @@ __all__ = [
     "ScaleBySM3State",
     "ScaleBySaddleFreeNewtonState",
     "ScaleByScheduleState",
+    "ScaleByStochasticLBFGSState",
     "ScaleByTrustRatioState",
+    "ScaleByZoomLinesearchState",
     "ShouldSkipUpdateFunction",
     "SnapshotEnsembleState",
     "SnapshotState",
     "TraceState",
     "ZeroNansState",
+    "ZoomLinesearchInfo",
     "adaptive_grad_clip",
     "add_decayed_weights",
     "add_noise",
@@ -339,16 +368,20 @@ __all__ = [
     "scale_by_addsign",
     "scale_by_amsgrad",
     "scale_by_asgd",
+    "scale_by_backtracking_linesearch",
     "scale_by_belief",
+    "scale_by_bfgs",
     "scale_by_distance_over_gradients",
     "scale_by_factored_rms",
     "scale_by_gauss_newton",
     "scale_by_hessian_free",
+    "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_levenberg_marquardt",
     "scale_by_lion",
     "scale_by_nadam",
     "scale_by_newton_cg",
+    "scale_by_nonlinear_cg",
     "scale_by_novograd",
     "scale_by_optimistic_gradient",
     "scale_by_param_block_norm",
@@ -364,8 +397,10 @@ __all__ = [
     "scale_by_sign",
     "scale_by_sm3",
     "scale_by_stddev",
+    "scale_by_stochastic_lbfgs",
     "scale_by_trust_ratio",
     "scale_by_yogi",
+    "scale_by_zoom_linesearch",
     "selective_transform",
     "skip_large_updates",
     "skip_not_finite",
@@ -376,5 +411,6 @@ __all__ = [
     "trace",
     "unitwise_clip",
     "unitwise_norm",
+    "value_and_grad_from_state",
     "zero_nans",
 ]
