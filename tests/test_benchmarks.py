@@ -76,3 +76,20 @@ def test_zoo_smoke_run_compares_gradtx_with_optax(tmp_path):
   by_name = {r["optimizer"]: r["libs"]["gradtx"]["state_per_param"] for r in results["rows"]}
   # One moment instead of two (Adam also keeps a 4-byte count).
   assert by_name["lion"] == pytest.approx(by_name["adam"] / 2, rel=1e-2)
+
+
+def test_curvature_smoke_run_agrees_with_pyhessian(tmp_path):
+  """`python -m benchmarks.curvature --smoke`: HVP and gradient costs are positive, and where
+  PyHessian is installed its trace agrees with gradtx's within the estimators' error."""
+  from benchmarks import curvature  # noqa: PLC0415
+
+  results = curvature.main(["--smoke", "--out", str(tmp_path)])
+  assert (tmp_path / "curvature_results.json").stat().st_size > 0
+  row = results["hvp"][0]
+  assert row["grad_ms"] > 0 and row["hvp_over_grad"] > 0 and row["hvp_temp_bytes"] >= 0
+  g = results["gradtx"]
+  assert math.isfinite(g["eig"]) and g["eig"] > 0 and g["trace"] > 0
+  assert results["lanczos"][0]["temp_bytes"] > 0
+  if results["pyhessian"] is not None:
+    assert results["trace_diff_in_se"] < 4.0
+    assert abs(results["pyhessian"]["density_top"] - g["density_top"]) < 0.2 * g["density_top"]
