@@ -32,17 +32,13 @@ def _all(ns):
 
 # Names that later open issues add: "path" (dotted, "" for the top level) -> the issue. (Issue
 # 13's losses, projections, perturbations, assignment, microbatching, multi_normal and nnls, issue
-# 14's zoo and issue 15's second_order, power_iteration and Hutchinson estimator have landed.)
+# 14's zoo, issue 15's second_order, power_iteration and Hutchinson estimator, and issue 16's
+# L-BFGS and line searches have landed.)
 PENDING = {}
 for _name in _ZOO:
   PENDING[_name] = "issue 14 (the optimizer zoo)"
 for _name in _CONTRIB_ZOO:
   PENDING[f"contrib.{_name}"] = "issue 14 (the optimizer zoo, optax.contrib)"
-for _name in ("lbfgs scale_by_lbfgs ScaleByLBFGSState scale_by_zoom_linesearch "
-              "ScaleByZoomLinesearchState scale_by_backtracking_linesearch "
-              "ScaleByBacktrackingLinesearchState value_and_grad_from_state "
-              "ZoomLinesearchInfo").split():
-  PENDING[_name] = "issue 16 (quasi-Newton and line searches)"
 for _name in ("matrix_inverse_pth_root", "contrib.sam", "contrib.SAMState", "contrib.sophia",
               "contrib.SophiaState"):
   PENDING[_name] = "issue 17 (curvature-preconditioned optimizers)"
