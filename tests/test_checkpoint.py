@@ -472,8 +472,11 @@ def test_table_covers_every_state_class_and_dtype():
   state, and the states hold int32, uint32, bool, float32 and bfloat16 leaves."""
   # The second-order methods' states (trees.NEEDS_FUNCTIONS) are checked in their own test
   # files: a fixed structure across init and every update, so a lax.scan over steps works.
-  second_order = {getattr(gradtx, n) for n in dir(gradtx) if n.endswith("State") and any(
-      n.lower().startswith(f"scaleby{a.replace('_', '')}") for a in NEEDS_FUNCTIONS)}
+  # So are the line searches' (optax's layout and an optax checkpoint continued bit-identically:
+  # tests/test_quasi_newton.py::test_state_layout_and_checkpoint_cross_optax).
+  second_order = {getattr(gradtx, n) for n in dir(gradtx) if n.endswith("State") and (any(
+      n.lower().startswith(f"scaleby{a.replace('_', '')}") for a in NEEDS_FUNCTIONS)
+      or n.endswith("LinesearchState"))}
   wanted = _state_classes(gradtx) - second_order
   for module in sorted({"gradtx.transforms.lookahead", "gradtx.transforms.conditional", "gradtx.transforms.precision"}):
     try:
