@@ -239,6 +239,21 @@ def check_same_structure(fn: str, name_a: str, a: Any, name_b: str, b: Any) -> N
         "Hint: init the optimizer with the same params pytree you pass gradients for.")
 
 
+_EXTRA_ARG_MEANING = {
+    "value_fn": "the loss as a function of the params (closing over the batch)",
+    "value": "the loss at params",
+    "grad": "the gradient of the loss at params",
+    "residual_fn": "the residuals as a function of the params",
+    "value_fn or residual_fn": "the loss (or the residuals) as a function of the params",
+}
+
+
+def missing_extra_arg_error(fn: str, name: str, call: str) -> ValueError:
+  """The error `update` raises when a keyword extra argument it needs (`value_fn=`,
+  `residual_fn=`, ...) is missing: it names the argument and shows the call (STYLE §13)."""
+  return ValueError(f"gradtx.{fn}: update needs {name}, {_EXTRA_ARG_MEANING[name]}; call {call}.")
+
+
 def missing_params_error(fn: str) -> ValueError:
   return ValueError(
       f"gradtx.{fn}: this transformation needs the current params; call "

@@ -1,11 +1,11 @@
 """Private machinery of the curvature-based methods (transforms/newton.py, least_squares.py):
-the extra-argument checks of STYLE §13, the restriction of a loss to the leaves that have
-gradients, a bounded truncated conjugate gradient on flat vectors, and a bounded Armijo
-backtracking line search.
+the extra-argument and CG-argument checks, the restriction of a loss to the leaves that have
+gradients, and a bounded truncated conjugate gradient on flat vectors.
 
-The CG and the line search are `lax.while_loop`s with a bounded trip count, or `fori_loop`s of
-exactly that many trips (`fixed_trip_count=True`, the same work on every lane of a `vmap`).
-Non-finite values met inside stop them; the last finite iterate is returned.
+The CG is a `lax.while_loop` with a bounded trip count, or a `fori_loop` of exactly that many
+trips (`fixed_steps=True`, the same work on every lane of a `vmap`; the flag has the line
+searches' name). Non-finite values met inside stop it; the last finite iterate is returned.
+The line searches are the shared ones of gradtx/transforms/linesearch.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from jax import flatten_util, lax
 
 from gradtx import _checks
 from gradtx._trees import is_none
-from gradtx.base import EmptyState, GradientTransformationExtraArgs
 
 _VALUE_FN_CALL = ("update(grads, state, params, value_fn=lambda p: loss(p, batch)) "
                   "(in nnx.Optimizer: optimizer.update(model, grads, value_fn=...))")
@@ -28,13 +27,23 @@ _RESIDUAL_FN_CALL = ("update(grads, state, params, residual_fn=lambda p: residua
 
 def missing_error(fn: str, name: str) -> ValueError:
   """The error of a missing `value_fn=` or `residual_fn=` (STYLE §13: name it, show the call)."""
-  if name == "residual_fn":
-    what, call = "the residuals as a function of the params", _RESIDUAL_FN_CALL
-  elif name == "value_fn or residual_fn":
-    what, call = "the loss (or the residuals) as a function of the params", _VALUE_FN_CALL
-  else:
-    what, call = "the loss as a function of the params", _VALUE_FN_CALL
-  return ValueError(f"gradtx.{fn}: update needs {name}, {what}; call {call}.")
+  call = _RESIDUAL_FN_CALL if name == "residual_fn" else _VALUE_FN_CALL
+  return _checks.missing_extra_arg_error(fn, name, call)
+
+
+def check_cg(fn: str, cg_tol: Any, max_cg_steps: Any, fixed_steps: Any, *,
+             tol_optional: bool = True) -> None:
+  """The factory checks of a CG-based method's `cg_tol`, `max_cg_steps` and `fixed_steps`."""
+  _checks.check_scalar(fn, "cg_tol", cg_tol, low=0.0, low_open=True, optional=tol_optional)
+  if max_cg_steps is not None:
+    _checks.check_int(fn, "max_cg_steps", max_cg_steps, 1)
+  _checks.check_bool(fn, "fixed_steps", fixed_steps)
+
+
+def cg_bound(max_cg_steps: Any, size: int) -> int:
+  """The CG trip bound: `max_cg_steps`, by default twice the number of parameters, at most 250
+  (static)."""
+  return int(max_cg_steps) if max_cg_steps is not None else max(1, min(2 * size, 250))
 
 
 def check_update(fn: str, updates: Any, params: Any) -> None:
@@ -108,7 +117,7 @@ class CGResult(NamedTuple):
 
 
 def truncated_cg(matvec: Callable[[jax.Array], jax.Array], b: jax.Array, *, damping: Any,
-                 tol: jax.Array, max_steps: int, fixed_trip_count: bool,
+                 tol: jax.Array, max_steps: int, fixed_steps: bool,
                  detect_negative_curvature: bool = True,
                  x0: jax.Array | None = None) -> CGResult:
   r"""Conjugate gradient on :math:`(A + \lambda I) x = b`, stopped at :math:`\|r\| \le` `tol`,
@@ -153,7 +162,7 @@ def truncated_cg(matvec: Callable[[jax.Array], jax.Array], b: jax.Array, *, damp
             jnp.where(stop_here, rs, rs_new), done | stop_here | converged,
             neg | (curv_bad & detect_negative_curvature))
 
-  if fixed_trip_count:
+  if fixed_steps:
     def body(_, carry):
       new = step(carry)
       done = carry[5]
@@ -162,80 +171,5 @@ def truncated_cg(matvec: Callable[[jax.Array], jax.Array], b: jax.Array, *, damp
   else:
     out = lax.while_loop(lambda c: (~c[5]) & (c[0] < max_steps), step, init)
   j, x, *_, neg = out
-  steps = jnp.minimum(j, max_steps) if not fixed_trip_count else j
+  steps = jnp.minimum(j, max_steps) if not fixed_steps else j
   return CGResult(x, steps.astype(jnp.int32), neg)
-
-
-def backtracking_step(f: Callable[[jax.Array], jax.Array], value: jax.Array, slope: jax.Array, *,
-                      max_steps: int, decrease_factor: float, slope_rtol: float,
-                      fixed_trip_count: bool) -> tuple[jax.Array, jax.Array]:
-  r"""The first :math:`t \in \{1, c, c^2, \dots\}` with a finite
-  :math:`f(t) \le f(0) + \text{slope\_rtol}\, t\, f'(0)` (Armijo), tried at most `max_steps`
-  times; `(t, f(t))`, or `(0, f(0))` if none was accepted or the direction does not descend."""
-  dtype = jnp.result_type(value)
-  descends = jnp.isfinite(slope) & (slope < 0) & jnp.isfinite(value)
-
-  def accepted(t, ft):
-    return jnp.isfinite(ft) & (ft <= value + slope_rtol * t * slope)
-
-  def step(carry):
-    j, t, _, ok, _ = carry
-    t_try = jnp.asarray(decrease_factor, dtype) ** j.astype(dtype)
-    f_try = f(t_try).astype(dtype)
-    good = accepted(t_try, f_try)
-    return j + 1, jnp.where(good, t_try, t), jnp.where(good, f_try, carry[2]), ok | good, good
-
-  init = (jnp.zeros((), jnp.int32), jnp.zeros((), dtype), value, ~descends,
-          jnp.zeros((), bool))
-  if fixed_trip_count:
-    def body(_, carry):
-      new = step(carry)
-      return jax.tree.map(lambda a, b: jnp.where(carry[3], a, b), carry, new)
-    _, t, ft, _, _ = lax.fori_loop(0, max_steps, body, init)
-  else:
-    _, t, ft, _, _ = lax.while_loop(lambda c: (~c[3]) & (c[0] < max_steps), step, init)
-  return t, ft
-
-
-def backtracking_linesearch(max_steps: int = 30, decrease_factor: float = 0.5,
-                            slope_rtol: float = 1e-4, *, fixed_trip_count: bool = False,
-                            fn: str = "newton_cg") -> GradientTransformationExtraArgs:
-  r"""An Armijo backtracking line search on the incoming direction (a private stand-in, stateless):
-  :math:`u \leftarrow t u` for the first :math:`t = c^j` with
-  :math:`f(x + t u) \le f(x) + \text{slope\_rtol}\, t\, \nabla f(x)^\top u`, else :math:`u = 0`.
-
-  `update` needs `value_fn=` (or `residual_fn=`, whose half sum of squares is the loss); it uses
-  `value=` and `grad=` when given (else one `value_and_grad` of the loss at `params`).
-  """
-
-  def init_fn(params):
-    del params
-    return EmptyState()
-
-  def update_fn(updates, state, params=None, *, value=None, grad=None, value_fn=None,
-                residual_fn=None, **extra_args):
-    del extra_args
-    name = f"{fn} (its line search)"
-    check_update(name, updates, params)
-    if value_fn is None and residual_fn is None:
-      raise missing_error(name, "value_fn or residual_fn")
-    loss = value_fn if value_fn is not None else sum_of_squares_loss(residual_fn)
-    sub_params = present(updates, params)
-    f_sub = restrict(loss, params)
-    if value is None or grad is None:
-      value, grad = jax.value_and_grad(f_sub)(sub_params)
-    dtype = work_dtype(jnp.result_type(*jax.tree.leaves(sub_params)))
-    value = jnp.asarray(value).astype(dtype)
-    u = ravel(updates, dtype)
-    x = ravel(sub_params, dtype)
-    unravel = unraveler(sub_params)
-    slope = jnp.vdot(ravel(present(updates, grad), dtype), u)
-    u = jnp.where(all_finite(u), u, 0)
-    t, _ = backtracking_step(lambda t: jnp.asarray(f_sub(unravel(x + t * u))), value, slope,
-                             max_steps=max_steps, decrease_factor=decrease_factor,
-                             slope_rtol=slope_rtol, fixed_trip_count=fixed_trip_count)
-    step = jax.tree.map(lambda a: (t * a.astype(dtype)), unravel(u))
-    return jax.tree.map(lambda s, g: None if g is None else s.astype(g.dtype),
-                        present(updates, step), updates, is_leaf=is_none), state
-
-  return GradientTransformationExtraArgs(init_fn, update_fn)

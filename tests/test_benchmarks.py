@@ -93,3 +93,21 @@ def test_curvature_smoke_run_agrees_with_pyhessian(tmp_path):
   if results["pyhessian"] is not None:
     assert results["trace_diff_in_se"] < 4.0
     assert abs(results["pyhessian"]["density_top"] - g["density_top"]) < 0.2 * g["density_top"]
+
+
+def test_second_order_smoke_run_compares_lbfgs_with_optax_and_scipy(tmp_path):
+  """`python -m benchmarks.second_order --smoke`: gradtx's and optax's L-BFGS take the same
+  iterates (same final loss), SciPy's L-BFGS-B ran, Newton-CG reports its CG steps (no time is
+  asserted)."""
+  from benchmarks import second_order  # noqa: PLC0415
+
+  results = second_order.main(["--smoke", "--out", str(tmp_path)])
+  assert (tmp_path / "second_order_results.json").stat().st_size > 0
+  assert results["gradtx"]["final_loss"] == pytest.approx(results["optax"]["final_loss"],
+                                                          rel=1e-5)
+  assert math.isfinite(results["gradtx_over_optax"]) and results["gradtx_over_optax"] > 0
+  assert results["scipy_lbfgsb"]["iters"] >= 1 and math.isfinite(
+      results["scipy_lbfgsb"]["final_loss"])
+  n = results["newton_cg"]
+  assert n["mean_cg_steps"] >= 1 and n["grad_equiv_per_iter"] > 0
+  assert n["final_loss"] < math.log(results["c"])  # below the loss at zero params

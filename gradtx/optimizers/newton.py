@@ -4,17 +4,23 @@ gauss_newton and levenberg_marquardt.
 Each is complete with no arguments (its updates are added to the params with `apply_updates`)
 and needs, in `update`, `value_fn=` (the loss as a function of the params) or, for least
 squares, `residual_fn=`. The default line search (`linesearch=`) of `newton_cg`,
-`saddle_free_newton` and `gauss_newton` is an Armijo backtracking search that tries the full
-step first; `hessian_free` and `levenberg_marquardt` control their step with the damping.
+`saddle_free_newton` and `gauss_newton` is the shared `scale_by_backtracking_linesearch`
+(Armijo, halving from the full step every time, at most 30 halvings); any line search
+transformation of gradtx/transforms/linesearch.py can replace it (for `gauss_newton` it is
+handed `value_fn` = half the sum of squared residuals when only `residual_fn=` is given).
+`hessian_free` and `levenberg_marquardt` control their step with the damping.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import math
+
 from gradtx import _krylov
 from gradtx.base import GradientTransformation, GradientTransformationExtraArgs, ScalarOrSchedule
 from gradtx.combine import chain
+from gradtx.transforms.linesearch import scale_by_backtracking_linesearch
 from gradtx.transforms.least_squares import scale_by_gauss_newton, scale_by_levenberg_marquardt
 from gradtx.transforms.newton import (
     scale_by_hessian_free,
@@ -34,13 +40,32 @@ __all__ = [
 _DEFAULT = "default"
 
 
-def _descend(learning_rate: Any, linesearch: Any, fn: str) -> list:
+def _default_linesearch(fixed_steps: bool) -> GradientTransformationExtraArgs:
+  """Armijo backtracking that starts at the full (Newton) step every time and halves it."""
+  return scale_by_backtracking_linesearch(
+      max_backtracking_steps=30, slope_rtol=1e-4, decrease_factor=0.5, increase_factor=math.inf,
+      max_learning_rate=1.0, fixed_steps=fixed_steps)
+
+
+def _loss_from_residuals(linesearch: Any) -> GradientTransformationExtraArgs:
+  """`linesearch` that, given `residual_fn=` and no `value_fn=`, searches on half the sum of the
+  squared residuals (the loss whose gradient Gauss-Newton's `grads` are)."""
+
+  def update_fn(updates, state, params=None, *, value_fn=None, residual_fn=None, **extra_args):
+    if value_fn is None and residual_fn is not None:
+      value_fn = _krylov.sum_of_squares_loss(residual_fn)
+    return linesearch.update(updates, state, params, value_fn=value_fn, **extra_args)
+
+  return GradientTransformationExtraArgs(linesearch.init, update_fn)
+
+
+def _descend(learning_rate: Any, linesearch: Any, fn: str, fixed_steps: bool = False) -> list:
   """The sign flip (with the learning rate, optax's lbfgs convention) and the line search."""
   if isinstance(linesearch, str):
     if linesearch != _DEFAULT:
       raise ValueError(f"gradtx.{fn}: linesearch must be 'default', None or a line search "
                        f"transformation, got {linesearch!r}.")
-    linesearch = _krylov.backtracking_linesearch(fn=fn)
+    linesearch = _default_linesearch(fixed_steps)
   base = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
   return [base] + ([linesearch] if linesearch is not None else [])
 
@@ -52,7 +77,7 @@ def newton_cg(
     max_cg_steps: int | None = None,
     *,
     detect_negative_curvature: bool = True,
-    fixed_trip_count: bool = False,
+    fixed_steps: bool = False,
     linesearch: GradientTransformationExtraArgs | str | None = _DEFAULT,
 ) -> GradientTransformation:
   r"""Truncated Newton (Newton-CG) with a backtracking line search.
@@ -60,14 +85,17 @@ def newton_cg(
   `chain(scale_by_newton_cg(damping, cg_tol, max_cg_steps, ...), scale(-1) or
   scale_by_learning_rate(learning_rate), linesearch)`: the step :math:`-t\,(H + \lambda I)^{-1}
   g` with CG truncated as in `scale_by_newton_cg` (see it for the equation) and :math:`t` the
-  first of 1, 1/2, 1/4, ... that decreases the loss enough (Armijo), at most 30 tries.
+  first of 1, 1/2, 1/4, ... that decreases the loss enough (Armijo,
+  `scale_by_backtracking_linesearch`), at most 30 halvings.
 
   Args:
     learning_rate: `None` (the Newton step, scaled by the line search) or a scale.
-    damping, cg_tol, max_cg_steps, detect_negative_curvature, fixed_trip_count: see
-      `scale_by_newton_cg`; `fixed_trip_count` applies to the default line search too.
+    damping, cg_tol, max_cg_steps, detect_negative_curvature, fixed_steps: see
+      `scale_by_newton_cg`; `fixed_steps` (the line searches' spelling) applies to the default
+      line search too.
     linesearch: `"default"` (the Armijo backtracking), `None` (no line search), or a line
-      search transformation taking `value=`, `grad=`, `value_fn=`.
+      search transformation taking `value=`, `grad=`, `value_fn=` (e.g.
+      `scale_by_zoom_linesearch(20)`).
 
   Returns:
     A `GradientTransformation`; `update(grads, state, params, value_fn=...)` (pass `value=`
@@ -85,14 +113,11 @@ def newton_cg(
   References:
     Nocedal and Wright, Numerical Optimization, 2nd ed., Springer 2006, Algorithm 7.1.
   """
-  if isinstance(linesearch, str) and linesearch == _DEFAULT:
-    linesearch = _krylov.backtracking_linesearch(fixed_trip_count=fixed_trip_count,
-                                                 fn="newton_cg")
   return chain(
       scale_by_newton_cg(damping, cg_tol, max_cg_steps,
                          detect_negative_curvature=detect_negative_curvature,
-                         fixed_trip_count=fixed_trip_count),
-      *_descend(learning_rate, linesearch, "newton_cg"),
+                         fixed_steps=fixed_steps),
+      *_descend(learning_rate, linesearch, "newton_cg", fixed_steps),
   )
 
 
@@ -143,7 +168,7 @@ def hessian_free(
     cg_tol: Any = 1e-4,
     max_cg_steps: int | None = None,
     *,
-    fixed_trip_count: bool = False,
+    fixed_steps: bool = False,
 ) -> GradientTransformation:
   r"""Hessian-free optimisation (Martens 2010): damped Gauss-Newton CG steps.
 
@@ -153,7 +178,7 @@ def hessian_free(
 
   Args:
     learning_rate: `None` (the damped step itself, Martens's choice) or a scale.
-    init_damping, warm_start_decay, cg_tol, max_cg_steps, fixed_trip_count: see
+    init_damping, warm_start_decay, cg_tol, max_cg_steps, fixed_steps: see
       `scale_by_hessian_free`.
 
   Returns:
@@ -176,7 +201,7 @@ def hessian_free(
   """
   return chain(
       scale_by_hessian_free(init_damping, warm_start_decay, cg_tol, max_cg_steps,
-                            fixed_trip_count=fixed_trip_count),
+                            fixed_steps=fixed_steps),
       *_descend(learning_rate, None, "hessian_free"),
   )
 
@@ -187,7 +212,7 @@ def gauss_newton(
     cg_tol: Any = 1e-6,
     max_cg_steps: int | None = None,
     *,
-    fixed_trip_count: bool = False,
+    fixed_steps: bool = False,
     linesearch: GradientTransformationExtraArgs | str | None = _DEFAULT,
 ) -> GradientTransformation:
   r"""Gauss-Newton for nonlinear least squares, with a backtracking line search.
@@ -200,7 +225,7 @@ def gauss_newton(
 
   Args:
     learning_rate: `None` (the line search scales the step) or a scale.
-    damping, cg_tol, max_cg_steps, fixed_trip_count: see `scale_by_gauss_newton`.
+    damping, cg_tol, max_cg_steps, fixed_steps: see `scale_by_gauss_newton`.
     linesearch: `"default"` (Armijo backtracking), `None`, or a line search transformation.
 
   Returns:
@@ -221,13 +246,11 @@ def gauss_newton(
   References:
     Nocedal and Wright, Numerical Optimization, 2nd ed., Springer 2006, Section 10.3.
   """
-  if isinstance(linesearch, str) and linesearch == _DEFAULT:
-    linesearch = _krylov.backtracking_linesearch(fixed_trip_count=fixed_trip_count,
-                                                 fn="gauss_newton")
-  return chain(
-      scale_by_gauss_newton(damping, cg_tol, max_cg_steps, fixed_trip_count=fixed_trip_count),
-      *_descend(learning_rate, linesearch, "gauss_newton"),
-  )
+  steps = _descend(learning_rate, linesearch, "gauss_newton", fixed_steps)
+  if len(steps) > 1:
+    steps[-1] = _loss_from_residuals(steps[-1])
+  return chain(scale_by_gauss_newton(damping, cg_tol, max_cg_steps, fixed_steps=fixed_steps),
+               *steps)
 
 
 def levenberg_marquardt(
@@ -238,7 +261,7 @@ def levenberg_marquardt(
     *,
     min_damping: Any = 1e-10,
     max_damping: Any = 1e10,
-    fixed_trip_count: bool = False,
+    fixed_steps: bool = False,
 ) -> GradientTransformation:
   r"""Levenberg-Marquardt for nonlinear least squares, damping adapted as in Moré (1978).
 
@@ -250,7 +273,7 @@ def levenberg_marquardt(
 
   Args:
     learning_rate: `None` (the accepted step itself, as Moré) or a scale of it.
-    init_damping, cg_tol, max_cg_steps, min_damping, max_damping, fixed_trip_count: see
+    init_damping, cg_tol, max_cg_steps, min_damping, max_damping, fixed_steps: see
       `scale_by_levenberg_marquardt`.
 
   Returns:
@@ -273,6 +296,6 @@ def levenberg_marquardt(
   """
   return chain(
       scale_by_levenberg_marquardt(init_damping, cg_tol, max_cg_steps, min_damping=min_damping,
-                                   max_damping=max_damping, fixed_trip_count=fixed_trip_count),
+                                   max_damping=max_damping, fixed_steps=fixed_steps),
       *_descend(learning_rate, None, "levenberg_marquardt"),
   )

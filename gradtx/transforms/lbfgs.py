@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx.base import GradientTransformationExtraArgs
 from gradtx.numerics import safe_increment
-from gradtx.transforms.linesearch import fn_kwargs_for, missing_extra_arg_error
+from gradtx.transforms.linesearch import fn_kwargs_for
 from gradtx.tree.arithmetic import add_scale, norm, real, scale, sub, vdot
 from gradtx.tree.casting import cast_like, zeros_like
 
@@ -263,7 +263,7 @@ def scale_by_stochastic_lbfgs(
     if params is None:
       raise _checks.missing_params_error(fn)
     if value_fn is None:
-      raise missing_extra_arg_error(fn, "value_fn", call)
+      raise _checks.missing_extra_arg_error(fn, "value_fn", call)
     _checks.check_same_structure(fn, "params", params, "updates", updates)
     f = functools.partial(value_fn, **fn_kwargs_for(value_fn, extra_args))
     first = state.count == 0

@@ -26,17 +26,6 @@ __all__ = [
 ]
 
 
-def _check_cg(fn: str, cg_tol: Any, max_cg_steps: Any, fixed_trip_count: Any) -> None:
-  _checks.check_scalar(fn, "cg_tol", cg_tol, low=0.0, low_open=True)
-  if max_cg_steps is not None:
-    _checks.check_int(fn, "max_cg_steps", max_cg_steps, 1)
-  _checks.check_bool(fn, "fixed_trip_count", fixed_trip_count)
-
-
-def _max_steps(max_cg_steps: Any, size: int) -> int:
-  return int(max_cg_steps) if max_cg_steps is not None else max(1, min(2 * size, 250))
-
-
 def _setup(fn: str, updates: Any, params: Any, residual_fn: Any):
   _krylov.check_update(fn, updates, params)
   if residual_fn is None:
@@ -64,7 +53,7 @@ def scale_by_gauss_newton(
     cg_tol: Any = 1e-6,
     max_cg_steps: int | None = None,
     *,
-    fixed_trip_count: bool = False,
+    fixed_steps: bool = False,
 ) -> GradientTransformationExtraArgs:
   r"""The Gauss-Newton step of a nonlinear least-squares problem, solved by CG.
 
@@ -80,7 +69,7 @@ def scale_by_gauss_newton(
       `scale_by_levenberg_marquardt` for the adapted one).
     cg_tol: :math:`\eta > 0`, CG's relative residual tolerance.
     max_cg_steps: the bound on CG steps (>= 1; `None`: twice the parameters, at most 250).
-    fixed_trip_count: run exactly `max_cg_steps` CG trips (same work on every `vmap` lane).
+    fixed_steps: run exactly `max_cg_steps` CG trips (same work on every `vmap` lane).
 
   Returns:
     A `GradientTransformationExtraArgs` with state `ScaleByGaussNewtonState(count, cg_steps)`;
@@ -99,7 +88,7 @@ def scale_by_gauss_newton(
   """
   fn = "scale_by_gauss_newton"
   _checks.check_scalar(fn, "damping", damping, low=0.0)
-  _check_cg(fn, cg_tol, max_cg_steps, fixed_trip_count)
+  _krylov.check_cg(fn, cg_tol, max_cg_steps, fixed_steps, tol_optional=False)
 
   def init_fn(params):
     del params
@@ -112,7 +101,7 @@ def scale_by_gauss_newton(
     sub, op, dtype, matvec, g = _setup(fn, updates, params, residual_fn)
     res = _krylov.truncated_cg(
         matvec, g, damping=damping, tol=jnp.asarray(cg_tol, dtype) * jnp.linalg.norm(g),
-        max_steps=_max_steps(max_cg_steps, op.size), fixed_trip_count=fixed_trip_count)
+        max_steps=_krylov.cg_bound(max_cg_steps, op.size), fixed_steps=fixed_steps)
     d = jnp.where(_krylov.all_finite(res.x), res.x, jnp.where(_krylov.all_finite(g), g, 0))
     return _output(d, updates, sub), ScaleByGaussNewtonState(
         count=safe_increment(state.count), cg_steps=res.steps)
@@ -136,7 +125,7 @@ def scale_by_levenberg_marquardt(
     *,
     min_damping: Any = 1e-10,
     max_damping: Any = 1e10,
-    fixed_trip_count: bool = False,
+    fixed_steps: bool = False,
 ) -> GradientTransformationExtraArgs:
   r"""The Levenberg-Marquardt step, with its damping adapted from the reduction ratio.
 
@@ -162,7 +151,7 @@ def scale_by_levenberg_marquardt(
     max_cg_steps: the bound on CG steps (>= 1; `None`: twice the parameters, at most 250).
     min_damping: the smallest damping, > 0.
     max_damping: the largest damping, >= `min_damping`.
-    fixed_trip_count: run exactly `max_cg_steps` CG trips (same work on every `vmap` lane).
+    fixed_steps: run exactly `max_cg_steps` CG trips (same work on every `vmap` lane).
 
   Returns:
     A `GradientTransformationExtraArgs` with state
@@ -192,7 +181,7 @@ def scale_by_levenberg_marquardt(
       min_damping):
     raise ValueError(f"gradtx.{fn}: max_damping must be >= min_damping ({min_damping}), got "
                      f"{max_damping}.")
-  _check_cg(fn, cg_tol, max_cg_steps, fixed_trip_count)
+  _krylov.check_cg(fn, cg_tol, max_cg_steps, fixed_steps, tol_optional=False)
 
   def init_fn(params):
     dtype = _krylov.scalar_dtype(params)
@@ -207,7 +196,7 @@ def scale_by_levenberg_marquardt(
     lam = state.damping.astype(dtype)
     res = _krylov.truncated_cg(
         matvec, g, damping=lam, tol=jnp.asarray(cg_tol, dtype) * jnp.linalg.norm(g),
-        max_steps=_max_steps(max_cg_steps, op.size), fixed_trip_count=fixed_trip_count)
+        max_steps=_krylov.cg_bound(max_cg_steps, op.size), fixed_steps=fixed_steps)
     d = jnp.where(_krylov.all_finite(res.x), res.x, 0)
     f = _krylov.restrict(_krylov.sum_of_squares_loss(residual_fn), params)
     unravel = _krylov.unraveler(sub)

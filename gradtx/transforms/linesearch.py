@@ -41,13 +41,6 @@ __all__ = [
 
 # --- shared by the searches and the quasi-Newton methods ----------------------------------------
 
-def missing_extra_arg_error(fn: str, name: str, call: str) -> ValueError:
-  """The error `update` raises when a keyword extra argument it needs is missing (STYLE §13)."""
-  what = {"value_fn": "the loss as a function of the params (closing over the batch)",
-          "value": "the loss at params", "grad": "the gradient of the loss at params"}[name]
-  return ValueError(f"gradtx.{fn}: update needs {name}, {what}; call {call}.")
-
-
 def fn_kwargs_for(value_fn: Callable[..., Any], extra_args: dict[str, Any]) -> dict[str, Any]:
   """The extra arguments `value_fn` takes by name (data such as `x=`, `y=`), as optax passes them.
 
@@ -64,7 +57,7 @@ def value_and_grad_at(fn: str, params: Any, value: Any, grad: Any, value_fn: Any
                       fn_kwargs: dict[str, Any], call: str) -> tuple[Any, Any]:
   """`value`, `grad` at `params` as given, or computed from `value_fn` when not given."""
   if value_fn is None:
-    raise missing_extra_arg_error(fn, "value_fn", call)
+    raise _checks.missing_extra_arg_error(fn, "value_fn", call)
   if value is None or grad is None:
     v, g = jax.value_and_grad(functools.partial(value_fn, **fn_kwargs))(params)
     value = v if value is None else value
@@ -251,15 +244,20 @@ def scale_by_backtracking_linesearch(
         new_grad = s.new_grad
       return cast_like(_BacktrackingSearch(lr, new_value, new_grad, err, s.iter_num + 1), s)
 
+    # increase_factor = inf starts every search at max_learning_rate, even after a failed one
+    # (where inf * 0 would be NaN).
+    first_lr = jnp.minimum(increase_factor * state.learning_rate, max_learning_rate)
+    first_lr = jnp.where(jnp.isinf(increase_factor), max_learning_rate, first_lr)
     start = _BacktrackingSearch(
-        learning_rate=jnp.minimum(increase_factor * state.learning_rate, max_learning_rate),
+        learning_rate=first_lr,
         new_value=value, new_grad=zeros_like(params), decrease_error=jnp.array(jnp.inf),
         iter_num=jnp.asarray(0))
     s = bounded_loop(cond, body, start, max_backtracking_steps + 1, fixed_steps)
     failed = jnp.isinf(s.decrease_error)  # no finite trial value: no step
     lr = jnp.where(failed, 0.0, s.learning_rate)
-    # With no step the params stay: keep the (finite) value and gradient there, never a NaN.
-    new_value = jnp.where(failed, value, s.new_value)
+    # With no step the params stay: keep the value and gradient there; a NaN value at params
+    # is kept as inf (the "no value" of `init`), so the state never holds a NaN.
+    new_value = jnp.where(failed, jnp.where(jnp.isnan(value), jnp.inf, value), s.new_value)
     new_grad = where(failed, grad, s.new_grad) if store_grad else None
     if verbose:
       jax.lax.cond(

@@ -32,18 +32,6 @@ __all__ = [
 ]
 
 
-def _check_cg(fn: str, cg_tol: Any, max_cg_steps: Any, fixed_trip_count: Any) -> None:
-  _checks.check_scalar(fn, "cg_tol", cg_tol, low=0.0, low_open=True, optional=True)
-  if max_cg_steps is not None:
-    _checks.check_int(fn, "max_cg_steps", max_cg_steps, 1)
-  _checks.check_bool(fn, "fixed_trip_count", fixed_trip_count)
-
-
-def _max_steps(max_cg_steps: Any, size: int) -> int:
-  """The default CG bound: twice the number of parameters, at most 250 (static)."""
-  return int(max_cg_steps) if max_cg_steps is not None else max(1, min(2 * size, 250))
-
-
 def _tolerance(cg_tol: Any, gnorm: jax.Array) -> jax.Array:
   """||r|| <= cg_tol ||g||, or Nocedal and Wright's forcing term min(0.5, sqrt||g||) ||g||."""
   if cg_tol is None:
@@ -75,7 +63,7 @@ def scale_by_newton_cg(
     max_cg_steps: int | None = None,
     *,
     detect_negative_curvature: bool = True,
-    fixed_trip_count: bool = False,
+    fixed_steps: bool = False,
 ) -> GradientTransformationExtraArgs:
   r"""Truncated Newton: conjugate gradient on the damped Newton system.
 
@@ -97,7 +85,7 @@ def scale_by_newton_cg(
       most 250.
     detect_negative_curvature: stop CG on negative curvature (`False`: plain Newton, which
       a saddle point attracts).
-    fixed_trip_count: run exactly `max_cg_steps` CG trips (finished ones change nothing), so
+    fixed_steps: run exactly `max_cg_steps` CG trips (finished ones change nothing), so
       every lane of a `vmap` does the same work.
 
   Returns:
@@ -119,7 +107,7 @@ def scale_by_newton_cg(
   """
   fn = "scale_by_newton_cg"
   _checks.check_scalar(fn, "damping", damping, low=0.0)
-  _check_cg(fn, cg_tol, max_cg_steps, fixed_trip_count)
+  _krylov.check_cg(fn, cg_tol, max_cg_steps, fixed_steps)
   _checks.check_bool(fn, "detect_negative_curvature", detect_negative_curvature)
 
   def init_fn(params):
@@ -139,7 +127,7 @@ def scale_by_newton_cg(
     gnorm = jnp.linalg.norm(g)
     res = _krylov.truncated_cg(
         _krylov.flat_operator(op, dtype), g, damping=damping, tol=_tolerance(cg_tol, gnorm),
-        max_steps=_max_steps(max_cg_steps, op.size), fixed_trip_count=fixed_trip_count,
+        max_steps=_krylov.cg_bound(max_cg_steps, op.size), fixed_steps=fixed_steps,
         detect_negative_curvature=detect_negative_curvature)
     d = _finite_or(res.x, g)
     return _output(d, updates, sub), ScaleByNewtonCGState(
@@ -248,7 +236,7 @@ def scale_by_hessian_free(
     cg_tol: Any = 1e-4,
     max_cg_steps: int | None = None,
     *,
-    fixed_trip_count: bool = False,
+    fixed_steps: bool = False,
 ) -> GradientTransformationExtraArgs:
   r"""Hessian-free optimisation: damped Gauss-Newton CG with warm starts and adapted damping.
 
@@ -268,7 +256,7 @@ def scale_by_hessian_free(
     warm_start_decay: :math:`\zeta \in [0, 1]`, the warm start's decay.
     cg_tol: relative residual tolerance of CG, > 0.
     max_cg_steps: the bound on CG steps (>= 1; `None`: twice the parameters, at most 250).
-    fixed_trip_count: run exactly `max_cg_steps` CG trips (same work on every `vmap` lane).
+    fixed_steps: run exactly `max_cg_steps` CG trips (same work on every `vmap` lane).
 
   Returns:
     A `GradientTransformationExtraArgs` with state
@@ -292,7 +280,7 @@ def scale_by_hessian_free(
   _checks.check_scalar(fn, "init_damping", init_damping, low=0.0, low_open=True)
   _checks.check_scalar(fn, "warm_start_decay", warm_start_decay, low=0.0, high=1.0)
   _checks.check_scalar(fn, "cg_tol", cg_tol, low=0.0, low_open=True)
-  _check_cg(fn, cg_tol, max_cg_steps, fixed_trip_count)
+  _krylov.check_cg(fn, cg_tol, max_cg_steps, fixed_steps)
 
   def init_fn(params):
     return ScaleByHessianFreeState(
@@ -325,7 +313,7 @@ def scale_by_hessian_free(
     x0 = jnp.where(_krylov.all_finite(x0), x0, 0)
     res = _krylov.truncated_cg(
         matvec, g, damping=lam, tol=jnp.asarray(cg_tol, dtype) * jnp.linalg.norm(g),
-        max_steps=_max_steps(max_cg_steps, op.size), fixed_trip_count=fixed_trip_count, x0=x0)
+        max_steps=_krylov.cg_bound(max_cg_steps, op.size), fixed_steps=fixed_steps, x0=x0)
     d = jnp.where(_krylov.all_finite(res.x), res.x, 0)
     unravel = _krylov.unraveler(sub)
     x = _krylov.ravel(sub, dtype)
