@@ -105,8 +105,9 @@ def newton_cg(
     >>> import jax, jax.numpy as jnp, gradtx
     >>> f = lambda x: jnp.sum((x - 1.0) ** 2) + jnp.sum(x ** 4)
     >>> x = jnp.zeros(3); tx = gradtx.newton_cg(); s = tx.init(x)
+    >>> step = jax.jit(lambda x, s: tx.update(jax.grad(f)(x), s, x, value_fn=f))
     >>> for _ in range(8):
-    ...   u, s = tx.update(jax.grad(f)(x), s, x, value_fn=f); x = x + u
+    ...   u, s = step(x, s); x = x + u
     >>> round(float(x[0]), 4)  # 4 x^3 + 2 (x - 1) = 0
     0.5898
 
@@ -147,8 +148,9 @@ def saddle_free_newton(
     >>> import jax, jax.numpy as jnp, gradtx
     >>> f = lambda p: p[0] ** 2 - p[1] ** 2 + p[1] ** 4 / 2  # a saddle at 0, minima (0, +-1)
     >>> x = jnp.asarray([0.5, 1e-3]); tx = gradtx.saddle_free_newton(); s = tx.init(x)
+    >>> step = jax.jit(lambda x, s: tx.update(jax.grad(f)(x), s, x, value_fn=f))
     >>> for _ in range(25):
-    ...   u, s = tx.update(jax.grad(f)(x), s, x, value_fn=f); x = x + u
+    ...   u, s = step(x, s); x = x + u
     >>> [round(v, 3) for v in x.tolist()]
     [0.0, 1.0]
 
@@ -190,8 +192,9 @@ def hessian_free(
     >>> r = lambda x: jnp.tanh(x) - jnp.asarray([0.5, -0.25])
     >>> loss = lambda x: 0.5 * jnp.sum(r(x) ** 2)
     >>> x = jnp.zeros(2); tx = gradtx.hessian_free(); s = tx.init(x)
+    >>> step = jax.jit(lambda x, s: tx.update(jax.grad(loss)(x), s, x, residual_fn=r))
     >>> for _ in range(30):
-    ...   u, s = tx.update(jax.grad(loss)(x), s, x, residual_fn=r); x = x + u
+    ...   u, s = step(x, s); x = x + u
     >>> [round(v, 4) for v in jnp.tanh(x).tolist()]
     [0.5, -0.25]
 
@@ -237,9 +240,10 @@ def gauss_newton(
     >>> t = jnp.linspace(0.0, 2.0, 8); y = 3.0 * jnp.exp(-1.5 * t)
     >>> r = lambda p: p[0] * jnp.exp(-p[1] * t) - y
     >>> x = jnp.asarray([1.0, 1.0]); tx = gradtx.gauss_newton(); s = tx.init(x)
+    >>> g = jax.grad(lambda p: 0.5 * jnp.sum(r(p) ** 2))
+    >>> step = jax.jit(lambda x, s: tx.update(g(x), s, x, residual_fn=r))
     >>> for _ in range(10):
-    ...   g = jax.grad(lambda p: 0.5 * jnp.sum(r(p) ** 2))(x)
-    ...   u, s = tx.update(g, s, x, residual_fn=r); x = x + u
+    ...   u, s = step(x, s); x = x + u
     >>> [round(v, 3) for v in x.tolist()]
     [3.0, 1.5]
 
@@ -284,9 +288,10 @@ def levenberg_marquardt(
     >>> t = jnp.linspace(0.0, 2.0, 8); y = 3.0 * jnp.exp(-1.5 * t)
     >>> r = lambda p: p[0] * jnp.exp(-p[1] * t) - y
     >>> x = jnp.asarray([1.0, 1.0]); tx = gradtx.levenberg_marquardt(); s = tx.init(x)
+    >>> g = jax.grad(lambda p: 0.5 * jnp.sum(r(p) ** 2))
+    >>> step = jax.jit(lambda x, s: tx.update(g(x), s, x, residual_fn=r))
     >>> for _ in range(10):
-    ...   g = jax.grad(lambda p: 0.5 * jnp.sum(r(p) ** 2))(x)
-    ...   u, s = tx.update(g, s, x, residual_fn=r); x = x + u
+    ...   u, s = step(x, s); x = x + u
     >>> [round(v, 3) for v in x.tolist()]
     [3.0, 1.5]
 
