@@ -36,3 +36,10 @@ def is_params_placeholder(x: Any) -> bool:
   cls = type(x)
   return isinstance(x, ParamsPlaceholder) or (
       cls.__name__ == "_ParamsPlaceholder" and cls.__module__.startswith("optax."))
+
+
+def map_skip_none(f: Any, first: Any, *rest: Any) -> Any:
+  """Maps `f` over the leaves of `first` and `rest`; `None` leaves of `first` (absent updates)
+  pass through as `None`."""
+  return jax.tree.map(
+      lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)

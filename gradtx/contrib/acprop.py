@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._trees import is_none
+from gradtx._trees import map_skip_none
 from gradtx.base import GradientTransformation, MaskOrFn, ScalarOrSchedule
 from gradtx.combine import chain
 from gradtx.numerics import safe_increment
@@ -26,12 +26,6 @@ __all__ = [
     "acprop",
     "scale_by_acprop",
 ]
-
-
-def _map(f, first: Any, *rest: Any) -> Any:
-  """Maps `f` over the leaves; `None` leaves of `first` (absent updates) pass through."""
-  return jax.tree.map(
-      lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -110,15 +104,15 @@ def scale_by_acprop(
     _checks.check_same_structure(fn, "updates", updates, "state.mu", state.mu)
     _checks.check_same_structure(fn, "updates", updates, "state.nu", state.nu)
     mu = update_moment(updates, state.mu, b1, 1)  # m_t = b1 m_{t-1} + (1 - b1) g_t
-    deviation = _map(lambda g, m: g - m, updates, state.mu)  # g_t - m_{t-1}
+    deviation = map_skip_none(lambda g, m: g - m, updates, state.mu)  # g_t - m_{t-1}
     nu = update_moment_per_elem_norm(deviation, state.nu, b2, 2)
-    nu = _map(lambda d, v: v + eps_root, deviation, nu)  # s_t = ... + eps_root
+    nu = map_skip_none(lambda d, v: v + eps_root, deviation, nu)  # s_t = ... + eps_root
     count_inc = safe_increment(state.count)
     initial = state.count == 0  # u_1: the previous moment is empty, divide by 1
     t = jnp.where(initial, count_inc, state.count)
     nu_hat = bias_correction(state.nu, b2, t)  # s_{t-1} / (1 - b2^{t-1})
     nu_hat = jax.tree.map(lambda v: jnp.where(initial, 1, v), nu_hat)
-    out = _map(lambda g, v: g / (jnp.sqrt(v) + eps), updates, nu_hat)
+    out = map_skip_none(lambda g, v: g / (jnp.sqrt(v) + eps), updates, nu_hat)
     return cast_like(out, updates), ScaleByBeliefState(
         count=count_inc, mu=moment_like(mu, state.mu), nu=moment_like(nu, state.nu))
 

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._trees import is_none
+from gradtx._trees import map_skip_none
 from gradtx.base import GradientTransformation, MaskOrFn, ScalarOrSchedule
 from gradtx.combine import chain
 from gradtx.numerics import safe_increment
@@ -32,12 +32,6 @@ __all__ = [
 ]
 
 _UNIT = dict(low=0.0, high=1.0, high_open=True)  # [0, 1)
-
-
-def _map(f, first: Any, *rest: Any) -> Any:
-  """Maps `f` over the leaves; `None` leaves of `first` (absent updates) pass through."""
-  return jax.tree.map(
-      lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)
 
 
 class ScaleByAdemamixState(NamedTuple):
@@ -133,7 +127,7 @@ def scale_by_ademamix(
     count_inc = safe_increment(state.count)
     m1_hat = bias_correction(m1, b1, count_inc)
     nu_hat = bias_correction(nu, b2, count_inc)
-    out = _map(  # (m1_hat + alpha m2) / (sqrt(nu_hat + eps_root) + eps)
+    out = map_skip_none(  # (m1_hat + alpha m2) / (sqrt(nu_hat + eps_root) + eps)
         lambda g, a, b, v: (a + _checks.as_dtype(alpha_t, b) * b) / (jnp.sqrt(v + eps_root)
                                                                     + eps),
         updates, m1_hat, m2, nu_hat)
@@ -268,12 +262,12 @@ def scale_by_simplified_ademamix(
     alpha_t = _checks.resolve(alpha, state.t, fn=fn, name="alpha")
     # optax turns the scalars into (float32) arrays before multiplying (tree.add_scale).
     b1_, b2_, alpha_ = jnp.asarray(b1), jnp.asarray(b2), jnp.asarray(alpha_t)
-    m = _map(lambda g, m_: g + b1_ * m_, updates, state.m)  # m_t = g_t + b1 m_{t-1}
-    n = _map(lambda g, n_: g * g + b2_ * (n_ - g * g),  # n_t = g^2 + b2 (n_{t-1} - g^2)
+    m = map_skip_none(lambda g, m_: g + b1_ * m_, updates, state.m)  # m_t = g_t + b1 m_{t-1}
+    n = map_skip_none(lambda g, n_: g * g + b2_ * (n_ - g * g),  # n_t = g^2 + b2 (n_{t-1} - g^2)
              updates, state.n)
     t = safe_increment(state.t)
     n_hat = bias_correction(n, b2, t)
-    out = _map(lambda g, m_, v: (m_ + alpha_ * g) / (jnp.sqrt(v + eps_root) + eps),
+    out = map_skip_none(lambda g, m_, v: (m_ + alpha_ * g) / (jnp.sqrt(v + eps_root) + eps),
                updates, m, n_hat)
     return cast_like(out, updates), ScaleBySimplifiedAdEMAMixState(
         t=t, m=moment_like(m, state.m), n=moment_like(n, state.n))

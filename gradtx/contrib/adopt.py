@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._trees import is_none
+from gradtx._trees import map_skip_none
 from gradtx.base import GradientTransformation, ScalarOrSchedule
 from gradtx.combine import chain
 from gradtx.numerics import safe_increment
@@ -21,12 +21,6 @@ __all__ = [
     "adopt",
     "scale_by_adopt",
 ]
-
-
-def _map(f, first: Any, *rest: Any) -> Any:
-  """Maps `f` over the leaves; `None` leaves of `first` (absent updates) pass through."""
-  return jax.tree.map(
-      lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)
 
 
 def _quarter_power(x: jax.Array) -> jax.Array:
@@ -116,7 +110,7 @@ def scale_by_adopt(
                                         clip_value)
     else:
       normalize = lambda g, v: g / jnp.maximum(jnp.sqrt(v), eps)
-    g_hat = _map(normalize, updates, state.nu)  # g_t / max(sqrt(v_{t-1}), eps)
+    g_hat = map_skip_none(normalize, updates, state.nu)  # g_t / max(sqrt(v_{t-1}), eps)
     mu = update_moment(g_hat, state.mu, b1_, 1)  # m_t = b1 m_{t-1} + (1 - b1) g_hat
     out = update_moment(g_hat, mu, b1_, 1) if nesterov else mu
     return cast_like(out, updates), ScaleByAdamState(

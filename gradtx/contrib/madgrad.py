@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._trees import is_none
+from gradtx._trees import map_skip_none
 from gradtx.base import GradientTransformation, MaskOrFn, ScalarOrSchedule
 from gradtx.combine import chain
 from gradtx.numerics import safe_increment
@@ -21,12 +21,6 @@ __all__ = [
     "madgrad",
     "scale_by_madgrad",
 ]
-
-
-def _map(f, first: Any, *rest: Any) -> Any:
-  """Maps `f` over the leaves; `None` leaves of `first` (absent updates) pass through."""
-  return jax.tree.map(
-      lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)
 
 
 def _accumulate(acc: jax.Array, inc: jax.Array, g: jax.Array) -> jax.Array:
@@ -117,14 +111,14 @@ def scale_by_madgrad(
     lr = _checks.resolve(learning_rate, count, fn=fn, name="learning_rate")
     # lambda_k = (eta_k + eps) sqrt(k + 1); k + 1 saturates at int32's max (optax's overflows).
     lamb = (lr + eps) * jnp.sqrt(count_inc)
-    grad_sum_sq = _map(lambda g, acc: _accumulate(acc, lamb * (g**2), g),  # G += lambda g^2
+    grad_sum_sq = map_skip_none(lambda g, acc: _accumulate(acc, lamb * (g**2), g),  # G += lambda g^2
                        updates, state.grad_sum_sq)
-    s = _map(lambda g, acc: _accumulate(acc, lamb * g, g), updates, state.s)  # s += lambda g
-    sigma = _map(lambda g, acc: jnp.cbrt(acc) + eps, updates, grad_sum_sq)  # G^(1/3) + eps
-    z = _map(lambda g, x0, s_, sig: x0 - s_ / sig, updates, state.x0, s, sigma)  # x0 - s/sigma
-    x_new = _map(lambda g, z_, x: (1 - momentum) * z_ + momentum * x,  # (1 - c) z + c x
+    s = map_skip_none(lambda g, acc: _accumulate(acc, lamb * g, g), updates, state.s)  # s += lambda g
+    sigma = map_skip_none(lambda g, acc: jnp.cbrt(acc) + eps, updates, grad_sum_sq)  # G^(1/3) + eps
+    z = map_skip_none(lambda g, x0, s_, sig: x0 - s_ / sig, updates, state.x0, s, sigma)  # x0 - s/sigma
+    x_new = map_skip_none(lambda g, z_, x: (1 - momentum) * z_ + momentum * x,  # (1 - c) z + c x
                  updates, z, params)
-    out = _map(lambda g, n, o: n - o, updates, x_new, params)
+    out = map_skip_none(lambda g, n, o: n - o, updates, x_new, params)
     return cast_like(out, updates), MadgradState(
         count=count_inc,
         grad_sum_sq=moment_like(grad_sum_sq, state.grad_sum_sq),

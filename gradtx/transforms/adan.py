@@ -13,19 +13,13 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, numerics, tree
-from gradtx._trees import is_none
+from gradtx._trees import map_skip_none
 from gradtx.base import GradientTransformation
 
 __all__ = [
     "ScaleByAdanState",
     "scale_by_adan",
 ]
-
-
-def _map(f, first: Any, *rest: Any) -> Any:
-  """Maps `f` over the leaves of `first` and `rest`; `None` leaves of `first` pass through."""
-  return jax.tree.map(
-      lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)
 
 
 class ScaleByAdanState(NamedTuple):
@@ -109,18 +103,18 @@ def scale_by_adan(
     for name in ("m", "v", "n", "g"):
       _checks.check_same_structure(fn, "updates", updates, f"state.{name}", getattr(state, name))
     g = updates
-    diff = _map(lambda x, y: jnp.where(state.t == 0, jnp.zeros_like(x), x - y),
+    diff = map_skip_none(lambda x, y: jnp.where(state.t == 0, jnp.zeros_like(x), x - y),
                 g, state.g)  # Delta_t (0 at the first step)
     m = tree.update_moment(g, state.m, b1, 1)  # m_t
     v = tree.update_moment(diff, state.v, b2, 1)  # v_t
-    sq = _map(lambda x, d: x + (1 - b2) * d, g, diff)  # g_t + (1 - b2) Delta_t
+    sq = map_skip_none(lambda x, d: x + (1 - b2) * d, g, diff)  # g_t + (1 - b2) Delta_t
     n = tree.update_moment_per_elem_norm(sq, state.n, b3, 2)  # n_t
     t = numerics.safe_increment(state.t)
     m_hat = tree.bias_correction(m, b1, t)
     v_hat = tree.bias_correction(v, b2, t)
     n_hat = tree.bias_correction(n, b3, t)
-    u = _map(lambda mh, vh: mh + (1 - b2) * vh, m_hat, v_hat)
-    out = _map(lambda x, nh: x / (jnp.sqrt(nh + _checks.as_dtype(eps_root, nh))
+    u = map_skip_none(lambda mh, vh: mh + (1 - b2) * vh, m_hat, v_hat)
+    out = map_skip_none(lambda x, nh: x / (jnp.sqrt(nh + _checks.as_dtype(eps_root, nh))
                                   + _checks.as_dtype(eps, nh)), u, n_hat)
     return tree.cast_like(out, updates), ScaleByAdanState(
         m=tree.moment_like(m, state.m), v=tree.moment_like(v, state.v),

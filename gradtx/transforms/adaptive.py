@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, numerics, tree
-from gradtx._trees import is_none
+from gradtx._trees import map_skip_none
 from gradtx.base import GradientTransformation, ScalarOrSchedule
 
 __all__ = [
@@ -39,12 +39,6 @@ __all__ = [
 _UNIT = dict(low=0, high=1, high_open=True)  # [0, 1)
 _CLOSED_UNIT = dict(low=0, high=1)  # [0, 1]
 _NON_NEGATIVE = dict(low=0)  # [0, inf)
-
-
-def _map(f, first: Any, *rest: Any) -> Any:
-  """Maps `f` over the leaves of `first` and `rest`; `None` leaves of `first` pass through."""
-  return jax.tree.map(
-      lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)
 
 
 def _cast(h: Any, like: jax.Array) -> Any:
@@ -114,8 +108,8 @@ def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7, *,
     del params, extra_args
     _checks.check_same_structure(
         fn, "updates", updates, "state.sum_of_squares", state.sum_of_squares)
-    sum_of_squares = _map(lambda g, s: numerics.abs_sq(g) + s, updates, state.sum_of_squares)
-    out = _map(lambda g, s: jnp.where(s > 0, jax.lax.rsqrt(s + _cast(eps, s)), 0.0) * g,
+    sum_of_squares = map_skip_none(lambda g, s: numerics.abs_sq(g) + s, updates, state.sum_of_squares)
+    out = map_skip_none(lambda g, s: jnp.where(s > 0, jax.lax.rsqrt(s + _cast(eps, s)), 0.0) * g,
                updates, sum_of_squares)
     return tree.cast_like(out, updates), ScaleByRssState(
         **_moment_state(sum_of_squares=(sum_of_squares, state.sum_of_squares)))
@@ -213,7 +207,7 @@ def scale_by_rms(
       nu_hat = tree.bias_correction(nu, decay, count_inc)
     else:
       nu_hat = nu
-    out = _map(lambda g, n: _rms_scale(n, eps, eps_in_sqrt) * g, updates, nu_hat)
+    out = map_skip_none(lambda g, n: _rms_scale(n, eps, eps_in_sqrt) * g, updates, nu_hat)
     moments = _moment_state(nu=(nu, state.nu))
     if bias_correction:
       return tree.cast_like(out, updates), ScaleByRmsWithCountState(count=count_inc, **moments)
@@ -315,7 +309,7 @@ def scale_by_stddev(
     else:
       mu_hat, nu_hat = mu, nu
     # Clamped: rounding can make nu - mu^2 slightly negative when the variance cancels.
-    out = _map(lambda g, m, n: _rms_scale(jnp.maximum(n - numerics.abs_sq(m), 0), eps,
+    out = map_skip_none(lambda g, m, n: _rms_scale(jnp.maximum(n - numerics.abs_sq(m), 0), eps,
                                           eps_in_sqrt) * g,
                updates, mu_hat, nu_hat)
     moments = _moment_state(mu=(mu, state.mu), nu=(nu, state.nu))
@@ -405,11 +399,11 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6, *, nu_dtype: Any = No
     e_g = tree.update_moment_per_elem_norm(updates, state.e_g, rho, 2)
     # See the docstring: E[dx^2]_t first, from (E[dx^2]_{t-1} + eps) r_t (no square roots, so
     # nothing shared with the step that XLA would materialise), then the step from E[dx^2]_t.
-    e_x = _map(
+    e_x = map_skip_none(
         lambda g, eg, ex: (1 - rho) * ((ex + _cast(eps, ex)) * (numerics.abs_sq(g) / (
             eg + _cast(eps, eg)))) + rho * ex,
         updates, e_g, state.e_x)
-    out = _map(_adadelta_step(rho, eps), updates, e_g, e_x)
+    out = map_skip_none(_adadelta_step(rho, eps), updates, e_g, e_x)
     return tree.cast_like(out, updates), ScaleByAdaDeltaState(
         **_moment_state(e_g=(e_g, state.e_g), e_x=(e_x, state.e_x)))
 
@@ -524,14 +518,14 @@ def scale_by_adam(
     count_inc = numerics.safe_increment(state.count)
     if nesterov:
       b1_next = resolve_b1(count_inc)
-      mu_hat = _map(
+      mu_hat = map_skip_none(
           lambda m, g: _cast(b1_next, m) * m + _cast(1 - b1_next, g) * g,
           tree.bias_correction(mu, b1_0, numerics.safe_increment(count_inc)),
           tree.bias_correction(updates, b1_0, count_inc))
     else:
       mu_hat = tree.bias_correction(mu, b1_0, count_inc)
     nu_hat = tree.bias_correction(nu, b2, count_inc)
-    out = _map(lambda m, v: m / _adam_denominator(v, eps, eps_root), mu_hat, nu_hat)
+    out = map_skip_none(lambda m, v: m / _adam_denominator(v, eps, eps_root), mu_hat, nu_hat)
     return tree.cast_like(out, updates), ScaleByAdamState(
         count=count_inc, **_moment_state(mu=(mu, state.mu), nu=(nu, state.nu)))
 
@@ -592,7 +586,7 @@ def scale_by_adamax(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *,
     mu = tree.update_moment(updates, state.mu, b1, 1)
     nu = tree.update_infinity_moment(updates, state.nu, b2, eps)
     mu_hat = tree.bias_correction(mu, b1, count_inc)
-    out = _map(lambda m, v: m / v, mu_hat, nu)
+    out = map_skip_none(lambda m, v: m / v, mu_hat, nu)
     return tree.cast_like(out, updates), ScaleByAdamState(
         count=count_inc, **_moment_state(mu=(mu, state.mu), nu=(nu, state.nu)))
 
@@ -679,8 +673,8 @@ def scale_by_amsgrad(
     count_inc = numerics.safe_increment(state.count)
     mu_hat = tree.bias_correction(mu, b1, count_inc) if bias_correction_mu else mu
     nu_hat = tree.bias_correction(nu, b2, count_inc) if bias_correction_nu else nu
-    nu_max = _map(lambda v, v_max: jnp.maximum(v_max, v), nu_hat, state.nu_max)
-    out = _map(lambda m, v: m / _adam_denominator(v, eps, eps_root), mu_hat, nu_max)
+    nu_max = map_skip_none(lambda v, v_max: jnp.maximum(v_max, v), nu_hat, state.nu_max)
+    out = map_skip_none(lambda m, v: m / _adam_denominator(v, eps, eps_root), mu_hat, nu_max)
     return tree.cast_like(out, updates), ScaleByAmsgradState(
         count=count_inc,
         **_moment_state(mu=(mu, state.mu), nu=(nu, state.nu), nu_max=(nu_max, state.nu_max)))
@@ -774,7 +768,7 @@ def scale_by_nadam(
     mu = tree.update_moment(updates, state.mu, b1, 1)
     nu = tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
     nu_hat = tree.bias_correction(nu, b2, count_inc)
-    out = _map(
+    out = map_skip_none(
         lambda g, m, v: (_cast(coef_g, g) * g + _cast(coef_m, m) * m)
         / _adam_denominator(v, eps, eps_root), updates, mu, nu_hat)
     return tree.cast_like(out, updates), ScaleByNadamState(

@@ -13,19 +13,13 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, numerics, tree
-from gradtx._trees import is_none
+from gradtx._trees import map_skip_none
 from gradtx.base import GradientTransformation
 
 __all__ = [
     "ScaleByBeliefState",
     "scale_by_belief",
 ]
-
-
-def _map(f, first: Any, *rest: Any) -> Any:
-  """Maps `f` over the leaves of `first` and `rest`; `None` leaves of `first` pass through."""
-  return jax.tree.map(
-      lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)
 
 
 class ScaleByBeliefState(NamedTuple):
@@ -106,19 +100,19 @@ def scale_by_belief(
     _checks.check_same_structure(fn, "updates", updates, "state.mu", state.mu)
     _checks.check_same_structure(fn, "updates", updates, "state.nu", state.nu)
     mu = tree.update_moment(updates, state.mu, b1, 1)  # m_t
-    prediction_error = _map(lambda g, m: g - m, updates, mu)  # g_t - m_t
+    prediction_error = map_skip_none(lambda g, m: g - m, updates, mu)  # g_t - m_t
     nu = tree.update_moment_per_elem_norm(prediction_error, state.nu, b2, 2)
-    nu = _map(lambda v: v + _checks.as_dtype(eps_root, v), nu)  # s_t (+ eps_root)
+    nu = map_skip_none(lambda v: v + _checks.as_dtype(eps_root, v), nu)  # s_t (+ eps_root)
     count_inc = numerics.safe_increment(state.count)
     if nesterov:
-      mu_hat = _map(
+      mu_hat = map_skip_none(
           lambda m, g: b1 * m + (1 - b1) * g,
           tree.bias_correction(mu, b1, numerics.safe_increment(count_inc)),
           tree.bias_correction(updates, b1, count_inc))
     else:
       mu_hat = tree.bias_correction(mu, b1, count_inc)
     nu_hat = tree.bias_correction(nu, b2, count_inc)
-    out = _map(lambda m, v: m / (jnp.sqrt(v) + _checks.as_dtype(eps, v)), mu_hat, nu_hat)
+    out = map_skip_none(lambda m, v: m / (jnp.sqrt(v) + _checks.as_dtype(eps, v)), mu_hat, nu_hat)
     return tree.cast_like(out, updates), ScaleByBeliefState(
         count=count_inc, mu=tree.moment_like(mu, state.mu), nu=tree.moment_like(nu, state.nu))
 

@@ -13,19 +13,13 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, numerics, tree
-from gradtx._trees import is_none
+from gradtx._trees import is_none, map_skip_none
 from gradtx.base import GradientTransformation, ScalarOrSchedule
 
 __all__ = [
     "ScaleByNovogradState",
     "scale_by_novograd",
 ]
-
-
-def _map(f, first: Any, *rest: Any) -> Any:
-  """Maps `f` over the leaves of `first` and `rest`; `None` leaves of `first` pass through."""
-  return jax.tree.map(
-      lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)
 
 
 def _full_mask(fn: str, mask: Any, params: Any, like: Any) -> Any:
@@ -134,12 +128,12 @@ def scale_by_novograd(
     _checks.check_same_structure(fn, "updates", updates, "state.mu", state.mu)
     _checks.check_same_structure(fn, "updates", updates, "state.nu", state.nu)
     if no_decay:
-      decayed = _map(lambda g: False, updates)
+      decayed = map_skip_none(lambda g: False, updates)
     else:
       if params is None:
         raise _checks.missing_params_error(fn)
       _checks.check_same_structure(fn, "updates", updates, "params", params)
-      decayed = _map(lambda g: True, updates) if mask is None else _full_mask(
+      decayed = map_skip_none(lambda g: True, updates) if mask is None else _full_mask(
           fn, mask, params, updates)
     wd = None if no_decay else _checks.resolve(weight_decay, state.count, fn=fn,
                                                name="weight_decay")
@@ -149,20 +143,20 @@ def scale_by_novograd(
       out = g / (jnp.sqrt(n + _checks.as_dtype(eps_root, n)) + _checks.as_dtype(eps, n))
       return out + _checks.as_dtype(wd, out) * p if d else out
 
-    params_or_nones = _map(lambda g: None, updates) if no_decay else params
+    params_or_nones = map_skip_none(lambda g: None, updates) if no_decay else params
 
     def init_nu(g, nu):  # v_1 = ||g_1||^2
-      return _map(lambda x, n: leaf_norm_sq(x).astype(n.dtype), g, nu)
+      return map_skip_none(lambda x, n: leaf_norm_sq(x).astype(n.dtype), g, nu)
 
     def update_nu(g, nu):  # v_t = b2 v_{t-1} + (1 - b2) ||g_t||^2
-      return tree.moment_like(tree.update_moment(_map(leaf_norm_sq, g), nu, b2, 1), nu)
+      return tree.moment_like(tree.update_moment(map_skip_none(leaf_norm_sq, g), nu, b2, 1), nu)
 
     def init_mu(g, p, m, nu):  # m_1 = d_1
-      return _map(lambda x, mm, n, pp, d: direction(x, n, pp, d).astype(
+      return map_skip_none(lambda x, mm, n, pp, d: direction(x, n, pp, d).astype(
           jnp.promote_types(x.dtype, mm.dtype)), g, m, nu, p, decayed)
 
     def update_mu(g, p, m, nu):  # m_t = b1 m_{t-1} + d_t
-      return _map(lambda x, mm, n, pp, d: (b1 * mm + direction(x, n, pp, d)).astype(
+      return map_skip_none(lambda x, mm, n, pp, d: (b1 * mm + direction(x, n, pp, d)).astype(
           jnp.promote_types(x.dtype, mm.dtype)), g, m, nu, p, decayed)
 
     nu = jax.lax.cond(count_inc == 1, init_nu, update_nu, updates, state.nu)

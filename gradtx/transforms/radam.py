@@ -9,23 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, numerics, tree
-from gradtx._trees import is_none
+from gradtx._trees import map_skip_none
 from gradtx.base import GradientTransformation
 from gradtx.transforms.adaptive import ScaleByAdamState
 
 __all__ = [
     "scale_by_radam",
 ]
-
-
-def _map(f, first: Any, *rest: Any) -> Any:
-  """Maps `f` over the leaves of `first` and `rest`; `None` leaves of `first` pass through."""
-  return jax.tree.map(
-      lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)
 
 
 def scale_by_radam(
@@ -122,7 +115,7 @@ def scale_by_radam(
     b2t = b2**count_inc
     ro = ro_inf - 2 * count_inc * b2t / (1 - b2t)  # rho_t
     if nesterov:
-      mu_hat = _map(
+      mu_hat = map_skip_none(
           lambda m, g: b1 * m + (1 - b1) * g,
           tree.bias_correction(mu, b1, numerics.safe_increment(count_inc)),
           tree.bias_correction(updates, b1, count_inc))
@@ -131,19 +124,19 @@ def scale_by_radam(
     r = rectifier(ro)
     if torch_form:  # r_t m_hat sqrt(1 - b2^t) / (sqrt(v_t + eps_root) + eps), if rho_t > tau
       bc2_root = jnp.sqrt(1 - b2t)
-      rectified = _map(
+      rectified = map_skip_none(
           lambda m, v: (r.astype(m.dtype) * m) * (bc2_root.astype(v.dtype) / (
               jnp.sqrt(v + _checks.as_dtype(eps_root, v)) + _checks.as_dtype(eps, v))),
           mu_hat, nu)
       use_rectified = ro > threshold
     else:  # r_t m_hat / (sqrt(v_hat + eps_root) + eps), if rho_t >= tau
       nu_hat = tree.bias_correction(nu, b2, count_inc)
-      rectified = _map(
+      rectified = map_skip_none(
           lambda m, v: r.astype(m.dtype) * m / (jnp.sqrt(v + _checks.as_dtype(eps_root, v))
                                                 + _checks.as_dtype(eps, v)),
           mu_hat, nu_hat)
       use_rectified = ro >= threshold
-    out = _map(lambda t, f: jnp.where(use_rectified, t, f), rectified, mu_hat)
+    out = map_skip_none(lambda t, f: jnp.where(use_rectified, t, f), rectified, mu_hat)
     return tree.cast_like(out, updates), ScaleByAdamState(
         count=count_inc, mu=tree.moment_like(mu, state.mu), nu=tree.moment_like(nu, state.nu))
 

@@ -8,23 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, numerics, tree
-from gradtx._trees import is_none
+from gradtx._trees import map_skip_none
 from gradtx.base import GradientTransformation
 from gradtx.transforms.adaptive import ScaleByAdamState
 
 __all__ = [
     "scale_by_yogi",
 ]
-
-
-def _map(f, first: Any, *rest: Any) -> Any:
-  """Maps `f` over the leaves of `first` and `rest`; `None` leaves of `first` pass through."""
-  return jax.tree.map(
-      lambda x, *r: None if x is None else f(x, *r), first, *rest, is_leaf=is_none)
 
 
 def scale_by_yogi(
@@ -93,13 +86,13 @@ def scale_by_yogi(
     _checks.check_same_structure(fn, "updates", updates, "state.mu", state.mu)
     _checks.check_same_structure(fn, "updates", updates, "state.nu", state.nu)
     mu = tree.update_moment(updates, state.mu, b1, 1)  # m_t
-    nu = _map(  # v_t = v - (1 - b2) sign(v - g^2) g^2
+    nu = map_skip_none(  # v_t = v - (1 - b2) sign(v - g^2) g^2
         lambda g, v: v - (1 - b2) * jnp.sign(v - numerics.abs_sq(g)) * numerics.abs_sq(g),
         updates, state.nu)
     count_inc = numerics.safe_increment(state.count)
     mu_hat = tree.bias_correction(mu, b1, count_inc)
     nu_hat = tree.bias_correction(nu, b2, count_inc)
-    out = _map(lambda m, v: m / (jnp.sqrt(v + _checks.as_dtype(eps_root, v))
+    out = map_skip_none(lambda m, v: m / (jnp.sqrt(v + _checks.as_dtype(eps_root, v))
                                  + _checks.as_dtype(eps, v)), mu_hat, nu_hat)
     return tree.cast_like(out, updates), ScaleByAdamState(
         count=count_inc, mu=tree.moment_like(mu, state.mu), nu=tree.moment_like(nu, state.nu))
