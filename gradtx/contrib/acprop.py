@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +12,7 @@ from gradtx._trees import map_skip_none
 from gradtx.base import GradientTransformation, MaskOrFn, ScalarOrSchedule
 from gradtx.combine import chain
 from gradtx.numerics import safe_increment
+from gradtx.transforms.belief import ScaleByBeliefState  # optax's acprop state is AdaBelief's
 from gradtx.transforms.decay import add_decayed_weights
 from gradtx.transforms.scaling import scale_by_learning_rate
 from gradtx.tree.casting import cast_like, zeros_like
@@ -26,19 +27,6 @@ __all__ = [
     "acprop",
     "scale_by_acprop",
 ]
-
-
-class ScaleByBeliefState(NamedTuple):
-  """State of `scale_by_acprop`: optax's `ScaleByBeliefState(count, mu, nu)` (the class
-  `scale_by_acprop` returns in optax, shared with adabelief's `scale_by_belief`).
-
-  Private here until `scale_by_belief` lands in `gradtx.transforms`; then this module imports
-  that class instead (one definition per name).
-  """
-
-  count: jax.Array  # int32 scalar
-  mu: Any
-  nu: Any
 
 
 def scale_by_acprop(
