@@ -1,4 +1,6 @@
-"""gradtx.learned: learned optimizers and update-rule search (filled by the learned-optimizers
-issue)."""
+"""gradtx.learned: learned optimizers and update-rule search (Andrychowicz et al. 2016; Bello et al.
+2017)."""
 
-__all__: list[str] = []
+from gradtx.learned.tasks import Task, quadratic_task
+
+__all__ = ["Task", "quadratic_task"]
