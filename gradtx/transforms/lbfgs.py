@@ -67,7 +67,7 @@ def _stacked_zeros(params, memory_size):
 
 
 class ScaleByLBFGSState(NamedTuple):
-  """State of `scale_by_lbfgs` (optax's layout).
+  r"""State of `scale_by_lbfgs` (optax's layout).
 
   Attributes:
     count: int32 number of updates.
@@ -178,7 +178,7 @@ def scale_by_lbfgs(
 
 
 class ScaleByStochasticLBFGSState(NamedTuple):
-  """State of `scale_by_stochastic_lbfgs`.
+  r"""State of `scale_by_stochastic_lbfgs`.
 
   Attributes:
     count: int32 number of updates.
