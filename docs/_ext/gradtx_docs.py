@@ -41,6 +41,20 @@ def namespaces():
   return out
 
 
+def families():
+  """Every public family module (the files that define the names), as tests/test_api.py."""
+  import gradtx  # pylint: disable=import-outside-toplevel
+  out = []
+  for info in pkgutil.walk_packages(gradtx.__path__, prefix="gradtx."):
+    parts = info.name.split(".")
+    if info.ispkg or any(p.startswith("_") for p in parts):
+      continue
+    if any(info.name == p or info.name.startswith(p + ".") for p in PROGRAMS):
+      continue
+    out.append(importlib.import_module(info.name))
+  return out
+
+
 def public_names():
   """{namespace name: [its __all__]}; the API entries the docs must have."""
   return {ns.__name__: list(ns.__all__) for ns in namespaces()}
