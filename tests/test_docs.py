@@ -304,7 +304,7 @@ def test_browser_typesets_math_and_shows_plots(built_docs, tmp_path):
   assert "gradtx" in doms["index"]
   for key in ("adam", "notebook"):
     assert doms[key].count("<mjx-container") >= 3, f"{key}: MathJax typeset no equations"
-    assert "merror" not in doms[key], f"{key}: MathJax could not parse an equation"
+    assert "<mjx-merror" not in doms[key], f"{key}: MathJax could not parse an equation"
   loaded = re.search(r'data-images="(\d+)/(\d+)"', doms["notebook"])
   assert loaded, "the image check did not run"
   ok, total = map(int, loaded.groups())
