@@ -85,6 +85,9 @@ from gradtx.losses.similarity import (
 from gradtx.microbatching.loop import (
     microbatch,
 )
+from gradtx.optimizers.adahessian import (
+    adahessian,
+)
 from gradtx.optimizers.adam import (
     adam,
     adamax,
@@ -103,6 +106,9 @@ from gradtx.optimizers.adaptive import (
 )
 from gradtx.optimizers.asgd import (
     asgd,
+)
+from gradtx.optimizers.entropy_sgd import (
+    entropy_sgd,
 )
 from gradtx.optimizers.factored import (
     adafactor,
@@ -141,6 +147,9 @@ from gradtx.optimizers.rms import (
 )
 from gradtx.optimizers.rprop import (
     rprop,
+)
+from gradtx.optimizers.sam import (
+    asam,
 )
 from gradtx.optimizers.sgd import (
     noisy_sgd,
@@ -210,6 +219,10 @@ from gradtx.transforms.accumulation import (
     MultiSteps,
     MultiStepsState,
     apply_every,
+)
+from gradtx.transforms.adahessian import (
+    ScaleByAdaHessianState,
+    scale_by_adahessian,
 )
 from gradtx.transforms.adan import (
     ScaleByAdanState,
@@ -288,6 +301,10 @@ from gradtx.transforms.decay import (
 from gradtx.transforms.dog import (
     ScaleByDistanceOverGradientsState,
     scale_by_distance_over_gradients,
+)
+from gradtx.transforms.entropy_sgd import (
+    ScaleByEntropySGDState,
+    scale_by_entropy_sgd,
 )
 from gradtx.transforms.factored import (
     FactoredState,
@@ -413,6 +430,9 @@ from gradtx.transforms.radam import (
 from gradtx.transforms.rprop import (
     ScaleByRpropState,
     scale_by_rprop,
+)
+from gradtx.transforms.sam import (
+    scale_by_asam,
 )
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
@@ -564,6 +584,7 @@ __all__ = [
     "ReduceLROnPlateauState",
     "ScalarOrSchedule",
     "ScaleByAdaDeltaState",
+    "ScaleByAdaHessianState",
     "ScaleByAdamState",
     "ScaleByAdanState",
     "ScaleByAddsignState",
@@ -573,6 +594,7 @@ __all__ = [
     "ScaleByBacktrackingLinesearchState",
     "ScaleByBeliefState",
     "ScaleByDistanceOverGradientsState",
+    "ScaleByEntropySGDState",
     "ScaleByGaussNewtonState",
     "ScaleByHessianFreeState",
     "ScaleByLBFGSState",
@@ -616,6 +638,7 @@ __all__ = [
     "adadelta",
     "adafactor",
     "adagrad",
+    "adahessian",
     "adam",
     "adamax",
     "adamaxw",
@@ -629,6 +652,7 @@ __all__ = [
     "apply_every",
     "apply_if_finite",
     "apply_updates",
+    "asam",
     "asgd",
     "asgd_averaged_params",
     "asgd_averaging",
@@ -664,6 +688,7 @@ __all__ = [
     "ema_params",
     "ensemble_params",
     "ensemble_predict",
+    "entropy_sgd",
     "exponential_decay",
     "flatten",
     "freeze",
@@ -753,16 +778,19 @@ __all__ = [
     "safe_softmax_cross_entropy",
     "scale",
     "scale_by_adadelta",
+    "scale_by_adahessian",
     "scale_by_adam",
     "scale_by_adamax",
     "scale_by_adan",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_asam",
     "scale_by_asgd",
     "scale_by_backtracking_linesearch",
     "scale_by_belief",
     "scale_by_bfgs",
     "scale_by_distance_over_gradients",
+    "scale_by_entropy_sgd",
     "scale_by_factored_rms",
     "scale_by_gauss_newton",
     "scale_by_hessian_free",

@@ -245,6 +245,8 @@ _EXTRA_ARG_MEANING = {
     "grad": "the gradient of the loss at params",
     "residual_fn": "the residuals as a function of the params",
     "value_fn or residual_fn": "the loss (or the residuals) as a function of the params",
+    "grad_fn": "the gradient of the loss as a function of the params",
+    "grad_fn or value_fn": "the gradient (or the loss) as a function of the params",
 }
 
 

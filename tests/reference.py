@@ -2154,3 +2154,21 @@ def scale_by_nonlinear_cg(params, grads, method="polak_ribiere", restart_period=
 
   return _flat_loop(params, grads, step)
 
+
+
+# --- issue 17 ("sophia"): adaptive SAM's ascent direction --------------------------------------
+
+def scale_by_asam(params, grads, eta=0.01):
+  """Kwon et al. 2021, eq. for eps_hat without rho: u = T^2 g / ||T g||_2, T = |w| + eta (the
+  norm over all leaves); params advance by u each step."""
+  params = [np.array(p, dtype=np.float64) for p in params]
+  out = []
+  for gs in grads:
+    gs = [np.asarray(g, np.float64) for g in gs]
+    ts = [np.abs(p) + eta for p in params]
+    total = np.sqrt(sum(np.sum((t * g) ** 2) for t, g in zip(ts, gs)))
+    us = [t * t * g / total for t, g in zip(ts, gs)]
+    for p, u in zip(params, us):
+      p += u
+    out.append(us)
+  return out

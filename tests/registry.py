@@ -1035,3 +1035,29 @@ ENTRIES += [
 
 # A helper returning (value, grad), not a transformation (tested in tests/test_quasi_newton.py).
 NOT_TRANSFORMS |= {"value_and_grad_from_state"}
+
+
+# --- issue 17 ("sophia"): contrib.sophia and contrib.sam against optax (sophia needs obj_fn=, the
+# registry's curvature loss above), ASAM's ascent direction against its NumPy reference. The
+# other new Hessian/SGLD transformations and aliases (scale_by_sophia, scale_by_adahessian,
+# adahessian, scale_by_entropy_sgd, entropy_sgd, asam) are covered in tests/test_sophia.py (NumPy
+# references, vmap, nnx, linen, Orbax, bad input): the generic eager loops over HVPs and SGLD
+# inner loops would cost ~30 s more.
+import optax.contrib as _optax_contrib  # noqa: E402
+
+ENTRIES += [
+    Entry("contrib.sophia", "contrib.sophia", dict(learning_rate=0.1, update_interval=3), None,
+          _optax_contrib.sophia, needs_params=True,
+          update_kwargs=lambda t: dict(obj_fn=_CURVATURE_LOSS)),
+    Entry("contrib.sam", "contrib.sam",
+          dict(optimizer=gradtx.sgd(0.1, momentum=0.9),
+               adv_optimizer=gradtx.chain(gradtx.contrib.normalize(), gradtx.sgd(0.05))),
+          None, _optax_contrib.sam, needs_params=True,
+          optax_kwargs=dict(optimizer=optax.sgd(0.1, momentum=0.9),
+                            adv_optimizer=optax.chain(optax.contrib.normalize(),
+                                                      optax.sgd(0.05)))),
+    Entry("scale_by_asam", "scale_by_asam", dict(eta=0.01), ref.scale_by_asam,
+          needs_params=True, sweep=("eta", (0.0, 0.01, 0.1))),
+]
+NOT_TRANSFORMS |= {"scale_by_sophia", "scale_by_adahessian", "adahessian",
+                   "scale_by_entropy_sgd", "entropy_sgd", "asam"}

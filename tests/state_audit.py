@@ -456,5 +456,25 @@ CONFIGS += [
 ]
 
 
+# --- issue 17 ("sophia"): contrib.sophia (its update needs obj_fn=, supplied by the wrapper) and
+# contrib.sam (opaque mode's state is the same classes; tests/test_sophia.py compares it).
+def _with_loss_fns(L, tx):
+  def update(updates, state, params=None, **extra_args):
+    del extra_args
+    return tx.update(updates, state, params, obj_fn=_qn_loss)
+  return L.GradientTransformationExtraArgs(tx.init, update)
+
+
+def _sam(L, **kwargs):
+  adv = L.chain(L.contrib.normalize(), L.sgd(0.05))
+  return L.contrib.sam(L.sgd(0.1, momentum=0.9), adv, **kwargs)
+
+
+CONFIGS += [
+    C("contrib.sophia", lambda L: _with_loss_fns(L, L.contrib.sophia(0.1, update_interval=2))),
+    C("contrib.sam", lambda L: _sam(L)),
+]
+
+
 if __name__ == "__main__":
   sys.exit(main())

@@ -111,3 +111,15 @@ def test_second_order_smoke_run_compares_lbfgs_with_optax_and_scipy(tmp_path):
   n = results["newton_cg"]
   assert n["mean_cg_steps"] >= 1 and n["grad_equiv_per_iter"] > 0
   assert n["final_loss"] < math.log(results["c"])  # below the loss at zero params
+
+
+def test_sophia_smoke_run_compares_with_optax_and_the_vmapped_sweep(tmp_path):
+  """`python -m benchmarks.sophia --smoke`: both libraries reach the same loss, same state
+  bytes, and the sweep timings are reported (no time is asserted)."""
+  from benchmarks import sophia  # noqa: PLC0415
+
+  results = sophia.main(["--smoke", "--out", str(tmp_path)])
+  assert (tmp_path / "sophia_results.json").stat().st_size > 0
+  assert results["final_loss"]["gradtx"] == results["final_loss"]["optax"]
+  assert results["state_bytes"]["gradtx"] == results["state_bytes"]["optax"]
+  assert all(results["sweep_8_lrs"][k]["vmap_s"] > 0 for k in ("gradtx", "optax"))

@@ -36,6 +36,9 @@ NEEDS_FUNCTIONS = {
     "bfgs": "tests/test_quasi_newton.py",
     "nonlinear_cg": "tests/test_quasi_newton.py",
     "stochastic_lbfgs": "tests/test_quasi_newton.py",
+    "adahessian": "tests/test_sophia.py",
+    "asam": "tests/test_sophia.py",
+    "entropy_sgd": "tests/test_sophia.py",
 }
 
 

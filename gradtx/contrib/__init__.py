@@ -85,12 +85,21 @@ from gradtx.contrib.prodigy import (
     ProdigyState,
     prodigy,
 )
+from gradtx.contrib.sam import (
+    SAMState,
+    sam,
+)
 from gradtx.contrib.schedule_free import (
     ScheduleFreeState,
     schedule_free,
     schedule_free_adamw,
     schedule_free_eval_params,
     schedule_free_sgd,
+)
+from gradtx.contrib.sophia import (
+    SophiaState,
+    scale_by_sophia,
+    sophia,
 )
 
 # optax keeps two identical classes (fields reduction_axis=0, output_axis=1) for Muon's and
@@ -119,9 +128,11 @@ __all__ = [
     "NormalizeState",
     "ProdigyState",
     "ReduceLROnPlateauState",
+    "SAMState",
     "ScaleByAdemamixState",
     "ScaleBySimplifiedAdEMAMixState",
     "ScheduleFreeState",
+    "SophiaState",
     "SplitRealAndImaginaryState",
     "acprop",
     "ademamix",
@@ -142,6 +153,7 @@ __all__ = [
     "normalize",
     "prodigy",
     "reduce_on_plateau",
+    "sam",
     "scale_by_acprop",
     "scale_by_ademamix",
     "scale_by_adopt",
@@ -152,10 +164,12 @@ __all__ = [
     "scale_by_madgrad",
     "scale_by_muon",
     "scale_by_simplified_ademamix",
+    "scale_by_sophia",
     "schedule_free",
     "schedule_free_adamw",
     "schedule_free_eval_params",
     "schedule_free_sgd",
     "simplified_ademamix",
+    "sophia",
     "split_real_and_imaginary",
 ]

@@ -3,6 +3,9 @@
 This file only gathers their names; the top level `gradtx` exports them too, as optax does.
 """
 
+from gradtx.optimizers.adahessian import (
+    adahessian,
+)
 from gradtx.optimizers.adam import (
     adam,
     adamax,
@@ -21,6 +24,9 @@ from gradtx.optimizers.adaptive import (
 )
 from gradtx.optimizers.asgd import (
     asgd,
+)
+from gradtx.optimizers.entropy_sgd import (
+    entropy_sgd,
 )
 from gradtx.optimizers.factored import (
     adafactor,
@@ -60,6 +66,9 @@ from gradtx.optimizers.rms import (
 from gradtx.optimizers.rprop import (
     rprop,
 )
+from gradtx.optimizers.sam import (
+    asam,
+)
 from gradtx.optimizers.sgd import (
     noisy_sgd,
     sgd,
@@ -78,6 +87,7 @@ __all__ = [
     "adadelta",
     "adafactor",
     "adagrad",
+    "adahessian",
     "adam",
     "adamax",
     "adamaxw",
@@ -85,8 +95,10 @@ __all__ = [
     "adan",
     "addsign",
     "amsgrad",
+    "asam",
     "asgd",
     "bfgs",
+    "entropy_sgd",
     "fromage",
     "gauss_newton",
     "hessian_free",

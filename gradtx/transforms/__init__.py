@@ -17,6 +17,10 @@ from gradtx.transforms.accumulation import (
     MultiSteps,
     MultiStepsState,
 )
+from gradtx.transforms.adahessian import (
+    ScaleByAdaHessianState,
+    scale_by_adahessian,
+)
 from gradtx.transforms.adan import (
     ScaleByAdanState,
     scale_by_adan,
@@ -93,6 +97,10 @@ from gradtx.transforms.decay import (
 from gradtx.transforms.dog import (
     ScaleByDistanceOverGradientsState,
     scale_by_distance_over_gradients,
+)
+from gradtx.transforms.entropy_sgd import (
+    ScaleByEntropySGDState,
+    scale_by_entropy_sgd,
 )
 from gradtx.transforms.factored import (
     FactoredState,
@@ -217,6 +225,9 @@ from gradtx.transforms.rprop import (
     ScaleByRpropState,
     scale_by_rprop,
 )
+from gradtx.transforms.sam import (
+    scale_by_asam,
+)
 from gradtx.transforms.scaling import (
     ScaleByScheduleState,
     scale,
@@ -283,6 +294,7 @@ __all__ = [
     "PartitionState",
     "PolyakAveragingState",
     "ScaleByAdaDeltaState",
+    "ScaleByAdaHessianState",
     "ScaleByAdamState",
     "ScaleByAdanState",
     "ScaleByAddsignState",
@@ -292,6 +304,7 @@ __all__ = [
     "ScaleByBacktrackingLinesearchState",
     "ScaleByBeliefState",
     "ScaleByDistanceOverGradientsState",
+    "ScaleByEntropySGDState",
     "ScaleByGaussNewtonState",
     "ScaleByHessianFreeState",
     "ScaleByLBFGSState",
@@ -362,16 +375,19 @@ __all__ = [
     "read_measures",
     "scale",
     "scale_by_adadelta",
+    "scale_by_adahessian",
     "scale_by_adam",
     "scale_by_adamax",
     "scale_by_adan",
     "scale_by_addsign",
     "scale_by_amsgrad",
+    "scale_by_asam",
     "scale_by_asgd",
     "scale_by_backtracking_linesearch",
     "scale_by_belief",
     "scale_by_bfgs",
     "scale_by_distance_over_gradients",
+    "scale_by_entropy_sgd",
     "scale_by_factored_rms",
     "scale_by_gauss_newton",
     "scale_by_hessian_free",
