@@ -36,7 +36,14 @@ _DEFAULT_HESSIAN = hutchinson_estimator_diag_hessian()
 
 
 class SophiaState(NamedTuple):
-  """State of `scale_by_sophia` (optax's class: fields, order and nesting)."""
+  """State of `scale_by_sophia` (optax's class: fields, order and nesting).
+
+  Attributes:
+    count: int32 scalar.
+    mu: EMA of the gradients.
+    nu: EMA of the Hessian-diagonal estimates.
+    hessian_fn_state: state of `hessian_diagonal_fn`.
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any  # EMA of the gradients
@@ -201,10 +208,29 @@ def sophia(
   (optax's chain and state). See `scale_by_sophia` for the update. `update` needs `params` and
   `obj_fn=lambda p: loss(p, batch)` (or gradtx's `value_fn=`) for the default estimator.
 
+  .. math::
+
+    m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
+    \theta_{t+1} = \theta_t - \eta_t \lambda \theta_t
+      - \eta_t \operatorname{clip}\big(m_t / \max(\gamma h_t, \epsilon), \rho\big)
+
+  with :math:`\beta_1` = ``b1``, :math:`\eta_t` = ``learning_rate``, :math:`\lambda` =
+  ``weight_decay``, :math:`\gamma` = ``gamma``, :math:`\epsilon` = ``eps``, :math:`\rho` =
+  ``clip_threshold`` and :math:`h_t` the EMA (``b2``) of the Hessian-diagonal estimate refreshed
+  every ``update_interval`` steps.
+
   Args:
     learning_rate: a float, scalar array or schedule.
-    b1, b2, eps, gamma, clip_threshold, update_interval, hessian_diagonal_fn, mu_dtype,
-      verbose, print_win_rate_every_n_steps: see `scale_by_sophia`.
+    b1: see `scale_by_sophia`.
+    b2: see `scale_by_sophia`.
+    eps: see `scale_by_sophia`.
+    gamma: see `scale_by_sophia`.
+    clip_threshold: see `scale_by_sophia`.
+    update_interval: see `scale_by_sophia`.
+    hessian_diagonal_fn: see `scale_by_sophia`.
+    mu_dtype: see `scale_by_sophia`.
+    verbose: see `scale_by_sophia`.
+    print_win_rate_every_n_steps: see `scale_by_sophia`.
     weight_decay: the decoupled weight decay rate (a float or schedule).
     weight_decay_mask: a tree of bools (or a function of params returning one) selecting the
       leaves that decay.

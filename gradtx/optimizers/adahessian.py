@@ -34,7 +34,13 @@ def adahessian(
   Builds `chain(scale_by_adahessian(b1, b2, eps, hessian_power, update_interval, block_size,
   random_seed), add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))`
   (decoupled weight decay, as the authors' code). See `transforms.scale_by_adahessian` for the
-  update. `update` needs `params` and `value_fn=lambda p: loss(p, batch)`.
+  update. `update` needs `params` and `value_fn=lambda p: loss(p, batch)`. With
+  :math:`u_t` that update, :math:`\eta_t` = ``learning_rate`` and :math:`\lambda` =
+  ``weight_decay`` (Yao et al., Algorithm 1):
+
+  .. math::
+
+    \theta_{t+1} = \theta_t - \eta_t (u_t + \lambda \theta_t)
 
   Args:
     learning_rate: a float, scalar array or schedule (the paper's default 0.15).

@@ -24,7 +24,14 @@ __all__ = [
 
 
 class ScaleByAdaHessianState(NamedTuple):
-  """State of `scale_by_adahessian`."""
+  """State of `scale_by_adahessian`.
+
+  Attributes:
+    count: int32 scalar.
+    mu: EMA of the gradients.
+    nu: EMA of the squared (spatially averaged) Hessian-diagonal estimates.
+    hessian_fn_state: the Hutchinson estimator's state (its PRNG key).
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any  # EMA of the gradients

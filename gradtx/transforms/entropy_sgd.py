@@ -21,7 +21,12 @@ __all__ = [
 
 
 class ScaleByEntropySGDState(NamedTuple):
-  """State of `scale_by_entropy_sgd`."""
+  """State of `scale_by_entropy_sgd`.
+
+  Attributes:
+    count: int32 scalar, the outer step t of the scoping gamma_t.
+    key: PRNG key of the Langevin noise, split at every update.
+  """
 
   count: jax.Array  # int32 scalar, the outer step t of the scoping gamma_t
   key: jax.Array  # PRNG key of the Langevin noise, split at every update
