@@ -2,5 +2,6 @@
 2017)."""
 
 from gradtx.learned.tasks import Task, quadratic_task
+from gradtx.learned.update_rule import ScaleByUpdateRuleState, update_rule
 
-__all__ = ["Task", "quadratic_task"]
+__all__ = ["ScaleByUpdateRuleState", "Task", "quadratic_task", "update_rule"]
