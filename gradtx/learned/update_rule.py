@@ -67,12 +67,17 @@ OPERANDS: dict[str, Callable[[_Leaf], Any]] = {
 DECAYS = ("cd", "ld", "rd")
 
 
-def _drop(x: jax.Array, p: float, key: jax.Array) -> jax.Array:
+def drop_uniform(key: jax.Array, like: jax.Array) -> jax.Array:
+  """The uniforms a `drop` compares with its probability (one draw per drop site and leaf)."""
+  return jax.random.uniform(key, jnp.shape(like), jnp.float32)
+
+
+def _drop(x: jax.Array, p: float, u: jax.Array) -> jax.Array:
   # Bello et al.'s drop(x, p): each entry is zeroed with probability p (no rescaling).
-  return jnp.where(jax.random.bernoulli(key, 1.0 - p, jnp.shape(x)), x, jnp.zeros_like(x))
+  return jnp.where(u >= p, x, jnp.zeros_like(x))
 
 
-# Unary functions: name -> (f(x, argument, key), whether it takes a numeric second argument).
+# Unary functions: name -> (f(x, argument, uniforms), whether it takes a numeric second argument).
 # The paper's Table 1: x, -x, e^x, log|x|, sqrt|x|, clip(x, a), drop(x, p), sign(x); plus abs.
 UNARY: dict[str, tuple[Callable[..., Any], bool]] = {
     "neg": (lambda x, a, k: -x, False),
@@ -250,14 +255,14 @@ def _walk(node):
 def evaluate(node, c: _Leaf) -> Any:
   """The value of a parsed expression at one leaf."""
   kind = node[0]
-  if kind == "num":
-    return node[1]
-  if kind == "operand":
-    return OPERANDS[node[1]](c)
+  if kind in ("num", "operand"):  # every operand a full leaf-shaped array (as the interpreter's)
+    value = node[1] if kind == "num" else OPERANDS[node[1]](c)
+    return jnp.broadcast_to(jnp.asarray(value, c.g.dtype), c.g.shape)
   if kind == "unary":
     _, name, child, argument, drop_index = node
-    key = None if drop_index is None else jax.random.fold_in(c.key, drop_index)
-    return UNARY[name][0](evaluate(child, c), argument, key)
+    x = evaluate(child, c)
+    u = None if drop_index is None else drop_uniform(jax.random.fold_in(c.key, drop_index), x)
+    return UNARY[name][0](x, argument, u)
   return BINARY[node[1]](evaluate(node[2], c), evaluate(node[3], c))
 
 
