@@ -209,3 +209,25 @@ def test_search_bad_input_names_the_argument():
     learned.search_update_rules(TASK, 4, key=jax.random.key(0), learning_rates=(-1.0,))
   with pytest.raises(ValueError, match="update_rule"):
     learned.evaluate_update_rules(TASK, ["g +"], key=jax.random.key(0))
+
+
+def test_runs_in_nnx_optimizer_and_state_round_trips():
+  nnx = pytest.importorskip("flax.nnx")
+  serialization = pytest.importorskip("flax.serialization")
+  model = nnx.Linear(3, 1, rngs=nnx.Rngs(0))
+  tx = gradtx.chain(learned.update_rule("(1 + sign(g) * sign(m)) * g"), gradtx.scale(-0.05))
+  opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
+  x, y = jnp.ones((4, 3)), jnp.zeros((4, 1))
+  loss = lambda m: jnp.mean((m(x) - y) ** 2)  # noqa: E731
+
+  @nnx.jit
+  def step(model, opt):
+    value, grads = nnx.value_and_grad(loss)(model)
+    opt.update(model, grads, value=value)  # extra keyword arguments are ignored
+    return value
+
+  losses = [float(step(model, opt)) for _ in range(5)]
+  assert losses[-1] < losses[0]
+  state = learned.update_rule("g").init(PARAMS)
+  restored = serialization.from_bytes(state, serialization.to_bytes(state))
+  assert jax.tree.structure(restored) == jax.tree.structure(state)

@@ -190,16 +190,61 @@ def evaluate_update_rules(
     2017. https://arxiv.org/abs/1709.07417
   """
   fn = "learned.evaluate_update_rules"
-  problems, params0, lrs, keys = _setup(fn, task, key, num_steps, num_problems, learning_rates)
   if isinstance(rules, str):
     raise TypeError(f"gradtx.{fn}: rules must be a sequence of strings, got one string; "
                     f"pass [{rules!r}].")
-  out = []
+  rules = list(rules)
   for rule in rules:
-    tx = _rules.update_rule(rule, b1, b2, eps, total_steps=num_steps, num_periods=num_periods)
-    scores = jax.jit(_score_fn(task, num_steps, lambda _: tx))
-    out.append(np.asarray(scores(None, problems, params0, lrs, keys)))
-  return np.stack(out) if out else np.zeros((0, len(lrs)), np.float32)
+    _rules.parse(rule)  # a syntax error names the rule's token before anything compiles
+  problems, params0, lrs, keys = _setup(fn, task, key, num_steps, num_problems, learning_rates)
+  out = np.zeros((len(rules), len(lrs)), np.float32)
+  # Rules of the search's shape are scored by its compiled interpreter (one batch, padded to a
+  # power of two so few shapes compile); the others compile one by one (cached per rule).
+  searchable = [i for i, rule in enumerate(rules) if encode(rule) is not None]
+  if searchable:
+    n = max(4, 1 << (len(searchable) - 1).bit_length())
+    codes = np.zeros((n, len(VOCAB)), np.int32)
+    codes[:len(searchable)] = [encode(rules[i]) for i in searchable]
+    scorer = _batch_scorer(task, num_steps, b1, b2, eps, num_periods)
+    out[searchable] = np.asarray(scorer(jnp.asarray(codes), problems, params0, lrs, keys)
+                                 )[:len(searchable)]
+  for i, rule in enumerate(rules):
+    if i not in searchable:
+      scorer = _rule_scorer(task, rule, num_steps, b1, b2, eps, num_periods)
+      out[i] = np.asarray(scorer(None, problems, params0, lrs, keys))
+  return out
+
+
+@functools.lru_cache(maxsize=1)
+def _unary_strings() -> dict:
+  table = {}
+  for o, operand in enumerate(OPERANDS):
+    for u, unary in enumerate(UNARY):
+      table.setdefault(unary.format(x=operand), (o, u))
+  return table
+
+
+def encode(rule: str) -> tuple | None:
+  """Codes (op1, op2, u1, u2, b) that `decode` to `rule`, or None outside the search's shape."""
+  units = _unary_strings()
+  if rule in units:
+    (o, u) = units[rule]
+    return (o, 0, u, 0, len(BINARY) - 1)
+  for b, template in enumerate(BINARY[:-1]):
+    sep = template[3:-3]  # " + ", " - ", ...
+    start = rule.find(sep)
+    while start >= 0:
+      left, right = rule[:start], rule[start + len(sep):]
+      if left in units and right in units:
+        return (units[left][0], units[right][0], units[left][1], units[right][1], b)
+      start = rule.find(sep, start + 1)
+  return None
+
+
+@functools.lru_cache(maxsize=64)
+def _rule_scorer(task, rule, num_steps, b1, b2, eps, num_periods):
+  tx = _rules.update_rule(rule, b1, b2, eps, total_steps=num_steps, num_periods=num_periods)
+  return jax.jit(_score_fn(task, num_steps, lambda _: tx))
 
 
 # --- the controller: a small autoregressive RNN over the five slots (Bello et al., Fig. 2) ---
@@ -217,9 +262,9 @@ def _controller_init(key: jax.Array, hidden: int) -> dict:
   }
 
 
-def _controller_run(params: dict, key: jax.Array | None, tokens: jax.Array | None, batch: int):
-  """Samples (key) or scores (tokens) a batch of rules: (tokens, log-probabilities, entropies).
-  Batched by hand (Gumbel-max sampling, one-hot embeddings): no vmap over keys to compile."""
+def _controller_run(params: dict, noise: list | None, tokens: jax.Array | None, batch: int):
+  """Samples (Gumbel `noise`, one (batch, vocab) array per slot, drawn on the host: no random
+  bits to compile) or scores (`tokens`) a batch of rules: (tokens, log-probs, entropies)."""
   x = jnp.broadcast_to(params["start"], (batch, params["start"].shape[0]))
   h = jnp.zeros_like(x)
   out, logp, entropy = [], 0.0, 0.0
@@ -227,7 +272,7 @@ def _controller_run(params: dict, key: jax.Array | None, tokens: jax.Array | Non
     h = jnp.tanh(x @ params["wx"] + h @ params["wh"] + params["b"])
     logits = jax.nn.log_softmax(h @ params["head"][slot] + params["head_b"][slot])
     if tokens is None:
-      tok = jnp.argmax(logits + jax.random.gumbel(jax.random.fold_in(key, slot), (batch, v)), 1)
+      tok = jnp.argmax(logits + noise[slot], 1)  # Gumbel-max: a sample of softmax(logits)
     else:
       tok = tokens[:, slot]
     onehot = jax.nn.one_hot(tok, v)
@@ -238,9 +283,9 @@ def _controller_run(params: dict, key: jax.Array | None, tokens: jax.Array | Non
   return jnp.stack(out, 1).astype(jnp.int32), logp, entropy
 
 
-@functools.partial(jax.jit, static_argnums=2)
-def _controller_sample(params: dict, key: jax.Array, batch: int) -> jax.Array:
-  return _controller_run(params, key, None, batch)[0]
+@jax.jit
+def _controller_sample(params: dict, noise: list) -> jax.Array:
+  return _controller_run(params, noise, None, noise[0].shape[0])[0]
 
 
 def _reinforce_loss(params, tokens, advantages, entropy_weight):
@@ -349,7 +394,7 @@ def search_update_rules(
   score_batch = _batch_scorer(task, num_steps, b1, b2, eps, num_periods)
   vocab = np.asarray(VOCAB)
   k_search = jax.random.fold_in(key, 1)
-  # Host-side draws for the random and evolutionary searches (no small jitted ops to compile).
+  # Host-side draws (no small jitted ops to compile), seeded by the key: deterministic.
   rng = np.random.default_rng(np.asarray(jax.random.key_data(k_search)).ravel().tolist())
 
   def uniform(n):
@@ -363,11 +408,11 @@ def search_update_rules(
   history, baseline = [], None
   population = None
   for r in range(rounds):
-    k = jax.random.fold_in(k_search, r)
     if method == "random" or (method == "evolution" and population is None):
       codes = uniform(batch_size)
     elif method == "reinforce":
-      codes = _controller_sample(controller, k, batch_size)
+      noise = [jnp.asarray(rng.gumbel(size=(batch_size, v)), jnp.float32) for v in VOCAB]
+      codes = _controller_sample(controller, noise)
     else:
       pop_codes, pop_scores = population
       entrants = rng.integers(0, len(pop_scores), (batch_size, tournament_size))
