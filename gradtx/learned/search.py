@@ -371,7 +371,7 @@ def search_update_rules(
     >>> from gradtx import learned
     >>> r = learned.search_update_rules(learned.quadratic_task(3), 4, "random",
     ...     key=jax.random.key(0), num_steps=5, num_problems=2, batch_size=4)
-    >>> len(r.rules) <= 4 and r.scores[0] == r.scores.max()
+    >>> bool(len(r.rules) <= 4 and r.scores[0] == r.scores.max())
     True
 
   References:
