@@ -269,8 +269,16 @@ def evaluate(node, c: _Leaf) -> Any:
 # --- the transformation -------------------------------------------------------------------
 
 class ScaleByUpdateRuleState(NamedTuple):
-  """State of `update_rule`: the step count and both moving averages (always both, so every rule
-  has the same state structure and a batch of rules vmaps)."""
+  """State of `update_rule`: the step count and both moving averages.
+
+  Both moments are always kept, whatever the rule uses, so every rule has the same state
+  structure and a batch of rules vmaps.
+
+  Attributes:
+    count: int32 scalar, the number of updates so far.
+    mu: the running average of the gradients (the grammar's ``m``), params-shaped.
+    nu: the running average of the squared gradients (the grammar's ``v``), params-shaped.
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any
