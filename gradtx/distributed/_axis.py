@@ -121,6 +121,10 @@ def sync_cond(pred: jax.Array, axis_name: Any, sync: Callable[..., Any],
                   lambda *a: varying(local(*a), names), *operands)
 
 
+def names(axis_name: Any) -> tuple:
+  return axis_name if isinstance(axis_name, tuple) else (axis_name,)
+
+
 def varying(tree: Any, names: tuple) -> Any:
   """Marks every leaf as varying over `names` under `shard_map` (its results of a collective are
   invariant, a worker's own values varying, and a `cond`'s branches must agree); a no-op where

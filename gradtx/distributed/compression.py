@@ -275,6 +275,9 @@ def powersgd(rank: int, error_feedback: bool = True, *, axis_name: Any = None,
       _axis.check_axis_bound(fn, axis_name)
     triples = _map(one, updates, state.q, state.residual)
     pick = lambda i: jax.tree.map(lambda t: t[i], triples, is_leaf=lambda t: isinstance(t, tuple))
-    return pick(0), PowerSGDState(q=pick(1), residual=pick(2))
+    state = PowerSGDState(q=pick(1), residual=pick(2))
+    if axis_name is not None:  # under shard_map: each worker's state, typed as varying
+      state = _axis.varying(state, _axis.names(axis_name))
+    return pick(0), state
 
   return GradientTransformation(init_fn, update_fn)

@@ -112,7 +112,10 @@ def delay_tolerant_adagrad(learning_rate: ScalarOrSchedule, axis_name: Any = Non
     (step, z, zmax, _), _ = lax.scan(
         apply_one, (zeros, state.sum_of_squares, state.max_sum_of_squares, zeros), (grads, oks))
     step = jax.tree.map(lambda s, g: s.astype(g.dtype), step, updates)
-    return step, DelayTolerantAdagradState(count=safe_increment(state.count), sum_of_squares=z,
-                                           max_sum_of_squares=zmax)
+    new_state = DelayTolerantAdagradState(count=safe_increment(state.count), sum_of_squares=z,
+                                          max_sum_of_squares=zmax)
+    if axis_name is not None:  # under shard_map: each worker's copy, typed as varying
+      new_state = _axis.varying(new_state, _axis.names(axis_name))
+    return step, new_state
 
   return GradientTransformation(init_fn, update_fn)

@@ -35,8 +35,8 @@ def diloco(inner: GradientTransformation, outer: GradientTransformation, sync_pe
   is given to `outer` (Nesterov SGD in the paper: `gradtx.sgd(0.7, momentum=0.9,
   nesterov=True)`), whose step moves the global params, and every worker restarts from them
   (the inner states stay local). One all-reduce of the params every H steps. A worker whose
-  gradient is not finite skips its inner step; a worker whose delta is not finite is left out of
-  the outer average. With H = 1 and an outer `sgd(1.0)` it is data-parallel training with the
+  gradient is not finite skips its inner step and is left out of that round's outer average
+  (as is one whose delta is not finite). With H = 1 and an outer `sgd(1.0)` it is data-parallel training with the
   inner optimizer's update averaged (with an inner SGD, data parallel SGD).
 
   .. math::
@@ -100,7 +100,7 @@ def diloco(inner: GradientTransformation, outer: GradientTransformation, sync_pe
 
     def outer_step(local, anchor, outer_state):
       delta = _axis.tree_sub(anchor, local)  # the outer gradient: theta - theta_i
-      outer_grad, _ = _axis.masked_mean(delta, axis_name, _axis.all_finite(delta))
+      outer_grad, _ = _axis.masked_mean(delta, axis_name, ok & _axis.all_finite(delta))
       step, outer_state = outer.update(outer_grad, outer_state, anchor)
       new = _axis.tree_add(anchor, step)
       return new, new, outer_state

@@ -38,8 +38,8 @@ def easgd(inner: GradientTransformation, alpha: float, sync_period: int, axis_na
   optima. `alpha = 0` is independent workers. The asynchronous form is simulated by `staleness`:
   the center a worker is pulled towards is the one of `staleness` sync rounds earlier (the
   center itself moves with the current differences). A worker whose gradient is not finite skips
-  its local step; one whose params are not finite is left out of the center's move and not
-  pulled.
+  its local step and sits the round out (not pulled, not moving the center), as does one whose
+  params are not finite.
 
   .. math::
       x_i \leftarrow x_i - \alpha (x_i - \tilde x_{\text{read}}), \quad
@@ -100,7 +100,7 @@ def easgd(inner: GradientTransformation, alpha: float, sync_period: int, axis_na
     inner_state = _axis.select(ok, inner_state, state.inner_state)
 
     def elastic(params, center, stale):
-      finite = _axis.all_finite(params)
+      finite = ok & _axis.all_finite(params)
       read = center if staleness == 0 else jax.tree.map(lambda s: s[0], stale)
       a = lambda x: _checks.as_dtype(alpha, x)
       pull = jax.tree.map(lambda x, c: jnp.where(finite, -a(x) * (x - c), 0).astype(x.dtype),

@@ -33,9 +33,9 @@ def local_sgd(inner: GradientTransformation, sync_period: int, axis_name: Any, *
   step during the first `start_step` steps (data-parallel warm-up, when the params' average
   and the gradients' average coincide for plain SGD) and then every `sync_period` steps after
   `start_step`. The inner optimizer's state stays local (it is not averaged). A worker whose
-  gradient is not finite skips its step (params and inner state unchanged) and a worker whose
-  params are not finite is left out of the average; on a sync step every worker takes the
-  average of the others.
+  gradient is not finite skips its step (params and inner state unchanged) and is left out of
+  that round's average (as is one whose params are not finite); on a sync step it takes the
+  others' average, so it loses nothing.
 
   .. math::
       x_i \leftarrow x_i + A(g_i), \qquad
@@ -95,8 +95,8 @@ def local_sgd(inner: GradientTransformation, sync_period: int, axis_name: Any, *
     count = safe_increment(state.count)
     local = _axis.tree_add(params, u)
 
-    def average(local):
-      mean, _ = _axis.masked_mean(local, axis_name, _axis.all_finite(local))
+    def average(local):  # a worker whose gradient or params are not finite sits this one out
+      mean, _ = _axis.masked_mean(local, axis_name, ok & _axis.all_finite(local))
       return mean
 
     sync = (count <= start_step) | ((count - start_step) % sync_period == 0)
