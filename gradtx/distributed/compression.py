@@ -174,7 +174,9 @@ def sign_compression(error_feedback: bool = True, *, axis_name: Any = None
     if axis_name is not None:
       _axis.check_axis_bound(fn, axis_name)
       ok = _axis.all_finite(updates)
-      signs = _map(lambda a: jnp.sign(a).astype(jnp.int32), acc)
+      # The votes travel as int8 (a sum of up to 127 signs fits; XLA has no 1-bit collective).
+      vote_dtype = jnp.int8 if _axis.num_workers(axis_name) <= 127 else jnp.int32
+      signs = _map(lambda a: jnp.sign(a).astype(vote_dtype), acc)
       sent = _map(lambda s, a: jnp.sign(s).astype(a.dtype), _axis.masked_sum(signs, axis_name, ok),
                   acc)
     return sent, SignCompressionState(residual=residual)
