@@ -2172,3 +2172,163 @@ def scale_by_asam(params, grads, eta=0.01):
       p += u
     out.append(us)
   return out
+
+
+# --- gradtx.distributed: the sources' parallel SGD algorithms over n workers --------------------
+# Each reference runs whole training loops on one leaf: worker i's gradient at x is
+# g_i(x) = h_i (x - c_i) (`h` of shape (n,), `c` of shape (n, *leaf)); every worker starts at x0.
+# They return the workers' params after `steps` steps, shape (n, *leaf). Float64.
+
+
+def _dist_grads(x, c, h):
+  return h.reshape((-1,) + (1,) * (c.ndim - 1)) * (x - c)
+
+
+def dist_local_sgd(x0, c, h, steps, lr, k, start_step=0):
+  """Local SGD (Stich 2019) / post-local SGD (Lin et al. 2020): SGD per worker, params averaged
+  after step t when t <= start_step or (t - start_step) % k == 0."""
+  x = np.broadcast_to(x0, c.shape).astype(np.float64)
+  for t in range(1, steps + 1):
+    x = x - lr * _dist_grads(x, c, h)
+    if t <= start_step or (t - start_step) % k == 0:
+      x = np.broadcast_to(x.mean(0), x.shape)
+  return x
+
+
+def dist_diloco(x0, c, h, steps, lr, k, outer_lr, momentum):
+  """DiLoCo (Douillard et al. 2023, Algorithm 1) with inner SGD and outer Nesterov SGD (optax's
+  form: trace = Delta + mu trace, step = -lr (Delta + mu trace))."""
+  x = np.broadcast_to(x0, c.shape).astype(np.float64)
+  anchor, trace = np.asarray(x0, np.float64), np.zeros(np.shape(x0))
+  for t in range(1, steps + 1):
+    x = x - lr * _dist_grads(x, c, h)
+    if t % k == 0:
+      delta = (anchor - x).mean(0)
+      trace = delta + momentum * trace
+      anchor = anchor - outer_lr * (delta + momentum * trace)
+      x = np.broadcast_to(anchor, x.shape)
+  return x
+
+
+def dist_easgd(x0, c, h, steps, lr, alpha, k, staleness=0):
+  """EASGD (Zhang et al. 2015, eqs. (5)-(6), Algorithm 1's order): at t % k == 0 the elastic
+  move with the center read `staleness` rounds ago, then the SGD step with the gradient at the
+  pre-move params. Returns (workers, center)."""
+  x = np.broadcast_to(x0, c.shape).astype(np.float64)
+  center = np.asarray(x0, np.float64)
+  stale = [center] * staleness
+  for t in range(steps):
+    g = _dist_grads(x, c, h)
+    pull = 0.0
+    if t % k == 0:
+      read = stale[0] if staleness else center
+      pull = -alpha * (x - read)
+      new_center = center + alpha * (x - center).sum(0)
+      if staleness:
+        stale = stale[1:] + [center]
+      center = new_center
+    x = x + pull - lr * g
+  return x, center
+
+
+def dist_downpour(x0, c, h, steps, lr, fetch_every, push_every):
+  """Downpour SGD (Dean et al. 2012, section 4.1) with an SGD server applying the pushes one by
+  one in worker order."""
+  x = np.broadcast_to(x0, c.shape).astype(np.float64)
+  w = np.asarray(x0, np.float64)
+  acc = np.zeros(c.shape)
+  for t in range(1, steps + 1):
+    acc = acc + _dist_grads(x, c, h)
+    if t % push_every == 0:
+      for a in acc:
+        w = w - lr * a
+      acc = np.zeros(c.shape)
+    if t % fetch_every == 0:
+      x = np.broadcast_to(w, x.shape)
+  return x
+
+
+def dist_delay_tolerant_adagrad(x0, c, h, steps, alpha, z0):
+  """AdaptiveRevision (McMahan & Streeter 2014): each round the server applies worker i's
+  gradient with g_bck = the sum of workers 0..i-1's and eta_old = alpha / sqrt(z' at read)."""
+  x = np.asarray(x0, np.float64)
+  z = np.full(np.shape(x0), z0, np.float64)
+  zmax = z.copy()
+  for _ in range(steps):
+    gs = _dist_grads(x, c, h)
+    eta_old = alpha / np.sqrt(zmax)
+    step, g_bck = np.zeros(np.shape(x0)), np.zeros(np.shape(x0))
+    for g in gs:
+      z = z + g * g + 2 * g * g_bck
+      zmax = np.maximum(zmax, z)
+      eta = alpha / np.sqrt(zmax)
+      step = step - eta * g + (eta_old - eta) * g_bck
+      g_bck = g_bck + g
+    x = x + step
+  return np.broadcast_to(x, c.shape)
+
+
+def dist_hogwild(x0, c, mask, steps, lr):
+  """Hogwild! (Recht et al. 2011, Algorithm 1), one round = every worker's sparse SGD write
+  (gradient mask_i (x - c_i)) read from the same x, the writes adding up."""
+  x = np.asarray(x0, np.float64)
+  for _ in range(steps):
+    x = x - lr * (mask * (x - c)).sum(0)
+  return np.broadcast_to(x, c.shape)
+
+
+def dist_delayed_sgd(x0, c, h, steps, lr, tau):
+  """SGD with the gradient of tau steps ago (Agarwal & Duchi 2011), per worker."""
+  x = np.broadcast_to(x0, c.shape).astype(np.float64)
+  past = []
+  for t in range(steps):
+    past.append(_dist_grads(x, c, h))
+    if t >= tau:
+      x = x - lr * past[t - tau]
+  return x
+
+
+def dist_compressed_sgd(x0, c, h, steps, lr, compress, error_feedback=True, vote=False):
+  """Data-parallel SGD on compressed gradients with error feedback (Stich et al. 2018; Seide et
+  al. 2014; Karimireddy et al. 2019): a_i = g_i + e_i, sent c_i = compress(a_i), e_i = a_i - c_i,
+  x -= lr mean_i c_i (signSGD majority vote: x -= lr sign(sum_i sign(a_i)))."""
+  x = np.asarray(x0, np.float64)
+  e = np.zeros(c.shape)
+  for _ in range(steps):
+    a = _dist_grads(x, c, h) + e
+    sent = np.stack([compress(ai) for ai in a])
+    if error_feedback:
+      e = a - sent
+    x = x - lr * (np.sign(np.sign(a).sum(0)) if vote else sent.mean(0))
+  return np.broadcast_to(x, c.shape)
+
+
+def top_k_compress(k):
+  def compress(a):
+    flat = a.ravel()
+    keep = np.argsort(-np.abs(flat), kind="stable")[:k]
+    out = np.zeros_like(flat)
+    out[keep] = flat[keep]
+    return out.reshape(a.shape)
+  return compress
+
+
+def sign_compress(a):
+  return np.mean(np.abs(a)) * np.sign(a)
+
+
+def dist_powersgd(x0, c, h, steps, lr, q0):
+  """PowerSGD (Vogels et al. 2019, Algorithms 1-2) with error feedback on a matrix leaf:
+  P = mean(M_i Q), P^ = orth(P), Q_i = M_i^T P^, Q = mean(Q_i), x -= lr P^ Q^T,
+  e_i = M_i - P^ Q_i^T; Q warm-starts the next step."""
+  x = np.asarray(x0, np.float64)
+  e = np.zeros(c.shape)
+  q = np.asarray(q0, np.float64)
+  for _ in range(steps):
+    m = _dist_grads(x, c, h) + e
+    p_hat, _ = np.linalg.qr(np.mean([mi @ q for mi in m], 0))
+    q_i = np.stack([mi.T @ p_hat for mi in m])
+    q = q_i.mean(0)
+    e = m - np.stack([p_hat @ qi.T for qi in q_i])
+    x = x - lr * p_hat @ q.T
+  return np.broadcast_to(x, c.shape)

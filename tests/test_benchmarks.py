@@ -123,3 +123,24 @@ def test_sophia_smoke_run_compares_with_optax_and_the_vmapped_sweep(tmp_path):
   assert results["final_loss"]["gradtx"] == results["final_loss"]["optax"]
   assert results["state_bytes"]["gradtx"] == results["state_bytes"]["optax"]
   assert all(results["sweep_8_lrs"][k]["vmap_s"] > 0 for k in ("gradtx", "optax"))
+
+
+def test_distributed_smoke_run_counts_collective_bytes(tmp_path):
+  """`python -m benchmarks.distributed --smoke` in its own process (it forces 8 host devices):
+  the anchor's all-reduce moves the params' bytes each step, local SGD's 1/period of them (no
+  time is asserted)."""
+  import subprocess  # noqa: PLC0415
+
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.distributed", "--smoke", "--out",
+                         str(tmp_path)], cwd=root, env=env, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = json.loads((tmp_path / "distributed_results.json").read_text())
+  anchor, local = results["rows"][:2]
+  assert results["devices"] == 8
+  assert results["params_bytes"] <= anchor["bytes_per_step"] <= results["params_bytes"] + 64
+  assert local["bytes_per_step"] < anchor["bytes_per_step"] / 4
+  assert all(v > 0 for v in results["step_ms"]["local_sgd"].values())
