@@ -36,8 +36,11 @@ def _map(f, *trees):
 
 
 class TopKState(NamedTuple):
-  """State of `top_k`: the `residual` of error feedback (accumulated minus sent; zeros and
-  unused without error feedback)."""
+  """State of `top_k`.
+
+  Attributes:
+    residual: The error-feedback residual, accumulated minus sent (zeros and unused without error feedback).
+  """
 
   residual: Updates
 
@@ -111,7 +114,11 @@ def top_k(k: int, error_feedback: bool = True) -> GradientTransformation:
 
 
 class SignCompressionState(NamedTuple):
-  """State of `sign_compression`: the error-feedback `residual` (zeros and unused without)."""
+  """State of `sign_compression`.
+
+  Attributes:
+    residual: The error-feedback residual (zeros and unused without error feedback).
+  """
 
   residual: Updates
 
@@ -185,8 +192,12 @@ def sign_compression(error_feedback: bool = True, *, axis_name: Any = None
 
 
 class PowerSGDState(NamedTuple):
-  """State of `powersgd`: the warm-started `q` factor of each matrix leaf (columns x rank;
-  an empty array for a leaf sent uncompressed) and the error-feedback `residual`."""
+  """State of `powersgd`.
+
+  Attributes:
+    q: The warm-started Q factor of each matrix leaf (columns x rank; an empty array for a leaf sent uncompressed).
+    residual: The error-feedback residual.
+  """
 
   q: Updates
   residual: Updates

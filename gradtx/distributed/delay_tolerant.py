@@ -17,9 +17,13 @@ __all__ = ["DelayTolerantAdagradState", "delay_tolerant_adagrad"]
 
 
 class DelayTolerantAdagradState(NamedTuple):
-  """State of `delay_tolerant_adagrad` (the same on every worker): the round `count` (int32),
-  the per-coordinate `sum_of_squares` z (with the delay terms) and its running maximum
-  `max_sum_of_squares` z'."""
+  """State of `delay_tolerant_adagrad` (the same on every worker).
+
+  Attributes:
+    count: The round count (int32).
+    sum_of_squares: The per-coordinate sum of squares z, with the delay terms.
+    max_sum_of_squares: Its running maximum z'.
+  """
 
   count: jax.Array
   sum_of_squares: Updates

@@ -17,8 +17,13 @@ __all__ = ["DelayedState", "delayed"]
 
 
 class DelayedState(NamedTuple):
-  """State of `delayed`: the step `count` (int32), the wrapped optimizer's `inner_state` and
-  `buffer`, the last `staleness` gradients (a ring along a leading axis of that size)."""
+  """State of `delayed`.
+
+  Attributes:
+    count: The step count (int32).
+    inner_state: The wrapped optimizer's state.
+    buffer: The last `staleness` gradients (a ring along a leading axis of that size).
+  """
 
   count: jax.Array
   inner_state: OptState

@@ -16,9 +16,14 @@ __all__ = ["DiLoCoState", "diloco"]
 
 
 class DiLoCoState(NamedTuple):
-  """State of `diloco`: the step `count` (int32), this worker's `inner_state`, the outer
-  optimizer's `outer_state` and `anchor`, the global params at the last outer step (the same on
-  every worker)."""
+  """State of `diloco`.
+
+  Attributes:
+    count: The step count (int32).
+    inner_state: This worker's inner optimizer state.
+    outer_state: The outer optimizer's state (the same on every worker).
+    anchor: The global params at the last outer step (the same on every worker).
+  """
 
   count: jax.Array
   inner_state: OptState

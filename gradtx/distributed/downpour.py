@@ -17,9 +17,14 @@ __all__ = ["DownpourState", "downpour"]
 
 
 class DownpourState(NamedTuple):
-  """State of `downpour`: the step `count` (int32), the parameter server's `server_params` and
-  `server_state` (the server optimizer's state; both the same on every worker) and this
-  replica's `accumulated` gradient since its last push."""
+  """State of `downpour`.
+
+  Attributes:
+    count: The step count (int32).
+    server_params: The parameter server's params (the same on every worker).
+    server_state: The server optimizer's state (the same on every worker).
+    accumulated: This replica's accumulated gradient since its last push.
+  """
 
   count: jax.Array
   server_params: Params

@@ -16,9 +16,14 @@ __all__ = ["EASGDState", "easgd"]
 
 
 class EASGDState(NamedTuple):
-  """State of `easgd`: the step `count` (int32), this worker's `inner_state`, the `center`
-  variable (the same on every worker) and `stale_centers`, the centers of the last `staleness`
-  sync rounds (leading axis `staleness`, oldest first; empty in the synchronous form)."""
+  """State of `easgd`.
+
+  Attributes:
+    count: The step count (int32).
+    inner_state: This worker's inner optimizer state.
+    center: The center variable (the same on every worker).
+    stale_centers: The centers of the last `staleness` sync rounds (leading axis `staleness`, oldest first; empty in the synchronous form).
+  """
 
   count: jax.Array
   inner_state: OptState

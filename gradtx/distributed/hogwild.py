@@ -15,7 +15,11 @@ __all__ = ["HogwildState", "hogwild"]
 
 
 class HogwildState(NamedTuple):
-  """State of `hogwild`: this worker's `inner_state`."""
+  """State of `hogwild`.
+
+  Attributes:
+    inner_state: This worker's inner optimizer state.
+  """
 
   inner_state: OptState
 

@@ -17,7 +17,12 @@ __all__ = ["LocalSGDState", "local_sgd"]
 
 
 class LocalSGDState(NamedTuple):
-  """State of `local_sgd`: the step `count` (int32) and this worker's `inner_state`."""
+  """State of `local_sgd`.
+
+  Attributes:
+    count: The step count (int32).
+    inner_state: This worker's inner optimizer state.
+  """
 
   count: jax.Array
   inner_state: OptState

@@ -41,6 +41,11 @@ def all_reduce(axis_name: Any, *, skip_nonfinite: bool = True) -> GradientTransf
     ...     jnp.array([1.0, 3.0, jnp.nan]), gradtx.EmptyState())
     >>> u.tolist()
     [2.0, 2.0, 2.0]
+
+  References:
+    Dean et al., `Large Scale Distributed Deep Networks
+    <https://papers.nips.cc/paper/4687-large-scale-distributed-deep-networks>`_, NeurIPS 2012
+    (synchronous data parallelism as the baseline of Ruder's section 5).
   """
   fn = "distributed.all_reduce"
   _axis.check_axis_name(fn, axis_name)
