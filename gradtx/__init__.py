@@ -510,12 +510,14 @@ from gradtx import (  # noqa: E402
     tuning,
 )
 
-# gradtx.curvature's monitor, and optax's top-level power_iteration (both defined in curvature/).
+# gradtx.curvature's monitor, and optax's top-level power_iteration and matrix_inverse_pth_root
+# (all defined in curvature/).
 from gradtx.curvature.monitor import (  # noqa: E402
     CurvatureMonitorState,
     curvature_monitor,
 )
 from gradtx.curvature.power import (  # noqa: E402
+    matrix_inverse_pth_root,
     power_iteration,
 )
 
@@ -700,6 +702,7 @@ __all__ = [
     "losses",
     "lr_range_test",
     "masked",
+    "matrix_inverse_pth_root",
     "measure_with_ema",
     "microbatch",
     "microbatching",
