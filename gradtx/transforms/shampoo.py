@@ -73,6 +73,21 @@ def _from_blocks(x: jax.Array, view_shape: tuple[int, ...], block_size: int) -> 
   return x[:, :m, :n]
 
 
+def periodic(pred: Any, true_fun: Any, false_fun: Any, *operands: Any) -> Any:
+  """`gradtx._periodic.cond` (a `cond` that stays one under `vmap`) when `pred` is traced; called
+  eagerly, the branch is picked on the host, so no `cond` is compiled on every eager call."""
+  if _checks.is_tracer(pred):
+    return cond(pred, true_fun, false_fun, *operands)
+  return true_fun(*operands) if bool(pred) else false_fun(*operands)
+
+
+@jax.jit
+def inverse_fourth_roots(stats: jax.Array, ridge_epsilon: Any) -> jax.Array:
+  """`matrix_inverse_pth_root(a, 4)` of each (b, b) matrix of `stats` (jitted once per shape, so
+  eager calls reuse it)."""
+  return jax.vmap(lambda a: matrix_inverse_pth_root(a, 4, ridge_epsilon=ridge_epsilon)[0])(stats)
+
+
 def keep_if_finite(new: Any, old: Any) -> Any:
   """`new` where all its leaves are finite, else `old` (a failed root never reaches the state)."""
   ok = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(new)]))
@@ -228,10 +243,10 @@ def scale_by_shampoo(
       sr = b2 * sr + w * gram(jnp.swapaxes(gb, -1, -2))  # R_t = beta2 R_{t-1} + w G^T G
 
       def roots(sl, sr, pl, pr):
-        root = jax.vmap(lambda a: matrix_inverse_pth_root(a, 4, ridge_epsilon=matrix_epsilon)[0])
-        return keep_if_finite((root(sl), root(sr)), (pl, pr))
+        new = (inverse_fourth_roots(sl, matrix_epsilon), inverse_fourth_roots(sr, matrix_epsilon))
+        return keep_if_finite(new, (pl, pr))
 
-      pl, pr = cond(refresh, roots, lambda sl, sr, pl, pr: (pl, pr), sl, sr, pl, pr)
+      pl, pr = periodic(refresh, roots, lambda sl, sr, pl, pr: (pl, pr), sl, sr, pl, pr)
       s = view.from_matrix(_from_blocks(mm(mm(pl, gb), pr), view.shape, block_size))  # S_t
       if graft is None:
         u = s

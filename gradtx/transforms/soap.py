@@ -9,11 +9,17 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._matrix import map_with_specs, matrix_view, resolve_specs
-from gradtx._periodic import cond
 from gradtx._trees import is_none
 from gradtx.base import GradientTransformationExtraArgs, ScalarOrSchedule
 from gradtx.numerics import safe_increment
-from gradtx.transforms.shampoo import check_period, gram, keep_if_finite, matrix_spec, mm
+from gradtx.transforms.shampoo import (
+    check_period,
+    gram,
+    keep_if_finite,
+    matrix_spec,
+    mm,
+    periodic,
+)
 
 __all__ = [
     "ScaleBySoapState",
@@ -212,8 +218,8 @@ def scale_by_soap(
         return new_ql, new_qr, new_mu, new_nu
 
       keep = lambda sl, sr, ql, qr, mu2, nu2: (ql, qr, mu2, nu2)
-      ql, qr, mu2, nu2 = cond(first, initial, keep, sl, sr, ql, qr, mu2, nu2)
-      ql, qr, mu2, nu2 = cond(refresh, power, keep, sl, sr, ql, qr, mu2, nu2)
+      ql, qr, mu2, nu2 = periodic(first, initial, keep, sl, sr, ql, qr, mu2, nu2)
+      ql, qr, mu2, nu2 = periodic(refresh, power, keep, sl, sr, ql, qr, mu2, nu2)
       return (view.from_matrix(u).astype(g.dtype), view.from_matrix(mu2).astype(mu.dtype),
               view.from_matrix(nu2).astype(nu.dtype), sl, sr, ql, qr)
 
