@@ -39,7 +39,7 @@ for _name in _ZOO:
   PENDING[_name] = "issue 14 (the optimizer zoo)"
 for _name in _CONTRIB_ZOO:
   PENDING[f"contrib.{_name}"] = "issue 14 (the optimizer zoo, optax.contrib)"
-for _name in ("matrix_inverse_pth_root", "contrib.sam", "contrib.SAMState", "contrib.sophia",
+for _name in ("contrib.sam", "contrib.SAMState", "contrib.sophia",
               "contrib.SophiaState"):
   PENDING[_name] = "issue 17 (curvature-preconditioned optimizers)"
 # optax.experimental (its `aggregating` module) is not asked for by any issue yet.

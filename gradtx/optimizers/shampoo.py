@@ -71,6 +71,8 @@ def shampoo(
     2020. https://arxiv.org/abs/2002.09018
   """
   _checks.check_scalar("shampoo", "learning_rate", learning_rate, schedule=True)
+  _checks.check_scalar("shampoo", "b1", b1, low=0.0, high=1.0, schedule=True)
+  _checks.check_scalar("shampoo", "weight_decay", weight_decay, schedule=True)
   return chain(
       scale_by_shampoo(block_size, beta2, matrix_epsilon, graft, graft_b2, eps,
                        preconditioning_compute_steps, start_preconditioning_step,
@@ -123,6 +125,7 @@ def soap(
     Stabilizing Shampoo using Adam", 2024. https://arxiv.org/abs/2409.11321
   """
   _checks.check_scalar("soap", "learning_rate", learning_rate, schedule=True)
+  _checks.check_scalar("soap", "weight_decay", weight_decay, schedule=True)
   return chain(
       scale_by_soap(b1, b2, eps, shampoo_beta, precondition_frequency, max_precond_dim,
                     weight_dimension_numbers),

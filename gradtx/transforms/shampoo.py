@@ -88,6 +88,13 @@ def inverse_fourth_roots(stats: jax.Array, ridge_epsilon: Any) -> jax.Array:
   return jax.vmap(lambda a: matrix_inverse_pth_root(a, 4, ridge_epsilon=ridge_epsilon)[0])(stats)
 
 
+def fields(tree: Any, per_leaf: Any, n: int) -> tuple:
+  """`n` trees shaped like `tree` from `per_leaf`, which holds an n-tuple at each leaf of `tree`
+  (None leaves of `tree` give None in each)."""
+  return tuple(jax.tree.map(lambda x, t: None if x is None else t[i], tree, per_leaf,
+                            is_leaf=is_none) for i in range(n))
+
+
 def keep_if_finite(new: Any, old: Any) -> Any:
   """`new` where all its leaves are finite, else `old` (a failed root never reaches the state)."""
   ok = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(new)]))
@@ -100,7 +107,7 @@ class ScaleByShampooState(NamedTuple):
 
   count: jax.Array  # int32 scalar
   nu: Any  # the graft's sum (adagrad) or EMA (rmsprop) of g^2, shaped like params
-  stats_left: Any  # L: (blocks, b_m, b_m) per matrix leaf; an empty (0,) array for the others
+  stats_left: Any  # L: (blocks, b_m, b_m) per matrix leaf; None for the others
   stats_right: Any  # R: (blocks, b_n, b_n)
   precond_left: Any  # L^{-1/4}, the identity until the first refresh
   precond_right: Any  # R^{-1/4}
@@ -163,7 +170,7 @@ def scale_by_shampoo(
     >>> tx = gradtx.transforms.scale_by_shampoo(block_size=2)
     >>> state = tx.init({'w': jnp.zeros((3, 2)), 'b': jnp.zeros(2)})
     >>> state.stats_left['w'].shape, state.stats_left['b'].shape
-    ((2, 2, 2), (0,))
+    ((2, 2, 2), None)
 
   References:
     Gupta, Koren & Singer, "Shampoo: Preconditioned Stochastic Tensor Optimization", ICML
@@ -188,8 +195,7 @@ def scale_by_shampoo(
 
   def factors(path, spec, p):
     if spec is None:
-      empty = jnp.zeros((0,), jnp.float32)
-      return empty, empty, empty, empty
+      return None, None, None, None
     view = matrix_view(fn, path, p.shape, spec)
     bm, bn, km, kn = _blocks(view.shape, block_size)
     k = view.shape[0] * km * kn
@@ -200,11 +206,7 @@ def scale_by_shampoo(
   def init_fn(params):
     nu = jax.tree.map(lambda p: None if p is None else jnp.zeros_like(p), params,
                       is_leaf=is_none)
-    four = map_with_specs(factors, specs_of(params), params)
-    if not jax.tree.leaves(params):
-      return ScaleByShampooState(jnp.zeros([], jnp.int32), nu, params, params, params, params)
-    sl, sr, pl, pr = jax.tree.transpose(jax.tree.structure(params, is_leaf=is_none),
-                                        jax.tree.structure((0, 0, 0, 0)), four)
+    sl, sr, pl, pr = fields(params, map_with_specs(factors, specs_of(params), params), 4)
     return ScaleByShampooState(jnp.zeros([], jnp.int32), nu, sl, sr, pl, pr)
 
   def update_fn(updates, state, params=None, **extra_args):
@@ -239,8 +241,9 @@ def scale_by_shampoo(
         return d.astype(g.dtype), nu, sl, sr, pl, pr
       view = matrix_view(fn, path, g.shape, spec)
       gb = _to_blocks(view.to_matrix(g.astype(jnp.float32)), block_size)
-      sl = b2 * sl + w * gram(gb)  # L_t = beta2 L_{t-1} + w G G^T
-      sr = b2 * sr + w * gram(jnp.swapaxes(gb, -1, -2))  # R_t = beta2 R_{t-1} + w G^T G
+      f32 = lambda x: x.astype(jnp.float32)  # the factors stay float32 (a float64 beta2 too)
+      sl = f32(b2 * sl + w * gram(gb))  # L_t = beta2 L_{t-1} + w G G^T
+      sr = f32(b2 * sr + w * gram(jnp.swapaxes(gb, -1, -2)))  # R_t = beta2 R_{t-1} + w G^T G
 
       def roots(sl, sr, pl, pr):
         new = (inverse_fourth_roots(sl, matrix_epsilon), inverse_fourth_roots(sr, matrix_epsilon))

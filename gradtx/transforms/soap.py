@@ -14,6 +14,7 @@ from gradtx.base import GradientTransformationExtraArgs, ScalarOrSchedule
 from gradtx.numerics import safe_increment
 from gradtx.transforms.shampoo import (
     check_period,
+    fields,
     gram,
     keep_if_finite,
     matrix_spec,
@@ -66,7 +67,7 @@ class ScaleBySoapState(NamedTuple):
   count: jax.Array  # int32 scalar
   mu: Any  # first moment, in the eigenbasis for matrix leaves
   nu: Any  # second moment, in the eigenbasis for matrix leaves
-  stats_left: Any  # L: (batch, m, m) per matrix leaf; an empty (0,) array otherwise
+  stats_left: Any  # L: (batch, m, m) per matrix leaf; None otherwise (and for a side past max_precond_dim)
   stats_right: Any  # R: (batch, n, n)
   basis_left: Any  # Q_L: (batch, m, m)
   basis_right: Any  # Q_R: (batch, n, n)
@@ -145,7 +146,7 @@ def scale_by_soap(
     return m <= max_precond_dim, n <= max_precond_dim
 
   def factors(path, spec, p):
-    empty = jnp.zeros((0,), jnp.float32)
+    empty = None  # no factor: not a matrix, or a side longer than max_precond_dim
     if spec is None:
       return empty, empty, empty, empty
     view = matrix_view(fn, path, p.shape, spec)
@@ -160,11 +161,7 @@ def scale_by_soap(
     zeros = lambda p: None if p is None else jnp.zeros_like(p)
     mu = jax.tree.map(zeros, params, is_leaf=is_none)
     nu = jax.tree.map(zeros, params, is_leaf=is_none)
-    if not jax.tree.leaves(params):
-      return ScaleBySoapState(jnp.zeros([], jnp.int32), mu, nu, params, params, params, params)
-    four = map_with_specs(factors, specs_of(params), params)
-    sl, sr, ql, qr = jax.tree.transpose(jax.tree.structure(params, is_leaf=is_none),
-                                        jax.tree.structure((0, 0, 0, 0)), four)
+    sl, sr, ql, qr = fields(params, map_with_specs(factors, specs_of(params), params), 4)
     return ScaleBySoapState(jnp.zeros([], jnp.int32), mu, nu, sl, sr, ql, qr)
 
   def update_fn(updates, state, params=None, **extra_args):
@@ -189,21 +186,23 @@ def scale_by_soap(
 
     def leaf(path, spec, g, mu, nu, sl, sr, ql, qr):
       if spec is None:
-        mu, nu, n = adam(g, mu, nu)
+        mu_new, nu_new, n = adam(g, mu, nu)
         u = jnp.where(first, 0.0, step_size * n)
-        return u.astype(g.dtype), mu, nu, sl, sr, ql, qr
+        return (u.astype(g.dtype), mu_new.astype(mu.dtype), nu_new.astype(nu.dtype), sl, sr, ql,
+                qr)
       view = matrix_view(fn, path, g.shape, spec)
       left, right = sides(view)
       g2 = view.to_matrix(g.astype(jnp.float32))
       mu2, nu2 = view.to_matrix(mu.astype(jnp.float32)), view.to_matrix(nu.astype(jnp.float32))
       opt = lambda use, x: x if use else None
       mu2, nu2, n = adam(_rotate(g2, opt(left, ql), opt(right, qr)), mu2, nu2)  # G' = Q_L^T G Q_R
+      mu2, nu2 = mu2.astype(jnp.float32), nu2.astype(jnp.float32)
       u = step_size * _rotate_back(n, opt(left, ql), opt(right, qr))  # Q_L N Q_R^T
       u = jnp.where(first, 0.0, u)
       if left:
-        sl = beta_s * sl + (1 - beta_s) * gram(g2)  # L_t
+        sl = (beta_s * sl + (1 - beta_s) * gram(g2)).astype(jnp.float32)  # L_t
       if right:
-        sr = beta_s * sr + (1 - beta_s) * gram(jnp.swapaxes(g2, -1, -2))  # R_t
+        sr = (beta_s * sr + (1 - beta_s) * gram(jnp.swapaxes(g2, -1, -2))).astype(jnp.float32)
 
       def initial(sl, sr, ql, qr, mu2, nu2):  # Q = eigenvectors of L, R
         new = (_eigenbasis(sl) if left else ql, _eigenbasis(sr) if right else qr)
