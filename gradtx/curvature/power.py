@@ -178,9 +178,13 @@ def matrix_inverse_pth_root(
     m4 = pow4(m)
     return matmul(m4, m4)
 
+  powers = {1: lambda m: m, 2: pow2, 4: pow4, 8: pow8}
+
   def mat_power(m):  # T^p for p = 1, 2, 4, 8 (unrolled, as optax)
+    if isinstance(p, int) and p in powers:  # a static p: only its branch is compiled
+      return powers[p](m)
     exponent = jnp.round(jnp.log2(p))
-    return lax.switch(jnp.asarray(exponent, jnp.int32), [lambda m: m, pow2, pow4, pow8], m)
+    return lax.switch(jnp.asarray(exponent, jnp.int32), list(powers.values()), m)
 
   def cond_fun(state):
     i, _, _, _, error, run_step = state
