@@ -111,3 +111,17 @@ def test_second_order_smoke_run_compares_lbfgs_with_optax_and_scipy(tmp_path):
   n = results["newton_cg"]
   assert n["mean_cg_steps"] >= 1 and n["grad_equiv_per_iter"] > 0
   assert n["final_loss"] < math.log(results["c"])  # below the loss at zero params
+
+
+def test_shampoo_smoke_run_times_shampoo_and_soap_against_adam(tmp_path):
+  """`python -m benchmarks.shampoo --smoke`: every optimizer timed, state bytes above Adam's for
+  the Kronecker factors (no time is asserted)."""
+  from benchmarks import shampoo  # noqa: PLC0415
+
+  results = shampoo.main(["--smoke", "--out", str(tmp_path)])
+  assert (tmp_path / "shampoo_results.json").stat().st_size > 0
+  rows = results["rows"]
+  assert rows["gradtx.adam"]["state_bytes"] == rows["optax.adam"]["state_bytes"]
+  for name in ("gradtx.shampoo", "gradtx.soap"):
+    assert rows[name]["state_bytes"] > rows["optax.adam"]["state_bytes"]
+    assert math.isfinite(rows[name]["step_over_optax_adam"]) and rows[name]["step_ms"] > 0
