@@ -1038,8 +1038,8 @@ NOT_TRANSFORMS |= {"value_and_grad_from_state"}
 
 
 # --- Shampoo and SOAP (issue 17, "shampoo"). The roots are float32 coupled Newton iterations
-# against the float64 eigendecomposition of the reference (rtol 1e-4; 1e-2 ungrafted, where the
-# ridge directions of the rank-deficient factors are not normalised away). SOAP's first
+# against the float64 eigendecomposition of the reference (rtol 1e-4; an ungrafted run differs by
+# ~2e-3, the ridge directions of the rank-deficient factors not normalised away). SOAP's first
 # eigenbasis comes from one gradient, G G^T of rank <= 2: a side of 5 has a 3-dimensional null
 # space whose basis LAPACK may pick freely, so the SOAP entries keep sides <= 4 (max_precond_dim
 # leaves the 5-side unrotated; the (4, 3) matrices of "d" have at most a 1-dimensional one).
