@@ -169,7 +169,7 @@ def scale_by_shampoo(
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.transforms.scale_by_shampoo(block_size=2)
     >>> state = tx.init({'w': jnp.zeros((3, 2)), 'b': jnp.zeros(2)})
-    >>> state.stats_left['w'].shape, state.stats_left['b'].shape
+    >>> state.stats_left['w'].shape, state.stats_left['b']
     ((2, 2, 2), None)
 
   References:
