@@ -156,6 +156,10 @@ from gradtx.optimizers.sgd import (
     sgd,
     sgdw,
 )
+from gradtx.optimizers.shampoo import (
+    shampoo,
+    soap,
+)
 from gradtx.optimizers.sign import (
     addsign,
     lion,
@@ -440,12 +444,20 @@ from gradtx.transforms.scaling import (
     scale_by_learning_rate,
     scale_by_schedule,
 )
+from gradtx.transforms.shampoo import (
+    ScaleByShampooState,
+    scale_by_shampoo,
+)
 from gradtx.transforms.sign import (
     ScaleByAddsignState,
     ScaleByPowersignState,
     scale_by_addsign,
     scale_by_powersign,
     scale_by_sign,
+)
+from gradtx.transforms.soap import (
+    ScaleBySoapState,
+    scale_by_soap,
 )
 from gradtx.transforms.sm3 import (
     ScaleBySM3State,
@@ -530,12 +542,14 @@ from gradtx import (  # noqa: E402
     tuning,
 )
 
-# gradtx.curvature's monitor, and optax's top-level power_iteration (both defined in curvature/).
+# gradtx.curvature's monitor, and optax's top-level power_iteration and matrix_inverse_pth_root
+# (all defined in curvature/).
 from gradtx.curvature.monitor import (  # noqa: E402
     CurvatureMonitorState,
     curvature_monitor,
 )
 from gradtx.curvature.power import (  # noqa: E402
+    matrix_inverse_pth_root,
     power_iteration,
 )
 
@@ -615,6 +629,8 @@ __all__ = [
     "ScaleBySM3State",
     "ScaleBySaddleFreeNewtonState",
     "ScaleByScheduleState",
+    "ScaleByShampooState",
+    "ScaleBySoapState",
     "ScaleByStochasticLBFGSState",
     "ScaleByTrustRatioState",
     "ScaleByZoomLinesearchState",
@@ -725,6 +741,7 @@ __all__ = [
     "losses",
     "lr_range_test",
     "masked",
+    "matrix_inverse_pth_root",
     "measure_with_ema",
     "microbatch",
     "microbatching",
@@ -813,8 +830,10 @@ __all__ = [
     "scale_by_rss",
     "scale_by_saddle_free_newton",
     "scale_by_schedule",
+    "scale_by_shampoo",
     "scale_by_sign",
     "scale_by_sm3",
+    "scale_by_soap",
     "scale_by_stddev",
     "scale_by_stochastic_lbfgs",
     "scale_by_trust_ratio",
@@ -830,6 +849,7 @@ __all__ = [
     "sgd",
     "sgdr_schedule",
     "sgdw",
+    "shampoo",
     "sigmoid_binary_cross_entropy",
     "sigmoid_focal_loss",
     "sign_sgd",
@@ -840,6 +860,7 @@ __all__ = [
     "smooth_labels",
     "snapshot",
     "snapshot_ensemble",
+    "soap",
     "softmax_cross_entropy",
     "softmax_cross_entropy_with_integer_labels",
     "squared_error",

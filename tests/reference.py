@@ -2332,3 +2332,173 @@ def dist_powersgd(x0, c, h, steps, lr, q0):
     e = m - np.stack([p_hat @ qi.T for qi in q_i])
     x = x - lr * p_hat @ q.T
   return np.broadcast_to(x, c.shape)
+
+
+# --- Shampoo and SOAP (issue 17, "shampoo") ------------------------------------------------------
+
+class _Spec(tuple):
+  """A (reduction_axis, output_axis) spec without gradtx (the 2-D leaves' default)."""
+  reduction_axis, output_axis = 0, 1
+
+
+def _matrix_spec(specs, i, p):
+  """A leaf's spec: from the flattened spec tree, else the 2-D leaves' default."""
+  if specs is not None:
+    return specs[i]
+  return _Spec() if np.ndim(p) == 2 else None
+
+
+def inverse_root(a, p, ridge=1e-6):
+  """(A + ridge lambda_max(A) I)^(-1/p) by a float64 eigendecomposition (the exact root that
+  gradtx.matrix_inverse_pth_root's coupled Newton iterations approximate)."""
+  w, v = np.linalg.eigh(np.asarray(a, np.float64))
+  eps = ridge * max(w[-1], 1e-16)
+  return (v * (w + eps) ** (-1.0 / p)) @ v.T
+
+
+def scale_by_shampoo(params, grads, block_size=128, beta2=1.0, matrix_epsilon=1e-6,
+                     graft="adagrad", graft_b2=0.999, eps=1e-8, preconditioning_compute_steps=1,
+                     start_preconditioning_step=1, weight_dimension_numbers=None,
+                     learning_rate=None, b1=0.0, weight_decay=0.0, **_):
+  """Shampoo (Gupta et al. 2018, Algorithm 1 for order 2: L += G G^T, R += G^T G,
+  u = L^{-1/4} G R^{-1/4}) with Anil et al.'s blocks of at most block_size (the last smaller),
+  EMA statistics (beta2 < 1: weight 1 - beta2), roots recomputed when t >= t0 and
+  (t - t0) % k == 0, and grafting u = ||D|| S / ||S|| with D the leaf's AdaGrad / RMSProp
+  (bias-corrected) / SGD update (D alone before t0, and for the non-matrix leaves).
+  With learning_rate: shampoo's chain, -lr (trace_b1(u) + weight_decay p)."""
+  specs = _spec_leaves(weight_dimension_numbers) if weight_dimension_numbers is not None else None
+  nu = [np.zeros_like(np.asarray(p, np.float64)) for p in params]
+  mom = [np.zeros_like(np.asarray(p, np.float64)) for p in params]
+  stats, roots = {}, {}
+  t0, k = start_preconditioning_step, preconditioning_compute_steps
+
+  def direction(s, i, p, g):
+    t = s + 1
+    b2 = _val(beta2, s)
+    w = 1.0 if b2 == 1 else 1.0 - b2
+    if graft == "sgd":
+      d = g
+    elif graft == "rmsprop":
+      gb = _val(graft_b2, s)
+      nu[i] = gb * nu[i] + (1 - gb) * g * g
+      d = g / (np.sqrt(nu[i] / (1 - gb ** t)) + eps)
+    else:
+      nu[i] = nu[i] + g * g
+      d = g / (np.sqrt(nu[i]) + eps)
+    spec = _matrix_spec(specs, i, p)
+    if spec is None:
+      return d
+    to, back, _, _ = _view(g, spec)
+    mats = to(g)
+    out = np.zeros_like(mats)
+    for b in range(mats.shape[0]):
+      for r in range(0, mats.shape[1], block_size):
+        for c in range(0, mats.shape[2], block_size):
+          key = (i, b, r, c)
+          blk = mats[b, r:r + block_size, c:c + block_size]
+          sl, sr = stats.get(key, (0.0, 0.0))
+          sl, sr = b2 * sl + w * blk @ blk.T, b2 * sr + w * blk.T @ blk
+          stats[key] = (sl, sr)
+          if t >= t0 and (t - t0) % k == 0:
+            roots[key] = (inverse_root(sl, 4, matrix_epsilon), inverse_root(sr, 4, matrix_epsilon))
+          pl, pr = roots.get(key, (np.eye(blk.shape[0]), np.eye(blk.shape[1])))
+          out[b, r:r + block_size, c:c + block_size] = pl @ blk @ pr
+    s_ = back(out)
+    if graft is None:
+      return s_
+    if t < t0:
+      return d
+    ns = np.linalg.norm(s_)
+    return s_ * (np.linalg.norm(d) / ns) if ns > 0 else 0 * s_
+
+  def step(s, i, p, g):
+    u = direction(s, i, p, g)
+    if learning_rate is None:
+      return u
+    mom[i] = u + _val(b1, s) * mom[i]
+    return -_val(learning_rate, s) * (mom[i] + _val(weight_decay, s) * p)
+
+  return _loop(params, grads, step)
+
+
+def shampoo(params, grads, learning_rate, b1=0.9, **kw):
+  """gradtx's shampoo: scale_by_shampoo, heavy-ball trace(b1), decoupled decay, -lr."""
+  return scale_by_shampoo(params, grads, learning_rate=learning_rate, b1=b1, **kw)
+
+
+def scale_by_soap(params, grads, b1=0.95, b2=0.95, eps=1e-8, shampoo_beta=None,
+                  precondition_frequency=10, max_precond_dim=10000,
+                  weight_dimension_numbers=None, learning_rate=None, weight_decay=0.0, **_):
+  """SOAP (Vyas et al. 2024, Algorithm 3 as the authors' code): the first call only sets
+  L = (1 - bs) G G^T, R likewise, Q = their eigenvectors (decreasing eigenvalues), u = 0; then,
+  with t counted from the second call, G' = Q_L^T G Q_R, Adam's m, v on G',
+  u = sqrt(1 - b2^t) / (1 - b1^t) Q_L m / (sqrt(v) + eps) Q_R^T, L, R updated, and when
+  t % f == 0 (Algorithm 4): Q sorted by diag(Q^T L Q) decreasing (v's rows/columns alike),
+  Q = qr(L Q), m rotated into the new basis. Sides longer than max_precond_dim: Q = I.
+  Non-matrix leaves: the same Adam with Q = I. With learning_rate: -lr (u + weight_decay p)."""
+  specs = _spec_leaves(weight_dimension_numbers) if weight_dimension_numbers is not None else None
+  state = {}
+
+  def direction(s, i, p, g):
+    bs = _val(b2, s) if shampoo_beta is None else _val(shampoo_beta, s)
+    spec = _matrix_spec(specs, i, p)
+    if spec is None:
+      to, back = (lambda x: np.reshape(x, (1, 1, -1))), (lambda x: np.reshape(x, np.shape(g)))
+    else:
+      to, back, _, _ = _view(g, spec)
+    mats = to(g)
+    nb, m, n = mats.shape
+    left = spec is not None and m <= max_precond_dim
+    right = spec is not None and n <= max_precond_dim
+    if s == 0:
+      st = dict(m=np.zeros_like(mats), v=np.zeros_like(mats), L=[], R=[], QL=[], QR=[])
+      for b in range(nb):
+        G = mats[b]
+        L, R = (1 - bs) * G @ G.T, (1 - bs) * G.T @ G
+        st["L"].append(L)
+        st["R"].append(R)
+        st["QL"].append(np.linalg.eigh(L)[1][:, ::-1] if left else np.eye(m))
+        st["QR"].append(np.linalg.eigh(R)[1][:, ::-1] if right else np.eye(n))
+      state[i] = st
+      return np.zeros_like(g)
+    st, t = state[i], s
+    beta1, beta2 = _val(b1, s), _val(b2, s)
+    out = np.zeros_like(mats)
+    for b in range(nb):
+      G, QL, QR = mats[b], st["QL"][b], st["QR"][b]
+      Gr = QL.T @ G @ QR
+      st["m"][b] = beta1 * st["m"][b] + (1 - beta1) * Gr
+      st["v"][b] = beta2 * st["v"][b] + (1 - beta2) * Gr * Gr
+      N = st["m"][b] / (np.sqrt(st["v"][b]) + eps)
+      out[b] = np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t) * (QL @ N @ QR.T)
+      if spec is None:
+        continue
+      st["L"][b] = st["L"][b] + (1 - bs) * (G @ G.T - st["L"][b])
+      st["R"][b] = st["R"][b] + (1 - bs) * (G.T @ G - st["R"][b])
+      if t % precondition_frequency == 0:
+        m_full = QL @ st["m"][b] @ QR.T
+        if left:
+          order = np.argsort(-np.diag(QL.T @ st["L"][b] @ QL), kind="stable")
+          st["v"][b] = st["v"][b][order, :]
+          QL = np.linalg.qr(st["L"][b] @ QL[:, order])[0]
+        if right:
+          order = np.argsort(-np.diag(QR.T @ st["R"][b] @ QR), kind="stable")
+          st["v"][b] = st["v"][b][:, order]
+          QR = np.linalg.qr(st["R"][b] @ QR[:, order])[0]
+        st["QL"][b], st["QR"][b] = QL, QR
+        st["m"][b] = QL.T @ m_full @ QR
+    return back(out)
+
+  def step(s, i, p, g):
+    u = direction(s, i, p, g)
+    if learning_rate is None:
+      return u
+    return -_val(learning_rate, s) * (u + _val(weight_decay, s) * p)
+
+  return _loop(params, grads, step)
+
+
+def soap(params, grads, learning_rate=3e-3, weight_decay=0.01, **kw):
+  """gradtx's soap: scale_by_soap, decoupled weight decay, -lr."""
+  return scale_by_soap(params, grads, learning_rate=learning_rate, weight_decay=weight_decay,
+                       **kw)

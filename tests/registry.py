@@ -1061,3 +1061,29 @@ ENTRIES += [
 ]
 NOT_TRANSFORMS |= {"scale_by_sophia", "scale_by_adahessian", "adahessian",
                    "scale_by_entropy_sgd", "entropy_sgd", "asam"}
+
+
+# --- Shampoo and SOAP (issue 17, "shampoo"). The roots are float32 coupled Newton iterations
+# against the float64 eigendecomposition of the reference (rtol 1e-4; an ungrafted run differs by
+# ~2e-3, the ridge directions of the rank-deficient factors not normalised away). SOAP's first
+# eigenbasis comes from one gradient, G G^T of rank <= 2: a side of 5 has a 3-dimensional null
+# space whose basis LAPACK may pick freely, so the SOAP entries keep sides <= 4 (max_precond_dim
+# leaves the 5-side unrotated; the (4, 3) matrices of "d" have at most a 1-dimensional one).
+# No sweeps here (eager loops of inverse roots cost tens of seconds): the vmapped sweeps, the
+# rmsprop / ungrafted variants and the jaxpr checks are in tests/test_shampoo.py.
+_SHAMPOO_SPECS = {"a": (None, gradtx.contrib.MuonDimensionNumbers()),
+                  "b": {"c": None, "d": gradtx.contrib.MuonDimensionNumbers(0, 2)}}
+
+ENTRIES += [
+    Entry("scale_by_shampoo", "scale_by_shampoo",
+          dict(block_size=2, preconditioning_compute_steps=3, start_preconditioning_step=2),
+          ref.scale_by_shampoo, rtol=1e-4, atol=1e-5),
+    Entry("shampoo", "shampoo", dict(learning_rate=0.1, graft="sgd", weight_decay=0.01),
+          ref.shampoo, needs_params=True, rtol=1e-3, atol=1e-4),
+    Entry("scale_by_soap", "scale_by_soap",
+          dict(precondition_frequency=3, max_precond_dim=4,
+               weight_dimension_numbers=_SHAMPOO_SPECS),
+          ref.scale_by_soap, rtol=1e-3, atol=1e-4),
+    Entry("soap", "soap", dict(learning_rate=0.1, precondition_frequency=2, max_precond_dim=4),
+          ref.soap, needs_params=True, rtol=1e-3, atol=1e-4),
+]

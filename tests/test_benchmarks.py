@@ -144,3 +144,17 @@ def test_distributed_smoke_run_counts_collective_bytes(tmp_path):
   assert results["params_bytes"] <= anchor["bytes_per_step"] <= results["params_bytes"] + 64
   assert local["bytes_per_step"] < anchor["bytes_per_step"] / 4
   assert all(v > 0 for v in results["step_ms"]["local_sgd"].values())
+
+
+def test_shampoo_smoke_run_times_shampoo_and_soap_against_adam(tmp_path):
+  """`python -m benchmarks.shampoo --smoke`: every optimizer timed, state bytes above Adam's for
+  the Kronecker factors (no time is asserted)."""
+  from benchmarks import shampoo  # noqa: PLC0415
+
+  results = shampoo.main(["--smoke", "--out", str(tmp_path)])
+  assert (tmp_path / "shampoo_results.json").stat().st_size > 0
+  rows = results["rows"]
+  assert rows["gradtx.adam"]["state_bytes"] == rows["optax.adam"]["state_bytes"]
+  for name in ("gradtx.shampoo", "gradtx.soap"):
+    assert rows[name]["state_bytes"] > rows["optax.adam"]["state_bytes"]
+    assert math.isfinite(rows[name]["step_over_optax_adam"]) and rows[name]["step_ms"] > 0

@@ -101,6 +101,10 @@ ALIAS_KWARGS = {
     "signum": dict(learning_rate=0.1),
 
     "yogi": dict(learning_rate=0.01),
+
+    # shampoo slice (issue 17): a refresh before and after the checkpoint
+    "shampoo": dict(learning_rate=0.01, block_size=2, preconditioning_compute_steps=2),
+    "soap": dict(learning_rate=0.01, precondition_frequency=2),
 }
 # Aliases whose update needs the loss as `value=` (their case passes the metric).
 ALIAS_NEEDS_VALUE = {"polyak_sgd"}

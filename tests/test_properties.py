@@ -285,6 +285,12 @@ HYPERPARAMETERS = {
                 nu_dtype=st.sampled_from([None, jnp.float32])),
     "yogi": _row(learning_rate=LR, b1=UNIT, b2=B2, eps=EPS,
                  mu_dtype=st.sampled_from([None, jnp.float32])),
+    # Kronecker-factored preconditioners (issue 17).
+    "shampoo": _row(learning_rate=LR, block_size=st.sampled_from([2, 128]), b1=UNIT,
+                    graft=st.sampled_from(["adagrad", "rmsprop", "sgd", None]),
+                    preconditioning_compute_steps=st.sampled_from([1, 2])),
+    "soap": _row(learning_rate=LR, b1=UNIT, b2=UNIT, weight_decay=WD,
+                 precondition_frequency=st.sampled_from([1, 2])),
 }
 
 # Aliases whose `update` needs the loss as `value=` (the Polyak step (value - f_min) / ||g||^2):

@@ -31,6 +31,7 @@ from gradtx.curvature.operators import (
     hessian,
 )
 from gradtx.curvature.power import (
+    matrix_inverse_pth_root,
     power_iteration,
 )
 from gradtx.curvature.sharpness import (
@@ -53,6 +54,7 @@ __all__ = [
     "lanczos",
     "landscape_1d",
     "landscape_2d",
+    "matrix_inverse_pth_root",
     "power_iteration",
     "spectral_density",
     "top_eigenvalues",

@@ -74,6 +74,10 @@ from gradtx.optimizers.sgd import (
     sgd,
     sgdw,
 )
+from gradtx.optimizers.shampoo import (
+    shampoo,
+    soap,
+)
 from gradtx.optimizers.sign import (
     addsign,
     lion,
@@ -124,9 +128,11 @@ __all__ = [
     "saddle_free_newton",
     "sgd",
     "sgdw",
+    "shampoo",
     "sign_sgd",
     "signum",
     "sm3",
+    "soap",
     "stochastic_lbfgs",
     "yogi",
 ]

@@ -234,12 +234,20 @@ from gradtx.transforms.scaling import (
     scale_by_learning_rate,
     scale_by_schedule,
 )
+from gradtx.transforms.shampoo import (
+    ScaleByShampooState,
+    scale_by_shampoo,
+)
 from gradtx.transforms.sign import (
     ScaleByAddsignState,
     ScaleByPowersignState,
     scale_by_addsign,
     scale_by_powersign,
     scale_by_sign,
+)
+from gradtx.transforms.soap import (
+    ScaleBySoapState,
+    scale_by_soap,
 )
 from gradtx.transforms.sm3 import (
     ScaleBySM3State,
@@ -324,6 +332,8 @@ __all__ = [
     "ScaleBySM3State",
     "ScaleBySaddleFreeNewtonState",
     "ScaleByScheduleState",
+    "ScaleByShampooState",
+    "ScaleBySoapState",
     "ScaleByStochasticLBFGSState",
     "ScaleByTrustRatioState",
     "ScaleByZoomLinesearchState",
@@ -410,8 +420,10 @@ __all__ = [
     "scale_by_rss",
     "scale_by_saddle_free_newton",
     "scale_by_schedule",
+    "scale_by_shampoo",
     "scale_by_sign",
     "scale_by_sm3",
+    "scale_by_soap",
     "scale_by_stddev",
     "scale_by_stochastic_lbfgs",
     "scale_by_trust_ratio",
