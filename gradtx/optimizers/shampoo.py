@@ -42,7 +42,17 @@ def shampoo(
   preconditioning_compute_steps, start_preconditioning_step, weight_dimension_numbers),
   trace(b1, nesterov), add_decayed_weights(weight_decay, mask),
   scale_by_learning_rate(learning_rate))`: momentum acts on the grafted direction, as in Anil
-  et al. See `scale_by_shampoo` for the preconditioner.
+  et al. See `scale_by_shampoo` for the preconditioner. Per matrix block, with
+  :math:`\eta_t` = ``learning_rate``, :math:`\beta_1` = ``b1`` and :math:`\lambda` =
+  ``weight_decay`` (Gupta et al., Algorithm 1, with Anil et al.'s grafting):
+
+  .. math::
+
+    L_t = L_{t-1} + G_t G_t^\top, \quad R_t = R_{t-1} + G_t^\top G_t, \quad
+    D_t = \frac{\lVert \mathrm{graft}(G_t) \rVert}{\lVert L_t^{-1/4} G_t R_t^{-1/4} \rVert}
+      L_t^{-1/4} G_t R_t^{-1/4} \\
+    M_t = \beta_1 M_{t-1} + D_t, \quad
+    W_{t+1} = W_t - \eta_t (M_t + \lambda W_t)
 
   Args:
     learning_rate: a float, array or schedule.
@@ -100,7 +110,14 @@ def soap(
   Builds `chain(scale_by_soap(b1, b2, eps, shampoo_beta, precondition_frequency,
   max_precond_dim, weight_dimension_numbers), add_decayed_weights(weight_decay, mask),
   scale_by_learning_rate(learning_rate))`; the defaults are the paper's code's. See
-  `scale_by_soap` for the update.
+  `scale_by_soap` for the update. With :math:`Q_L, Q_R` the eigenbases of Shampoo's factors,
+  :math:`\eta_t` = ``learning_rate`` and :math:`\lambda` = ``weight_decay`` (Vyas et al.,
+  Algorithm 1):
+
+  .. math::
+
+    G'_t = Q_L^\top G_t Q_R, \quad
+    W_{t+1} = W_t - \eta_t \Big(Q_L \operatorname{Adam}(G'_t) Q_R^\top + \lambda W_t\Big)
 
   Args:
     learning_rate: a float, array or schedule.

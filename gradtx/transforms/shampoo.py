@@ -102,8 +102,16 @@ def keep_if_finite(new: Any, old: Any) -> Any:
 
 
 class ScaleByShampooState(NamedTuple):
-  """State of `scale_by_shampoo`: step count, the graft's diagonal second moment, and per matrix
-  leaf the Kronecker factors' statistics and inverse roots, one (b, b) matrix per block."""
+  """State of `scale_by_shampoo`.
+
+  Attributes:
+    count: The int32 step count.
+    nu: The graft's sum (adagrad) or EMA (rmsprop) of squared gradients, shaped like params.
+    stats_left: Per matrix leaf, the left statistics L, one (b, b) matrix per block; None for the other leaves.
+    stats_right: Per matrix leaf, the right statistics R, one per block.
+    precond_left: L^{-1/4} per block, the identity until the first refresh.
+    precond_right: R^{-1/4} per block.
+  """
 
   count: jax.Array  # int32 scalar
   nu: Any  # the graft's sum (adagrad) or EMA (rmsprop) of g^2, shaped like params

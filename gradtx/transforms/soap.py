@@ -61,8 +61,17 @@ def _power_qr(a: jax.Array, q: jax.Array, nu: jax.Array, axis: int
 
 
 class ScaleBySoapState(NamedTuple):
-  """State of `scale_by_soap`: step count, Adam's moments in the rotated space (shaped like
-  params), and per matrix leaf Shampoo's factors and their eigenbases."""
+  """State of `scale_by_soap`.
+
+  Attributes:
+    count: The int32 step count.
+    mu: Adam's first moment, in the eigenbasis for matrix leaves.
+    nu: Adam's second moment, in the eigenbasis for matrix leaves.
+    stats_left: Per matrix leaf, Shampoo's left factor L; None otherwise (and for a side past max_precond_dim).
+    stats_right: Per matrix leaf, the right factor R.
+    basis_left: The eigenbasis Q_L of L.
+    basis_right: The eigenbasis Q_R of R.
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any  # first moment, in the eigenbasis for matrix leaves
