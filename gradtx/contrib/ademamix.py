@@ -155,8 +155,21 @@ def ademamix(
   r"""AdEMAMix (Pagliardini et al.) with decoupled weight decay, as optax.
 
   Builds `chain(scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype),
-  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))` (equations in
-  `scale_by_ademamix`). Best for long runs; the paper warms `b3` and `alpha` up with schedules.
+  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))`. Best for long
+  runs; the paper warms `b3` and `alpha` up with schedules.
+
+  .. math::
+      m^{(1)}_t = \beta_1 m^{(1)}_{t-1} + (1 - \beta_1) g_t, \quad
+      m^{(2)}_t = \beta_{3,t} m^{(2)}_{t-1} + (1 - \beta_{3,t}) g_t, \quad
+      \nu_t = \beta_2 \nu_{t-1} + (1 - \beta_2) g_t^2,
+
+      \theta_t = \theta_{t-1} - \eta_t \Big(\frac{m^{(1)}_t / (1 - \beta_1^t) + \alpha_t m^{(2)}_t}
+      {\sqrt{\nu_t / (1 - \beta_2^t) + \bar\epsilon} + \epsilon} + \lambda \theta_{t-1}\Big)
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1, \beta_2` = `b1, b2`,
+  :math:`\beta_{3,t}` = `b3`, :math:`\alpha_t` = `alpha` (schedules of the 0-based step),
+  :math:`\epsilon` = `eps`, :math:`\bar\epsilon` = `eps_root` and :math:`\lambda` =
+  `weight_decay` (on the masked leaves).
 
   Args:
     learning_rate: a float, scalar array or schedule.
@@ -291,8 +304,17 @@ def simplified_ademamix(
   r"""Simplified AdEMAMix (Morwani et al.) with decoupled weight decay, as optax.
 
   Builds `chain(scale_by_simplified_ademamix(b1, b2, alpha, eps, eps_root),
-  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))` (equations
-  in `scale_by_simplified_ademamix`).
+  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))`:
+
+  .. math::
+      m_t = \beta_1 m_{t-1} + g_t, \quad
+      n_t = g_t^2 + \beta_2 (n_{t-1} - g_t^2), \qquad
+      \theta_t = \theta_{t-1} - \eta_t \Big(\frac{m_t + \alpha_t g_t}
+      {\sqrt{n_t / (1 - \beta_2^t) + \bar\epsilon} + \epsilon} + \lambda \theta_{t-1}\Big)
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1` = `b1`, :math:`\beta_2` = `b2`,
+  :math:`\alpha_t` = `alpha` (a schedule of the 0-based step), :math:`\epsilon` = `eps`,
+  :math:`\bar\epsilon` = `eps_root` and :math:`\lambda` = `weight_decay` (on the masked leaves).
 
   Args:
     learning_rate: a float, scalar array or schedule.

@@ -260,8 +260,16 @@ def dowg(
   r"""Distance over Weighted Gradients (DoWG): SGD with a learning-rate-free step size.
 
   `chain(add_decayed_weights(weight_decay, mask) (if weight_decay is not None),
-  scale_by_dowg(init_estim_sq_dist, eps), scale_by_learning_rate(learning_rate))`; see
-  `scale_by_dowg` for the equation.
+  scale_by_dowg(init_estim_sq_dist, eps), scale_by_learning_rate(learning_rate))`:
+
+  .. math::
+      \bar r_t^2 = \max(\bar r_{t-1}^2, \|x_t - x_0\|^2), \quad
+      v_t = v_{t-1} + \bar r_t^2 \|g_t\|^2, \qquad
+      x_{t+1} = x_t - \eta_t \frac{\bar r_t^2}{\sqrt{v_t} + \epsilon} g_t
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\epsilon` = `eps`, :math:`\bar r_0^2` =
+  `init_estim_sq_dist` (`eps` if None) and :math:`g_t` the gradient plus `weight_decay` times
+  the params when given.
 
   Args:
     learning_rate: a multiplier of DoWG's step size (1.0: none); a float, array or schedule.
