@@ -219,8 +219,10 @@ def schedule_free_sgd(
     *,
     mask: Any = None,
 ) -> GradientTransformationExtraArgs:
-  r"""Schedule-Free SGD: `schedule_free(chain(add_decayed_weights(weight_decay, mask),
-  sgd(lr)), lr, b1, weight_lr_power, state_dtype)`, with a linear warmup of `warmup_steps`.
+  r"""Schedule-Free SGD: SGD's step inside Defazio et al.'s schedule-free averaging.
+
+  Builds `schedule_free(chain(add_decayed_weights(weight_decay, mask), sgd(lr)), lr, b1,
+  weight_lr_power, state_dtype)`, with a linear warmup of `warmup_steps`.
 
   See `schedule_free` for the equations; the base step is
   :math:`\Delta_t = -\gamma_t (g_t + \lambda y_t)` (the decay :math:`\lambda` is applied at the
@@ -280,9 +282,11 @@ def schedule_free_adamw(
     *,
     mask: Any = None,
 ) -> GradientTransformationExtraArgs:
-  r"""Schedule-Free AdamW: `schedule_free(chain(scale_by_rms(b2, eps, eps_in_sqrt=False,
-  bias_correction=True), add_decayed_weights(weight_decay, mask), scale_by_learning_rate(lr)),
-  lr, b1, weight_lr_power, state_dtype)`, with a linear warmup of `warmup_steps`.
+  r"""Schedule-Free AdamW: AdamW's step inside Defazio et al.'s schedule-free averaging.
+
+  Builds `schedule_free(chain(scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True),
+  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(lr)), lr, b1,
+  weight_lr_power, state_dtype)`, with a linear warmup of `warmup_steps`.
 
   See `schedule_free` for the equations; the base step is Adam without momentum,
   :math:`\Delta_t = -\gamma_t (g_t / (\sqrt{\hat v_t} + \epsilon) + \lambda y_t)` (the

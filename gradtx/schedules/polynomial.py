@@ -49,7 +49,7 @@ __all__ = [
 
 
 def constant_schedule(value: Numeric) -> Schedule:
-  """A schedule that always returns `value`.
+  r"""A schedule that always returns `value`: :math:`\eta(t) = v` with :math:`v` = `value`.
 
   Args:
     value: the constant, a finite scalar (a tracer is fine).
@@ -61,6 +61,9 @@ def constant_schedule(value: Numeric) -> Schedule:
     >>> import jax.numpy as jnp, gradtx
     >>> float(gradtx.constant_schedule(0.5)(jnp.asarray(100)))
     0.5
+
+  References:
+    `optax.constant_schedule` (optax 0.2.8).
   """
   _checks.check_scalar("constant_schedule", "value", value)
   return _constant(value)

@@ -159,8 +159,14 @@ def asgd_averaging(t0: Any = 1e6, accumulator_dtype: Any = None) -> GradientTran
 
 
 def asgd_averaged_params(opt_state: Any) -> Any:
-  """Returns ASGD's averaged params (torch's `ax`) from an optimizer state holding one
-  `asgd_averaging` state (a chain's tuple, `inject_hyperparams`', ...).
+  r"""Returns ASGD's averaged params (torch's `ax`) from an optimizer state.
+
+  The state (a chain's tuple, `inject_hyperparams`', ...) must hold one `asgd_averaging` state;
+  its average is, for the 1-based step :math:`t` and :math:`t_0` = `asgd_averaging`'s `t0`,
+
+  .. math::
+      \mu_t = \frac{1}{\max(1, t - 1 - t_0)}, \qquad
+      \bar\theta_t = \bar\theta_{t-1} + \mu_t (\theta_t - \bar\theta_{t-1}).
 
   Args:
     opt_state: the optimizer state, or a part of it holding exactly one `AsgdAveragingState`.
@@ -172,6 +178,10 @@ def asgd_averaged_params(opt_state: Any) -> Any:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.asgd_averaged_params(gradtx.asgd().init({'w': jnp.ones(2)}))['w'].tolist()
     [0.0, 0.0]
+
+  References:
+    Polyak & Juditsky, "Acceleration of Stochastic Approximation by Averaging", SIAM J. Control
+    Optim. 30(4), 1992; `torch.optim.ASGD`'s `ax`.
   """
   found = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, AsgdAveragingState))
            if isinstance(s, AsgdAveragingState)]

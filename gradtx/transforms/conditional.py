@@ -113,8 +113,10 @@ def conditionally_transform(
     should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
 ) -> GradientTransformationExtraArgs:
-  r"""Applies `inner` only at the steps where `should_transform_fn(step)` holds; otherwise the
-  updates pass through unchanged and the inner state stands still.
+  r"""Applies `inner` at the selected steps only; the updates pass through at the others.
+
+  `inner` runs where `should_transform_fn(step)` holds; otherwise the updates pass through
+  unchanged and the inner state stands still.
 
   Use it for a transformation that should act from some step on or every few steps: clipping
   that starts after a warm-up, a preconditioner refreshed every `k` steps. On a skipped step
@@ -191,8 +193,10 @@ def conditionally_mask(
     should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
 ) -> GradientTransformationExtraArgs:
-  r"""Applies `inner` only at the steps where `should_transform_fn(step)` holds; otherwise the
-  updates are zero and the inner state stands still.
+  r"""Applies `inner` at the selected steps only, and zero updates at the others.
+
+  `inner` runs where `should_transform_fn(step)` holds; otherwise the updates are zero and the
+  inner state stands still.
 
   The parameters move only on the selected steps, e.g. `lambda step: step >= warmup` freezes
   them for a warm-up (while other parts of a training loop, such as batch statistics, run).

@@ -69,8 +69,10 @@ def plot_schedule(
 
 
 def plot_lr_range_test(result: LRRangeTestResult, ax: Any = None) -> Any:
-  """Plots an `lr_range_test` result: raw (faint) and smoothed loss against a log-scale learning
-  rate, with a dashed vertical line at the suggested rate.
+  """Plots an `lr_range_test` result: the loss against a log-scale learning rate.
+
+  The raw loss is drawn faint, the smoothed loss solid, with a dashed vertical line at the
+  suggested rate.
 
   Args:
     result: an `LRRangeTestResult`.
