@@ -145,6 +145,9 @@ def with_extra_args_support(tx: GradientTransformation) -> GradientTransformatio
     >>> tx = gradtx.with_extra_args_support(plain)
     >>> tx.update(jnp.ones(1), tx.init(None), value=3.0)[0].tolist()
     [2.0]
+
+  References:
+    `optax.with_extra_args_support` (optax 0.2.8).
   """
   if isinstance(tx, GradientTransformationExtraArgs):
     return tx
@@ -231,6 +234,9 @@ def stateless(
     >>> tx = gradtx.stateless(lambda u, p: jax.tree.map(lambda x: 2 * x, u))
     >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0].tolist()
     [2.0, 2.0]
+
+  References:
+    `optax.stateless` (optax 0.2.8).
   """
   if not callable(f):
     raise TypeError(f"gradtx.stateless: f must be callable, got {type(f).__name__}.")
@@ -262,6 +268,9 @@ def stateless_with_tree_map(
     >>> tx = gradtx.stateless_with_tree_map(lambda g, p: g + 0.5 * p)
     >>> tx.update({'w': jnp.ones(1)}, tx.init(None), {'w': jnp.ones(1)})[0]['w'].tolist()
     [1.5]
+
+  References:
+    `optax.stateless_with_tree_map` (optax 0.2.8).
   """
   fn = "stateless_with_tree_map"
   if not callable(f):

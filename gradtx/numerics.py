@@ -48,6 +48,9 @@ def safe_increment(count: Any) -> jax.Array:
     2147483647
     >>> gradtx.safe_increment(jnp.asarray(255, jnp.uint8))
     Array(255, dtype=uint8)
+
+  References:
+    `optax.safe_increment` (optax 0.2.8).
   """
   dtype = jnp.asarray(count).dtype
   if jnp.issubdtype(dtype, jnp.integer):
@@ -146,6 +149,9 @@ def safe_norm(
     5.0
     >>> jax.grad(lambda x: gradtx.safe_norm(x, 1e-6))(jnp.zeros(2)).tolist()
     [0.0, 0.0]
+
+  References:
+    `optax.safe_norm` (optax 0.2.8).
   """
   norm = jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=True)
   x = jnp.where(norm <= min_norm, jnp.ones_like(x), x)
@@ -177,6 +183,9 @@ def safe_root_mean_squares(x: Any, min_rms: Any) -> jax.Array:
     3.0
     >>> jax.grad(lambda x: gradtx.safe_root_mean_squares(x, 1e-6))(jnp.zeros(2)).tolist()
     [0.0, 0.0]
+
+  References:
+    `optax.safe_root_mean_squares` (optax 0.2.8).
   """
   rms = jnp.sqrt(jnp.mean(abs_sq(x)))
   x = jnp.where(rms <= min_rms, jnp.ones_like(x), x)

@@ -41,6 +41,9 @@ def apply_updates(params: Any, updates: Any) -> Any:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.apply_updates({'w': jnp.ones(2)}, {'w': -jnp.ones(2)})['w'].tolist()
     [0.0, 0.0]
+
+  References:
+    `optax.apply_updates` (optax 0.2.8).
   """
   _checks.check_same_structure("apply_updates", "params", params, "updates", updates)
   if _eager.worth_compiling((params, updates)):

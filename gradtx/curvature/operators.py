@@ -134,6 +134,10 @@ def hessian(loss_fn: Callable[..., Any], params: Any, *args: Any,
     >>> op.to_dense()
     Array([[ 6.,  0.],
            [ 0., 12.]], dtype=float32)
+
+  References:
+    Pearlmutter, "Fast Exact Multiplication by the Hessian", Neural Computation 6(1),
+    1994 (the Hessian-vector product as forward-over-reverse differentiation).
   """
   kind, data = _batch_list("hessian", args, batches, stacked_batches)
   first = data[0] if kind == "list" else (

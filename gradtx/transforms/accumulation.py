@@ -245,6 +245,9 @@ def apply_every(k: int | jax.Array = 1) -> GradientTransformation:
     ...   u, state = tx.update(jnp.asarray([g]), state)
     >>> u.tolist(), int(state.count)
     ([4.0], 0)
+
+  References:
+    `optax.apply_every` (optax 0.2.8).
   """
   fn = "apply_every"
   _checks.check_int(fn, "k", k, low=1, hint=" Hint: k=1 emits the updates at every call.")

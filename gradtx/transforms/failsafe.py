@@ -161,6 +161,9 @@ def zero_nans() -> GradientTransformation:
     >>> u, state = tx.update(jnp.asarray([1.0, jnp.nan]), tx.init(jnp.zeros(2)))
     >>> u.tolist(), bool(state.found_nan)
     ([1.0, 0.0], True)
+
+  References:
+    `optax.zero_nans` (optax 0.2.8).
   """
 
   def init_fn(params):
@@ -223,6 +226,9 @@ def skip_not_finite(updates: Any, gradient_step: Any, params: Any | None
     >>> _, state = tx.update(jnp.asarray([jnp.inf]), tx.init(jnp.zeros(1)))
     >>> int(state.mini_step), int(state.skip_state['num_not_finite'])
     (0, 1)
+
+  References:
+    `optax.skip_not_finite` (optax 0.2.8).
   """
   del gradient_step, params
   num_not_finite = jnp.sum(jnp.array(
@@ -258,6 +264,9 @@ def skip_large_updates(updates: Any, gradient_step: Any, params: Any | None,
     >>> skip = functools.partial(gradtx.skip_large_updates, max_squared_norm=10.0)
     >>> bool(skip(jnp.asarray([3.0, 1.0]), 0, None)[0]), bool(skip(jnp.ones(2), 0, None)[0])
     (True, False)
+
+  References:
+    `optax.skip_large_updates` (optax 0.2.8).
   """
   del gradient_step, params
   _checks.check_bound("skip_large_updates", "max_squared_norm", max_squared_norm)

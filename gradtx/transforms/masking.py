@@ -93,6 +93,9 @@ def masked(
     >>> g = {'w': jnp.ones(1), 'b': jnp.ones(1)}
     >>> tx.update(g, tx.init(g))[0]
     {'b': Array([1.], dtype=float32), 'w': Array([2.], dtype=float32)}
+
+  References:
+    `optax.masked` (optax 0.2.8).
   """
   if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
     raise TypeError(

@@ -79,6 +79,9 @@ def snapshot(measure_name: str, measure: Callable[[Updates], Any]) -> GradientTr
     >>> _, state = tx.update(jnp.asarray([3.0, 4.0]), tx.init(jnp.zeros(2)))
     >>> float(state.measurement['norm'])
     5.0
+
+  References:
+    `optax.transforms.snapshot` (optax 0.2.8).
   """
   _check_name("snapshot", "measure_name", measure_name)
   if not callable(measure):
@@ -124,6 +127,9 @@ def monitor(measures: dict[str, Any]) -> GradientTransformationExtraArgs:
     >>> _, state = tx.update(jnp.asarray([3.0, 4.0]), tx.init(jnp.zeros(2)))
     >>> float(state.measurements['norm'])
     5.0
+
+  References:
+    `optax.transforms.monitor` (optax 0.2.8).
   """
   if not isinstance(measures, dict):
     raise TypeError(f"gradtx.monitor: measures must be a dict from names to measures, got "
@@ -206,6 +212,9 @@ def measure_with_ema(
     >>> _, state = tx.update(jnp.asarray([3.0, 4.0]), tx.init(jnp.zeros(2)))
     >>> float(state.measurements['big'])
     0.5
+
+  References:
+    `optax.transforms.measure_with_ema` (optax 0.2.8).
   """
   fn = "measure_with_ema"
   if not callable(measure):
@@ -277,6 +286,9 @@ def health_monitor(inner: GradientTransformation | None = None) -> GradientTrans
     >>> _, state = tx.update({'w': jnp.asarray([3.0, 4.0])}, tx.init({'w': jnp.zeros(2)}))
     >>> {k: round(v, 3) for k, v in gradtx.read_measures(state).items() if 'norm' in k}
     {'grad_norm': 5.0, 'update_norm': 0.5, 'param_norm': nan}
+
+  References:
+    `optax.transforms.monitor` (optax 0.2.8), whose measurements it extends.
   """
   if inner is not None and not (hasattr(inner, "init") and hasattr(inner, "update")):
     raise TypeError(f"gradtx.health_monitor: inner must be a GradientTransformation or None, got "
@@ -341,6 +353,10 @@ def read_measures(opt_state: Any) -> dict[str, float | int]:
     >>> _, state = tx.update(jnp.asarray([3.0, 4.0]), tx.init(jnp.zeros(2)))
     >>> gradtx.read_measures(state)
     {'norm': 0.5}
+
+  References:
+    `jax.tree_util.tree_flatten_with_path`, over the states of `optax.transforms.monitor`
+    (optax 0.2.8).
   """
   states = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, _MEASURE_STATES))
             if isinstance(s, _MEASURE_STATES)]

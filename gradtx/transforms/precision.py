@@ -202,6 +202,9 @@ def state_bytes(state_or_tx: Any, params: Any = None) -> int:
     >>> p = jax.ShapeDtypeStruct((1000,), jnp.float32)
     >>> gradtx.state_bytes(gradtx.adam(1e-3), p)  # mu, nu and one int32 step count
     8004
+
+  References:
+    `jax.eval_shape` (abstract evaluation of `init`).
   """
   if params is not None and not _is_transformation(state_or_tx):
     raise ValueError("gradtx.state_bytes: params is only used with a transformation; call "
@@ -230,6 +233,9 @@ def state_bytes_per_param(state_or_tx: Any, params: Any) -> float:
     >>> p = jax.ShapeDtypeStruct((10**6,), jnp.bfloat16)
     >>> gradtx.state_bytes_per_param(gradtx.mixed_precision(gradtx.adam(1e-3)), p)
     12.000004
+
+  References:
+    `jax.eval_shape` (abstract evaluation of `init`).
   """
   if params is None:
     raise ValueError("gradtx.state_bytes_per_param: params must be given, to count their "

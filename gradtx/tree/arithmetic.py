@@ -73,6 +73,9 @@ def add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.tree.add({'a': jnp.ones(2)}, {'a': jnp.ones(2)}, {'a': jnp.ones(2)})
     {'a': Array([3., 3.], dtype=float32)}
+
+  References:
+    `optax.tree_utils.tree_add` (optax 0.2.8).
   """
   trees = (tree_x, tree_y, *other_trees)
   names = ("tree_x", "tree_y", *(f"other_trees[{i}]" for i in range(len(other_trees))))
@@ -172,6 +175,9 @@ def sum(tree: Any, associative_reduction: bool = False) -> Any:  # noqa: A001 (o
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.tree.sum({'a': jnp.ones(2), 'b': jnp.ones(3)})
     Array(5., dtype=float32)
+
+  References:
+    `optax.tree_utils.tree_sum` (optax 0.2.8).
   """
   check_bool("tree.sum", "associative_reduction", associative_reduction)
   sums = jax.tree.map(jnp.sum, tree)
@@ -269,6 +275,9 @@ def norm(tree: Any, ord: int | str | float | None = None,  # noqa: A002 (optax's
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.tree.norm({'a': jnp.array([3.]), 'b': jnp.array([-4.])})
     Array(5., dtype=float32)
+
+  References:
+    `optax.tree_utils.tree_norm` (optax 0.2.8).
   """
   check_bool("tree.norm", "squared", squared)
   if ord is None or (not isinstance(ord, str) and ord == 2):

@@ -161,6 +161,9 @@ def dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
     >>> t = {'a': jnp.ones(1, jnp.float16), 'b': jnp.ones(1)}
     >>> gradtx.tree.dtype(t, 'lowest'), gradtx.tree.dtype(t, 'highest')
     (dtype('float16'), dtype('float32'))
+
+  References:
+    `optax.tree_utils.tree_dtype` (optax 0.2.8).
   """
   check_choice("tree.dtype", "mixed_dtype_handler", mixed_dtype_handler, _MIXED)
   leaves = jax.tree.leaves(tree)

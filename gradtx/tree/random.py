@@ -50,6 +50,9 @@ def random_like(
     >>> import jax, jax.numpy as jnp, gradtx
     >>> gradtx.tree.random_like(jax.random.key(0), {'w': jnp.ones((2, 3))})['w'].shape
     (2, 3)
+
+  References:
+    `optax.tree_utils.tree_random_like` (optax 0.2.8).
   """
   keys = split_key_like(rng_key, target_tree)
   if "out_sharding" in inspect.signature(sampler).parameters:
