@@ -174,10 +174,19 @@ class EmptyState(NamedTuple):
 def init_empty_state(params: Params) -> EmptyState:
   """Returns `EmptyState()` whatever the params; the `init` of stateless transformations.
 
+  Args:
+    params: the params (ignored).
+
+  Returns:
+    `EmptyState()`.
+
   Example:
     >>> import gradtx
     >>> gradtx.init_empty_state({'w': 1.0})
     EmptyState()
+
+  References:
+    `optax.init_empty_state` (optax 0.2.8).
   """
   del params
   return EmptyState()
@@ -186,11 +195,17 @@ def init_empty_state(params: Params) -> EmptyState:
 def identity() -> GradientTransformation:
   """Passes updates through unchanged.
 
+  Returns:
+    A stateless `GradientTransformation` (its state is `EmptyState()`).
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.identity()
     >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0].tolist()
     [1.0, 1.0]
+
+  References:
+    `optax.identity` (optax 0.2.8).
   """
 
   def update_fn(updates, state, params=None, **extra_args):
@@ -203,11 +218,17 @@ def identity() -> GradientTransformation:
 def set_to_zero() -> GradientTransformation:
   """Replaces every update by zeros of the same shape and dtype (freezes the parameters).
 
+  Returns:
+    A stateless `GradientTransformation` (its state is `EmptyState()`).
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.set_to_zero()
     >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0].tolist()
     [0.0, 0.0]
+
+  References:
+    `optax.set_to_zero` (optax 0.2.8).
   """
 
   def update_fn(updates, state, params=None, **extra_args):
