@@ -91,6 +91,10 @@ class GradientTransformation(NamedTuple):
   so gradtx transformations run inside `optax.chain`, `flax.nnx.Optimizer` and flax linen's
   `TrainState`, and optax's transformations run inside `gradtx.chain`.
 
+  Attributes:
+    init: `init(params) -> state`, the initial state.
+    update: `update(updates, state, params=None, **extra_args) -> (updates, state)`.
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.scale(0.5)
@@ -111,6 +115,11 @@ class GradientTransformationExtraArgs(GradientTransformation):
   on them return it, as optax's do, so code that tests
   `isinstance(tx, GradientTransformationExtraArgs)` before passing `value=loss` works unchanged.
   `with_extra_args_support` turns any transformation into one.
+
+  Attributes:
+    init: `init(params) -> state`, the initial state.
+    update: `update(updates, state, params=None, **extra_args) -> (updates, state)`; extra keyword
+      arguments (`value`, `grad`, ...) are accepted.
 
   Example:
     >>> import jax.numpy as jnp, gradtx

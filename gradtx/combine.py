@@ -149,8 +149,11 @@ def named_chain(*transforms: tuple[str, GradientTransformation]
 
 
 class PartitionState(NamedTuple):
-  """State of `partition` (also `MultiTransformState`): a dict from label to that label's
-  `MaskedState`."""
+  """State of `partition` (also named `MultiTransformState`).
+
+  Attributes:
+    inner_states: a dict from label to that label's `MaskedState`.
+  """
 
   inner_states: Mapping[Hashable, Any]
 

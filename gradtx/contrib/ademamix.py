@@ -35,9 +35,15 @@ _UNIT = dict(low=0.0, high=1.0, high_open=True)  # [0, 1)
 
 
 class ScaleByAdemamixState(NamedTuple):
-  """State of `scale_by_ademamix`, optax's fields: the step counts of the fast EMA and second
-  moment (`count`) and of the slow EMA and its schedules (`count_m2`), the fast EMA `m1`, the slow
-  EMA `m2` and the second moment `nu`."""
+  """State of `scale_by_ademamix`, with optax's fields.
+
+  Attributes:
+    count: int32 scalar, the step count of the fast EMA and the second moment.
+    count_m2: int32 scalar, the step count of the slow EMA and its schedules.
+    m1: the fast EMA of the gradients, shaped like the params.
+    m2: the slow EMA of the gradients, shaped like the params.
+    nu: the EMA of the squared gradients, shaped like the params.
+  """
 
   count: jax.Array  # int32 scalar
   count_m2: jax.Array  # int32 scalar
@@ -199,8 +205,13 @@ def ademamix(
 
 
 class ScaleBySimplifiedAdEMAMixState(NamedTuple):
-  """State of `scale_by_simplified_ademamix`, optax's fields: the step count `t`, the
-  accumulated momentum `m` and the second moment `n`."""
+  """State of `scale_by_simplified_ademamix`, with optax's fields.
+
+  Attributes:
+    t: int32 scalar, the step count.
+    m: the accumulated momentum, shaped like the params.
+    n: the EMA of the squared gradients, shaped like the params.
+  """
 
   t: jax.Array  # int32 scalar
   m: Any

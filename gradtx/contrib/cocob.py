@@ -28,7 +28,15 @@ def _map(f, updates: Any, *rest: Any) -> Any:
 
 
 class COCOBState(NamedTuple):
-  """State of `scale_by_cocob` (optax's `COCOBState`), each field shaped like the params."""
+  r"""State of `scale_by_cocob` (optax's `COCOBState`), each field shaped like the params.
+
+  Attributes:
+    init_particles: :math:`x_0`, the initial params.
+    cumulative_gradients: :math:`\Theta_t`, minus the sum of past gradients.
+    scale: :math:`L_t`, the largest gradient magnitude seen.
+    subgradients: :math:`G_t`, the sum of gradient magnitudes.
+    reward: :math:`R_t`, the accumulated reward.
+  """
 
   init_particles: Any  # x_0, the initial params
   cumulative_gradients: Any  # -sum of past gradients

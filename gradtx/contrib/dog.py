@@ -39,7 +39,14 @@ def _check_params(fn: str, updates: Any, params: Any, init_params: Any) -> None:
 
 
 class DoGState(NamedTuple):
-  """State of `scale_by_dog` (optax's `DoGState`)."""
+  r"""State of `scale_by_dog` (optax's `DoGState`).
+
+  Attributes:
+    is_init_step: bool scalar, True before the first update.
+    init_params: :math:`x_0`, the initial params.
+    max_dist: :math:`\bar r_t`, the largest distance from :math:`x_0` so far (a scalar).
+    sum_sq_norm_grads: :math:`\sum_{i \le t} \|g_i\|^2` (a scalar).
+  """
 
   is_init_step: jax.Array  # bool scalar
   init_params: Any
@@ -175,7 +182,13 @@ def dog(
 
 
 class DoWGState(NamedTuple):
-  """State of `scale_by_dowg` (optax's `DoWGState`)."""
+  r"""State of `scale_by_dowg` (optax's `DoWGState`).
+
+  Attributes:
+    init_params: :math:`x_0`, the initial params.
+    weighted_sq_norm_grads: :math:`v_t = \sum_{i \le t} \bar r_i^2 \|g_i\|^2` (a scalar).
+    estim_sq_dist: :math:`\bar r_t^2`, the largest squared distance from :math:`x_0` (a scalar).
+  """
 
   init_params: Any
   weighted_sq_norm_grads: jax.Array  # scalar, the params' lowest dtype

@@ -45,8 +45,14 @@ def _check_transformation(fn: str, name: str, tx: Any) -> None:
 
 
 class GaLoreState(NamedTuple):
-  """State of `scale_by_galore`: step count, the base optimizer's state (on the low-rank
-  gradients of the matrix leaves, the full gradients of the others) and the projectors."""
+  """State of `scale_by_galore`: the base state on low-rank gradients, and the projectors.
+
+  Attributes:
+    count: int32 scalar, the step count (drives the projector refresh).
+    base_optimizer_state: the base optimizer's state, on the low-rank gradients of the matrix
+      leaves and the full gradients of the others.
+    projector: per matrix leaf an (m, r) or (n, r) projector; an empty (0, 0) array for the others.
+  """
 
   count: jax.Array  # int32 scalar
   base_optimizer_state: Any

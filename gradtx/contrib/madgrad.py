@@ -30,8 +30,14 @@ def _accumulate(acc: jax.Array, inc: jax.Array, g: jax.Array) -> jax.Array:
 
 
 class MadgradState(NamedTuple):
-  """State of `scale_by_madgrad`, optax's fields: the step count, the weighted sums of squared
-  gradients (:math:`G_k`) and of gradients (:math:`s_k`), and the initial params (:math:`x_0`)."""
+  """State of `scale_by_madgrad`, with optax's fields.
+
+  Attributes:
+    count: int32 scalar, the step count :math:`k`.
+    grad_sum_sq: :math:`G_k`, the weighted sum of squared gradients.
+    s: :math:`s_k`, the weighted sum of gradients.
+    x0: :math:`x_0`, the initial params.
+  """
 
   count: jax.Array  # int32 scalar
   grad_sum_sq: Any

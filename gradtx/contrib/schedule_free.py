@@ -40,9 +40,13 @@ __all__ = [
 class ScheduleFreeState(NamedTuple):
   """State of `schedule_free`, with optax's fields.
 
-  `b1` is the interpolation weight (kept for `schedule_free_eval_params`), `weight_sum` the sum
-  of the averaging weights, `step_count` the 1-based step, `max_lr` the largest learning rate
-  so far, `base_optimizer_state` the wrapped optimizer's state and `z` the base iterate.
+  Attributes:
+    b1: float scalar, the interpolation weight (kept for `schedule_free_eval_params`).
+    weight_sum: float scalar, the sum of the averaging weights.
+    step_count: int32 scalar, the 1-based step.
+    max_lr: float scalar, the largest learning rate so far.
+    base_optimizer_state: the wrapped optimizer's state.
+    z: the base iterate, shaped like the params.
   """
 
   b1: jax.Array  # float scalar (params' lowest dtype)

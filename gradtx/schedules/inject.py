@@ -201,8 +201,10 @@ class WrappedSchedule:
 
 
 class InjectStatefulHyperparamsState(NamedTuple):
-  """State of `inject_hyperparams` and `inject_stateful_hyperparams` (optax 0.2.8's class, fields
-  and layout, so checkpoints interchange; gradtx also names it `InjectHyperparamsState`).
+  """State of `inject_hyperparams` and `inject_stateful_hyperparams`.
+
+  optax 0.2.8's class, fields and layout, so checkpoints interchange; gradtx also names it
+  `InjectHyperparamsState`.
 
   `hyperparams` is a dict from argument name to a scalar array: the value used at the last step
   (at step 0 after `init`). Overwrite a constant one between steps with
@@ -210,6 +212,12 @@ class InjectStatefulHyperparamsState(NamedTuple):
   are recomputed at each step from their schedule's state, so overwriting them has no effect (as
   in optax). `hyperparams_states` maps each scheduled name to its schedule's state
   (`WrappedScheduleState(count)` for a plain schedule; empty when nothing is scheduled).
+
+  Attributes:
+    count: int32 scalar, the number of updates so far.
+    hyperparams: a dict from argument name to a scalar array, the value used at the last step.
+    hyperparams_states: a dict from each scheduled name to its schedule's state.
+    inner_state: the inner transformation's state.
   """
 
   count: jax.Array  # int32 scalar: the number of updates so far

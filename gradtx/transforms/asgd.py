@@ -22,7 +22,11 @@ __all__ = [
 
 
 class ScaleByAsgdState(NamedTuple):
-  """State of `scale_by_asgd`: the step count that drives the step-size decay."""
+  """State of `scale_by_asgd`: the step count that drives the step-size decay.
+
+  Attributes:
+    count: int32 scalar, the step count.
+  """
 
   count: jax.Array  # int32 scalar
 
@@ -87,7 +91,12 @@ def scale_by_asgd(
 
 
 class AsgdAveragingState(NamedTuple):
-  """State of `asgd_averaging`: the step count and the averaged params `ax` (torch's name)."""
+  r"""State of `asgd_averaging`: the step count and the averaged params `ax` (torch's name).
+
+  Attributes:
+    count: int32 scalar, the step count.
+    ax: :math:`\bar\theta_t`, the averaged params.
+  """
 
   count: jax.Array  # int32 scalar
   ax: Any

@@ -64,7 +64,12 @@ def _copy_params(params: Any, dtype: Any) -> Any:
 
 
 class PolyakAveragingState(NamedTuple):
-  """State of `polyak_averaging`: the number of averaged iterates and their mean."""
+  r"""State of `polyak_averaging`: the number of averaged iterates and their mean.
+
+  Attributes:
+    count: int32 scalar, the number of averaged iterates.
+    average: :math:`\hat\theta_t`, their mean.
+  """
 
   count: jax.Array  # int32 scalar
   average: Any
@@ -125,7 +130,12 @@ def polyak_averaging(accumulator_dtype: Any = None) -> GradientTransformation:
 
 
 class EmaParamsState(NamedTuple):
-  """State of `ema_params`: the step count and the (debiased) moving average of the params."""
+  r"""State of `ema_params`: the step count and the (debiased) moving average of the params.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    average: :math:`\hat\theta_t`, the (debiased) moving average of the params.
+  """
 
   count: jax.Array  # int32 scalar
   average: Any
@@ -254,8 +264,14 @@ def averaged_params(opt_state: Any) -> Any:
 
 
 class SnapshotEnsembleState(NamedTuple):
-  """State of `snapshot_ensemble`: the step count, a ring buffer of params snapshots (each leaf
-  with a leading axis of `num_snapshots`), the number of snapshots stored and the next slot."""
+  """State of `snapshot_ensemble`: a ring buffer of params snapshots.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    snapshots: the snapshots, each leaf with a leading axis of `num_snapshots`.
+    num_stored: int32 scalar in [0, num_snapshots], the snapshots stored.
+    next_index: int32 scalar in [0, num_snapshots), the next slot.
+  """
 
   count: jax.Array  # int32 scalar
   snapshots: Any

@@ -101,8 +101,12 @@ class ConditionFn(Protocol):
 
 
 class ConditionallyTransformState(NamedTuple):
-  """State of `conditionally_transform`, with optax's field names: the inner transformation's
-  state and `step`, the int32 count of `update` calls so far (saturating at the int32 maximum)."""
+  """State of `conditionally_transform`, with optax's field names.
+
+  Attributes:
+    inner_state: the inner transformation's state.
+    step: int32 scalar, the `update` calls so far (saturating at the int32 maximum).
+  """
 
   inner_state: Any
   step: jax.Array  # int32 scalar
@@ -181,8 +185,12 @@ def conditionally_transform(
 
 
 class ConditionallyMaskState(NamedTuple):
-  """State of `conditionally_mask`, with optax's field names and order: `step`, the int32 count
-  of `update` calls so far (saturating at the int32 maximum), and the inner state."""
+  """State of `conditionally_mask`, with optax's field names and order.
+
+  Attributes:
+    step: int32 scalar, the `update` calls so far (saturating at the int32 maximum).
+    inner_state: the inner transformation's state.
+  """
 
   step: jax.Array  # int32 scalar
   inner_state: Any

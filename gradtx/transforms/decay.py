@@ -53,6 +53,9 @@ class WeightDecaySchedule(NamedTuple):
 
   optax's name and layout for a `weight_decay` schedule; gradtx uses it as well when only
   `schedule_multiplier` (not in optax) is a schedule.
+
+  Attributes:
+    count: int32 scalar, the step count.
   """
 
   count: jax.Array  # int32 scalar

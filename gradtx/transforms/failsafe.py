@@ -35,9 +35,11 @@ def _all_finite(tree: Any) -> jax.Array:
 class ApplyIfFiniteState(NamedTuple):
   """State of `apply_if_finite`, with optax's field names.
 
-  `notfinite_count` counts the consecutive non-finite steps (reset to 0 by a finite one);
-  `last_finite` is whether the last step's updates were finite; `total_notfinite` counts every
-  non-finite step since `init`; `inner_state` is the wrapped transformation's state.
+  Attributes:
+    notfinite_count: int32 scalar, the consecutive non-finite steps.
+    last_finite: bool scalar, whether the last step's updates were finite.
+    total_notfinite: int32 scalar, every non-finite step since `init`.
+    inner_state: the wrapped transformation's state.
   """
 
   notfinite_count: jax.Array  # int32 scalar
@@ -134,8 +136,8 @@ def apply_if_finite(
 class ZeroNansState(NamedTuple):
   """State of `zero_nans`, with optax's field name.
 
-  `found_nan` has the structure of the params: each leaf a bool scalar, whether the last
-  `update` found (and zeroed) a NaN in that leaf's update.
+  Attributes:
+    found_nan: per params leaf a bool scalar: whether the last update had a NaN there.
   """
 
   found_nan: Any

@@ -470,7 +470,9 @@ class ZoomLinesearchInfo(NamedTuple):
 
 
 class ScaleByZoomLinesearchState(NamedTuple):
-  """State of `scale_by_zoom_linesearch` (optax's layout; `init` builds strongly typed leaves, where
+  """State of `scale_by_zoom_linesearch`, with optax's layout.
+
+  State of `scale_by_zoom_linesearch` (optax's layout; `init` builds strongly typed leaves, where
   optax's are weakly typed, so a jitted step does not compile twice).
 
   Attributes:

@@ -26,7 +26,11 @@ class MaskedNode(NamedTuple):
 
 
 class MaskedState(NamedTuple):
-  """State of `masked`: the inner transformation's state, built from the masked-in leaves."""
+  """State of `masked`: the inner transformation's state, built from the masked-in leaves.
+
+  Attributes:
+    inner_state: the inner transformation's state, on the masked-in leaves.
+  """
 
   inner_state: Any
 

@@ -45,9 +45,10 @@ def _check_float_params(params: Any) -> None:
 class MixedPrecisionState(NamedTuple):
   """State of `mixed_precision`.
 
-  `master` holds the high-precision copy of each low-precision param leaf (`None` for the leaves
-  that already have `master_dtype` or a wider one); `inner_state` is the wrapped transformation's
-  state, built on the high-precision params (so its moments are float32 too).
+  Attributes:
+    master: the high-precision copy of each low-precision param leaf (`None` where the leaf
+      already has `master_dtype` or a wider one).
+    inner_state: the wrapped transformation's state, built on the high-precision params.
   """
 
   master: Any

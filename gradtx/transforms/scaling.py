@@ -61,7 +61,11 @@ def scale(step_size: Any) -> GradientTransformation:
 
 
 class ScaleByScheduleState(NamedTuple):
-  """The step count of `scale_by_schedule` and `scale_by_learning_rate`."""
+  """The step count of `scale_by_schedule` and `scale_by_learning_rate`.
+
+  Attributes:
+    count: int32 scalar, the step count.
+  """
 
   count: jax.Array  # int32 scalar
 
