@@ -91,6 +91,10 @@ class GradientTransformation(NamedTuple):
   so gradtx transformations run inside `optax.chain`, `flax.nnx.Optimizer` and flax linen's
   `TrainState`, and optax's transformations run inside `gradtx.chain`.
 
+  Attributes:
+    init: `init(params) -> state`, the initial state.
+    update: `update(updates, state, params=None, **extra_args) -> (updates, state)`.
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.scale(0.5)
@@ -111,6 +115,11 @@ class GradientTransformationExtraArgs(GradientTransformation):
   on them return it, as optax's do, so code that tests
   `isinstance(tx, GradientTransformationExtraArgs)` before passing `value=loss` works unchanged.
   `with_extra_args_support` turns any transformation into one.
+
+  Attributes:
+    init: `init(params) -> state`, the initial state.
+    update: `update(updates, state, params=None, **extra_args) -> (updates, state)`; extra keyword
+      arguments (`value`, `grad`, ...) are accepted.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
@@ -145,6 +154,9 @@ def with_extra_args_support(tx: GradientTransformation) -> GradientTransformatio
     >>> tx = gradtx.with_extra_args_support(plain)
     >>> tx.update(jnp.ones(1), tx.init(None), value=3.0)[0].tolist()
     [2.0]
+
+  References:
+    `optax.with_extra_args_support` (optax 0.2.8).
   """
   if isinstance(tx, GradientTransformationExtraArgs):
     return tx
@@ -171,10 +183,19 @@ class EmptyState(NamedTuple):
 def init_empty_state(params: Params) -> EmptyState:
   """Returns `EmptyState()` whatever the params; the `init` of stateless transformations.
 
+  Args:
+    params: the params (ignored).
+
+  Returns:
+    `EmptyState()`.
+
   Example:
     >>> import gradtx
     >>> gradtx.init_empty_state({'w': 1.0})
     EmptyState()
+
+  References:
+    `optax.init_empty_state` (optax 0.2.8).
   """
   del params
   return EmptyState()
@@ -183,11 +204,17 @@ def init_empty_state(params: Params) -> EmptyState:
 def identity() -> GradientTransformation:
   """Passes updates through unchanged.
 
+  Returns:
+    A stateless `GradientTransformation` (its state is `EmptyState()`).
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.identity()
     >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0].tolist()
     [1.0, 1.0]
+
+  References:
+    `optax.identity` (optax 0.2.8).
   """
 
   def update_fn(updates, state, params=None, **extra_args):
@@ -200,11 +227,17 @@ def identity() -> GradientTransformation:
 def set_to_zero() -> GradientTransformation:
   """Replaces every update by zeros of the same shape and dtype (freezes the parameters).
 
+  Returns:
+    A stateless `GradientTransformation` (its state is `EmptyState()`).
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> tx = gradtx.set_to_zero()
     >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0].tolist()
     [0.0, 0.0]
+
+  References:
+    `optax.set_to_zero` (optax 0.2.8).
   """
 
   def update_fn(updates, state, params=None, **extra_args):
@@ -231,6 +264,9 @@ def stateless(
     >>> tx = gradtx.stateless(lambda u, p: jax.tree.map(lambda x: 2 * x, u))
     >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0].tolist()
     [2.0, 2.0]
+
+  References:
+    `optax.stateless` (optax 0.2.8).
   """
   if not callable(f):
     raise TypeError(f"gradtx.stateless: f must be callable, got {type(f).__name__}.")
@@ -262,6 +298,9 @@ def stateless_with_tree_map(
     >>> tx = gradtx.stateless_with_tree_map(lambda g, p: g + 0.5 * p)
     >>> tx.update({'w': jnp.ones(1)}, tx.init(None), {'w': jnp.ones(1)})[0]['w'].tolist()
     [1.5]
+
+  References:
+    `optax.stateless_with_tree_map` (optax 0.2.8).
   """
   fn = "stateless_with_tree_map"
   if not callable(f):

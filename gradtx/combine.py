@@ -47,6 +47,9 @@ def chain(*transforms: GradientTransformation) -> GradientTransformationExtraArg
     >>> tx = gradtx.chain(gradtx.scale(2.0), gradtx.scale(-0.5))
     >>> tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))[0].tolist()
     [-1.0, -1.0]
+
+  References:
+    `optax.chain` (optax 0.2.8).
   """
   for i, t in enumerate(transforms):
     if not (callable(getattr(t, "init", None)) and callable(getattr(t, "update", None))):
@@ -102,6 +105,9 @@ def named_chain(*transforms: tuple[str, GradientTransformation]
     >>> updates, state = tx.update(jnp.full(2, 5.0), tx.init(jnp.zeros(2)))
     >>> updates.tolist(), list(state)
     ([-0.5, -0.5], ['clip', 'lr'])
+
+  References:
+    `optax.named_chain` (optax 0.2.8).
   """
   fn = "named_chain"
   for i, pair in enumerate(transforms):
@@ -143,8 +149,11 @@ def named_chain(*transforms: tuple[str, GradientTransformation]
 
 
 class PartitionState(NamedTuple):
-  """State of `partition` (also `MultiTransformState`): a dict from label to that label's
-  `MaskedState`."""
+  """State of `partition` (also named `MultiTransformState`).
+
+  Attributes:
+    inner_states: a dict from label to that label's `MaskedState`.
+  """
 
   inner_states: Mapping[Hashable, Any]
 
@@ -199,6 +208,9 @@ def partition(
     >>> g = {'w': jnp.ones(1), 'b': jnp.ones(1)}
     >>> tx.update(g, tx.init(g))[0]
     {'b': Array([0.], dtype=float32), 'w': Array([-1.], dtype=float32)}
+
+  References:
+    `optax.partition` (optax 0.2.8; formerly `multi_transform`).
   """
   fn = "partition"
   if not isinstance(transforms, Mapping):

@@ -48,6 +48,9 @@ def safe_increment(count: Any) -> jax.Array:
     2147483647
     >>> gradtx.safe_increment(jnp.asarray(255, jnp.uint8))
     Array(255, dtype=uint8)
+
+  References:
+    `optax.safe_increment` (optax 0.2.8).
   """
   dtype = jnp.asarray(count).dtype
   if jnp.issubdtype(dtype, jnp.integer):
@@ -63,12 +66,23 @@ def safe_increment(count: Any) -> jax.Array:
 
 
 def abs_sq(x: jax.Array) -> jax.Array:
-  """Squared magnitude `|x|^2`, real for complex `x`.
+  r"""Squared magnitude `|x|^2`, real for complex `x`.
+
+  .. math:: |x|^2 = \operatorname{Re}(x)^2 + \operatorname{Im}(x)^2
+
+  Args:
+    x: an array, real or complex.
+
+  Returns:
+    An array shaped like `x`, of `x`'s real dtype.
 
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> float(gradtx.abs_sq(jnp.asarray(3.0 + 4.0j)))
     25.0
+
+  References:
+    `optax._src.numerics.abs_sq` (optax 0.2.8).
   """
   x = jnp.asarray(x)
   if jnp.iscomplexobj(x):
@@ -79,10 +93,19 @@ def abs_sq(x: jax.Array) -> jax.Array:
 def global_norm(updates: Any) -> jax.Array:
   r"""The L2 norm of all leaves together, :math:`\sqrt{\sum_i \|g_i\|_2^2}`.
 
+  Args:
+    updates: a pytree of arrays (None leaves are skipped).
+
+  Returns:
+    A scalar array (float32 zero for a tree without leaves).
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> float(gradtx.global_norm({'a': jnp.asarray([3.0]), 'b': jnp.asarray([4.0])}))
     5.0
+
+  References:
+    `optax.global_norm` (optax 0.2.8).
   """
   leaves = [x for x in jax.tree.leaves(updates) if x is not None]
   if not leaves:
@@ -126,6 +149,9 @@ def safe_norm(
     5.0
     >>> jax.grad(lambda x: gradtx.safe_norm(x, 1e-6))(jnp.zeros(2)).tolist()
     [0.0, 0.0]
+
+  References:
+    `optax.safe_norm` (optax 0.2.8).
   """
   norm = jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=True)
   x = jnp.where(norm <= min_norm, jnp.ones_like(x), x)
@@ -157,6 +183,9 @@ def safe_root_mean_squares(x: Any, min_rms: Any) -> jax.Array:
     3.0
     >>> jax.grad(lambda x: gradtx.safe_root_mean_squares(x, 1e-6))(jnp.zeros(2)).tolist()
     [0.0, 0.0]
+
+  References:
+    `optax.safe_root_mean_squares` (optax 0.2.8).
   """
   rms = jnp.sqrt(jnp.mean(abs_sq(x)))
   x = jnp.where(rms <= min_rms, jnp.ones_like(x), x)
@@ -173,8 +202,9 @@ def _spectral_radius_upper_bound(matrix: jax.Array) -> jax.Array:
 
 def nnls(A: Any, b: Any, iters: int, unroll: int | bool = 1,
          L: Any = None) -> jax.Array:
-  r"""Non-negative least squares, :math:`\min_{x \ge 0} \|A x - b\|_2`, by fast projected
-  gradient (Polyak 2015), as optax.
+  r"""Non-negative least squares by fast projected gradient (Polyak 2015), as optax.
+
+  Solves :math:`\min_{x \ge 0} \|A x - b\|_2`.
 
   A Nesterov-accelerated gradient step on :math:`\tfrac12\|Ax - b\|^2` with step :math:`1/L`,
   projected onto :math:`x \ge 0`, for exactly `iters` steps (a `lax.scan`: bounded, vmappable),

@@ -41,6 +41,9 @@ def apply_updates(params: Any, updates: Any) -> Any:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.apply_updates({'w': jnp.ones(2)}, {'w': -jnp.ones(2)})['w'].tolist()
     [0.0, 0.0]
+
+  References:
+    `optax.apply_updates` (optax 0.2.8).
   """
   _checks.check_same_structure("apply_updates", "params", params, "updates", updates)
   if _eager.worth_compiling((params, updates)):
@@ -78,10 +81,23 @@ def incremental_update(new_tensors: Any, old_tensors: Any, step_size: Any) -> An
   Used for target networks; `step_size` is :math:`\tau` in [0, 1]. A `None` leaf of
   `new_tensors` gives `None`, as in optax.
 
+  Args:
+    new_tensors: the new values (a pytree; `None` leaves give `None`).
+    old_tensors: the current values, same structure.
+    step_size: :math:`\tau` in [0, 1].
+
+  Returns:
+    The interpolated pytree, same structure.
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.incremental_update(jnp.ones(1), jnp.zeros(1), 0.25).tolist()
     [0.25]
+
+  References:
+    `optax.incremental_update` (optax 0.2.8); Mnih et al., "Human-level control through deep
+    reinforcement learning", Nature 518, 2015; Lillicrap et al., "Continuous control with deep
+    reinforcement learning", ICLR 2016 (soft target updates). https://arxiv.org/abs/1509.02971
   """
   _checks.check_scalar("incremental_update", "step_size", step_size, low=0.0, high=1.0)
   return jax.tree.map(

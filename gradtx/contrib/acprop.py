@@ -122,8 +122,19 @@ def acprop(
   r"""ACProp (Zhuang et al.) with decoupled weight decay, as optax.
 
   Builds `chain(scale_by_acprop(b1, b2, eps, eps_root), add_decayed_weights(weight_decay, mask),
-  scale_by_learning_rate(learning_rate))` (equations in `scale_by_acprop`); the decay is
-  multiplied by the learning rate, as PyTorch's AdamW.
+  scale_by_learning_rate(learning_rate))`; the decay is multiplied by the learning rate, as
+  PyTorch's AdamW:
+
+  .. math::
+      m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
+      s_t = \beta_2 s_{t-1} + (1 - \beta_2) (g_t - m_{t-1})^2 + \bar\epsilon,
+
+      \theta_t = \theta_{t-1} - \eta_t \Big(\frac{g_t}{\sqrt{s_{t-1} / (1 - \beta_2^{t-1})}
+      + \epsilon} + \lambda \theta_{t-1}\Big) \quad (t > 1)
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1` = `b1`, :math:`\beta_2` = `b2`,
+  :math:`\epsilon` = `eps`, :math:`\bar\epsilon` = `eps_root`, :math:`\lambda` = `weight_decay`
+  (on the masked leaves); the first step divides by :math:`1 + \epsilon` (see `scale_by_acprop`).
 
   Args:
     learning_rate: a float, scalar array or schedule.

@@ -35,9 +35,15 @@ _UNIT = dict(low=0.0, high=1.0, high_open=True)  # [0, 1)
 
 
 class ScaleByAdemamixState(NamedTuple):
-  """State of `scale_by_ademamix`, optax's fields: the step counts of the fast EMA and second
-  moment (`count`) and of the slow EMA and its schedules (`count_m2`), the fast EMA `m1`, the slow
-  EMA `m2` and the second moment `nu`."""
+  """State of `scale_by_ademamix`, with optax's fields.
+
+  Attributes:
+    count: int32 scalar, the step count of the fast EMA and the second moment.
+    count_m2: int32 scalar, the step count of the slow EMA and its schedules.
+    m1: the fast EMA of the gradients, shaped like the params.
+    m2: the slow EMA of the gradients, shaped like the params.
+    nu: the EMA of the squared gradients, shaped like the params.
+  """
 
   count: jax.Array  # int32 scalar
   count_m2: jax.Array  # int32 scalar
@@ -155,8 +161,21 @@ def ademamix(
   r"""AdEMAMix (Pagliardini et al.) with decoupled weight decay, as optax.
 
   Builds `chain(scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype),
-  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))` (equations in
-  `scale_by_ademamix`). Best for long runs; the paper warms `b3` and `alpha` up with schedules.
+  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))`. Best for long
+  runs; the paper warms `b3` and `alpha` up with schedules.
+
+  .. math::
+      m^{(1)}_t = \beta_1 m^{(1)}_{t-1} + (1 - \beta_1) g_t, \quad
+      m^{(2)}_t = \beta_{3,t} m^{(2)}_{t-1} + (1 - \beta_{3,t}) g_t, \quad
+      \nu_t = \beta_2 \nu_{t-1} + (1 - \beta_2) g_t^2,
+
+      \theta_t = \theta_{t-1} - \eta_t \Big(\frac{m^{(1)}_t / (1 - \beta_1^t) + \alpha_t m^{(2)}_t}
+      {\sqrt{\nu_t / (1 - \beta_2^t) + \bar\epsilon} + \epsilon} + \lambda \theta_{t-1}\Big)
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1, \beta_2` = `b1, b2`,
+  :math:`\beta_{3,t}` = `b3`, :math:`\alpha_t` = `alpha` (schedules of the 0-based step),
+  :math:`\epsilon` = `eps`, :math:`\bar\epsilon` = `eps_root` and :math:`\lambda` =
+  `weight_decay` (on the masked leaves).
 
   Args:
     learning_rate: a float, scalar array or schedule.
@@ -186,8 +205,13 @@ def ademamix(
 
 
 class ScaleBySimplifiedAdEMAMixState(NamedTuple):
-  """State of `scale_by_simplified_ademamix`, optax's fields: the step count `t`, the
-  accumulated momentum `m` and the second moment `n`."""
+  """State of `scale_by_simplified_ademamix`, with optax's fields.
+
+  Attributes:
+    t: int32 scalar, the step count.
+    m: the accumulated momentum, shaped like the params.
+    n: the EMA of the squared gradients, shaped like the params.
+  """
 
   t: jax.Array  # int32 scalar
   m: Any
@@ -291,8 +315,17 @@ def simplified_ademamix(
   r"""Simplified AdEMAMix (Morwani et al.) with decoupled weight decay, as optax.
 
   Builds `chain(scale_by_simplified_ademamix(b1, b2, alpha, eps, eps_root),
-  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))` (equations
-  in `scale_by_simplified_ademamix`).
+  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))`:
+
+  .. math::
+      m_t = \beta_1 m_{t-1} + g_t, \quad
+      n_t = g_t^2 + \beta_2 (n_{t-1} - g_t^2), \qquad
+      \theta_t = \theta_{t-1} - \eta_t \Big(\frac{m_t + \alpha_t g_t}
+      {\sqrt{n_t / (1 - \beta_2^t) + \bar\epsilon} + \epsilon} + \lambda \theta_{t-1}\Big)
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1` = `b1`, :math:`\beta_2` = `b2`,
+  :math:`\alpha_t` = `alpha` (a schedule of the 0-based step), :math:`\epsilon` = `eps`,
+  :math:`\bar\epsilon` = `eps_root` and :math:`\lambda` = `weight_decay` (on the masked leaves).
 
   Args:
     learning_rate: a float, scalar array or schedule.

@@ -135,8 +135,18 @@ def adopt(
   r"""ADOPT (Taniguchi et al.), as optax's.
 
   Builds `chain(scale_by_adopt(b1, b2, eps, mu_dtype, nesterov=..., use_clipping=...,
-  clip_value_fn=...), scale_by_learning_rate(learning_rate))` (equations in `scale_by_adopt`).
-  The first step is zero: it only measures the second moment.
+  clip_value_fn=...), scale_by_learning_rate(learning_rate))`. The first step is zero: it only
+  measures the second moment (:math:`v_0 = g_0^2`, :math:`m_0 = 0`); then, for :math:`t \ge 1`,
+
+  .. math::
+      \hat g_t = \mathrm{clip}\Big(\frac{g_t}{\max(\sqrt{v_{t-1}}, \epsilon)}, c_t\Big), \quad
+      m_t = \beta_1 m_{t-1} + (1 - \beta_1) \hat g_t, \quad
+      v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \qquad
+      \theta_t = \theta_{t-1} - \eta_t m_t
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1` = `b1`, :math:`\beta_2` = `b2`,
+  :math:`\epsilon` = `eps`, :math:`c_t` = `clip_value_fn(t)` (no clip without `use_clipping`);
+  `nesterov` steps along :math:`\beta_1 m_t + (1 - \beta_1) \hat g_t`.
 
   Args:
     learning_rate: a float, scalar array or schedule.

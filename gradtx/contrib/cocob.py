@@ -28,7 +28,15 @@ def _map(f, updates: Any, *rest: Any) -> Any:
 
 
 class COCOBState(NamedTuple):
-  """State of `scale_by_cocob` (optax's `COCOBState`), each field shaped like the params."""
+  r"""State of `scale_by_cocob` (optax's `COCOBState`), each field shaped like the params.
+
+  Attributes:
+    init_particles: :math:`x_0`, the initial params.
+    cumulative_gradients: :math:`\Theta_t`, minus the sum of past gradients.
+    scale: :math:`L_t`, the largest gradient magnitude seen.
+    subgradients: :math:`G_t`, the sum of gradient magnitudes.
+    reward: :math:`R_t`, the accumulated reward.
+  """
 
   init_particles: Any  # x_0, the initial params
   cumulative_gradients: Any  # -sum of past gradients
@@ -126,7 +134,16 @@ def cocob(
 
   `chain(add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate,
   flip_sign=False), scale_by_cocob(alpha, eps))`: the (decayed) gradients, multiplied by
-  `learning_rate`, drive the bets of `scale_by_cocob` (see it for the equation).
+  `learning_rate`, drive the bets of `scale_by_cocob`. With :math:`g_t` the gradient plus
+  :math:`\lambda x_t`, times :math:`\eta_t`:
+
+  .. math::
+      L_t = \max(L_{t-1}, |g_t|), \quad G_t = G_{t-1} + |g_t|, \quad
+      R_t = \max(R_{t-1} - g_t (x_t - x_0), 0), \quad \Theta_t = \Theta_{t-1} - g_t, \\
+      x_{t+1} = x_0 + \frac{\Theta_t}{L_t \max(G_t + L_t, \alpha L_t)} (L_t + R_t)
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\lambda` = `weight_decay` (on the masked
+  leaves), :math:`\alpha` = `alpha`, :math:`L_0` = `eps` and :math:`G_0 = R_0 = \Theta_0 = 0`.
 
   Args:
     learning_rate: a multiplier of the gradients (1.0: the paper's algorithm); a float, array or

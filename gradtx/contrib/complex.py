@@ -37,7 +37,11 @@ def _is_pair(x: Any) -> bool:
 
 
 class SplitRealAndImaginaryState(NamedTuple):
-  """State of `split_real_and_imaginary`: the inner transformation's state."""
+  """State of `split_real_and_imaginary`: the inner transformation's state.
+
+  Attributes:
+    inner_state: the inner transformation's state (on the real pairs).
+  """
 
   inner_state: Any
 

@@ -27,9 +27,16 @@ __all__ = [
 
 
 class DAdaptAdamWState(NamedTuple):
-  """State of `dadapt_adamw`, with optax's fields: the moments `exp_avg` (of the
-  step-size-scaled gradients) and `exp_avg_sq`, the weighted gradient sum `grad_sum`, the
-  step-size estimate `estim_lr` (:math:`d`), the weighted numerator and the step count."""
+  """State of `dadapt_adamw`, with optax's fields.
+
+  Attributes:
+    exp_avg: the first moment of the step-size-scaled gradients, shaped like the params.
+    exp_avg_sq: the second moment, shaped like the params.
+    grad_sum: the weighted sum of the gradients, shaped like the params.
+    estim_lr: :math:`d`, the step-size estimate (a float scalar of the params' lowest dtype).
+    numerator_weighted: the weighted numerator of the estimate (a float scalar).
+    count: int32 scalar, the step count.
+  """
 
   exp_avg: Any
   exp_avg_sq: Any

@@ -39,7 +39,14 @@ def _check_params(fn: str, updates: Any, params: Any, init_params: Any) -> None:
 
 
 class DoGState(NamedTuple):
-  """State of `scale_by_dog` (optax's `DoGState`)."""
+  r"""State of `scale_by_dog` (optax's `DoGState`).
+
+  Attributes:
+    is_init_step: bool scalar, True before the first update.
+    init_params: :math:`x_0`, the initial params.
+    max_dist: :math:`\bar r_t`, the largest distance from :math:`x_0` so far (a scalar).
+    sum_sq_norm_grads: :math:`\sum_{i \le t} \|g_i\|^2` (a scalar).
+  """
 
   is_init_step: jax.Array  # bool scalar
   init_params: Any
@@ -175,7 +182,13 @@ def dog(
 
 
 class DoWGState(NamedTuple):
-  """State of `scale_by_dowg` (optax's `DoWGState`)."""
+  r"""State of `scale_by_dowg` (optax's `DoWGState`).
+
+  Attributes:
+    init_params: :math:`x_0`, the initial params.
+    weighted_sq_norm_grads: :math:`v_t = \sum_{i \le t} \bar r_i^2 \|g_i\|^2` (a scalar).
+    estim_sq_dist: :math:`\bar r_t^2`, the largest squared distance from :math:`x_0` (a scalar).
+  """
 
   init_params: Any
   weighted_sq_norm_grads: jax.Array  # scalar, the params' lowest dtype
@@ -260,8 +273,16 @@ def dowg(
   r"""Distance over Weighted Gradients (DoWG): SGD with a learning-rate-free step size.
 
   `chain(add_decayed_weights(weight_decay, mask) (if weight_decay is not None),
-  scale_by_dowg(init_estim_sq_dist, eps), scale_by_learning_rate(learning_rate))`; see
-  `scale_by_dowg` for the equation.
+  scale_by_dowg(init_estim_sq_dist, eps), scale_by_learning_rate(learning_rate))`:
+
+  .. math::
+      \bar r_t^2 = \max(\bar r_{t-1}^2, \|x_t - x_0\|^2), \quad
+      v_t = v_{t-1} + \bar r_t^2 \|g_t\|^2, \qquad
+      x_{t+1} = x_t - \eta_t \frac{\bar r_t^2}{\sqrt{v_t} + \epsilon} g_t
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\epsilon` = `eps`, :math:`\bar r_0^2` =
+  `init_estim_sq_dist` (`eps` if None) and :math:`g_t` the gradient plus `weight_decay` times
+  the params when given.
 
   Args:
     learning_rate: a multiplier of DoWG's step size (1.0: none); a float, array or schedule.

@@ -45,8 +45,14 @@ def _check_transformation(fn: str, name: str, tx: Any) -> None:
 
 
 class GaLoreState(NamedTuple):
-  """State of `scale_by_galore`: step count, the base optimizer's state (on the low-rank
-  gradients of the matrix leaves, the full gradients of the others) and the projectors."""
+  """State of `scale_by_galore`: the base state on low-rank gradients, and the projectors.
+
+  Attributes:
+    count: int32 scalar, the step count (drives the projector refresh).
+    base_optimizer_state: the base optimizer's state, on the low-rank gradients of the matrix
+      leaves and the full gradients of the others.
+    projector: per matrix leaf an (m, r) or (n, r) projector; an empty (0, 0) array for the others.
+  """
 
   count: jax.Array  # int32 scalar
   base_optimizer_state: Any
@@ -197,7 +203,16 @@ def galore(
   Builds `chain(scale_by_galore(rank, update_proj_gap, scale, base_optimizer,
   weight_dimension_numbers), add_decayed_weights(weight_decay, mask),
   scale_by_learning_rate(learning_rate))`, as optax: the decoupled weight decay acts in the full
-  parameter space. See `scale_by_galore` for the projection.
+  parameter space. For each projected matrix:
+
+  .. math::
+      P_t = U_{:, :r} \text{ of } \operatorname{svd}(G_t) \text{ if } t \bmod T = 0
+      \text{ else } P_{t-1}, \qquad
+      W_t = W_{t-1} - \eta_t \big(\alpha P_t\, \rho(P_t^\top G_t) + \lambda W_{t-1}\big)
+
+  with :math:`\eta_t` = `learning_rate`, :math:`r` = `rank`, :math:`T` = `update_proj_gap`,
+  :math:`\alpha` = `scale`, :math:`\rho` = `base_optimizer` and :math:`\lambda` =
+  `weight_decay` (on the masked leaves); see `scale_by_galore` for the projection's side.
 
   Args:
     learning_rate: a float, array or schedule.

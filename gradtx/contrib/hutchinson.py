@@ -19,7 +19,11 @@ __all__ = ["HutchinsonState", "hutchinson_estimator_diag_hessian"]
 
 
 class HutchinsonState(NamedTuple):
-  """State of `hutchinson_estimator_diag_hessian`: the PRNG key, split at every update."""
+  """State of `hutchinson_estimator_diag_hessian`: the PRNG key, split at every update.
+
+  Attributes:
+    key: the PRNG key, split at every update.
+  """
 
   key: jax.Array
 

@@ -30,8 +30,14 @@ def _accumulate(acc: jax.Array, inc: jax.Array, g: jax.Array) -> jax.Array:
 
 
 class MadgradState(NamedTuple):
-  """State of `scale_by_madgrad`, optax's fields: the step count, the weighted sums of squared
-  gradients (:math:`G_k`) and of gradients (:math:`s_k`), and the initial params (:math:`x_0`)."""
+  """State of `scale_by_madgrad`, with optax's fields.
+
+  Attributes:
+    count: int32 scalar, the step count :math:`k`.
+    grad_sum_sq: :math:`G_k`, the weighted sum of squared gradients.
+    s: :math:`s_k`, the weighted sum of gradients.
+    x0: :math:`x_0`, the initial params.
+  """
 
   count: jax.Array  # int32 scalar
   grad_sum_sq: Any
@@ -141,8 +147,18 @@ def madgrad(
   r"""MADGRAD (Defazio & Jelassi), with optax's L2 weight decay added to the gradient first.
 
   Builds `chain(add_decayed_weights(weight_decay, mask), scale_by_madgrad(learning_rate,
-  momentum, eps))` (equations in `scale_by_madgrad`); the decay goes through the adaptive
-  denominator, as optax and the paper's PyTorch code do.
+  momentum, eps))`; the decay goes through the adaptive denominator, as optax and the paper's
+  PyTorch code do:
+
+  .. math::
+      \tilde g_k = g_k + \mu x_k, \quad \lambda_k = (\eta_k + \epsilon) \sqrt{k + 1}, \quad
+      s_{k+1} = s_k + \lambda_k \tilde g_k, \quad G_{k+1} = G_k + \lambda_k \tilde g_k^2,
+
+      z_{k+1} = x_0 - \frac{s_{k+1}}{G_{k+1}^{1/3} + \epsilon}, \qquad
+      x_{k+1} = (1 - c) z_{k+1} + c\, x_k
+
+  with :math:`\eta_k` = `learning_rate`, :math:`c` = `momentum`, :math:`\epsilon` = `eps` and
+  :math:`\mu` = `weight_decay` (on the masked leaves).
 
   Args:
     learning_rate: a float, scalar array or schedule.

@@ -30,9 +30,17 @@ __all__ = [
 
 
 class MechanicState(NamedTuple):
-  """State of `mechanize`, with optax's fields: the base optimizer's state, the step count, the
-  per-beta accumulators `r` (reward), `m` (max |h|), `v` (sum of h^2), the scales `s`, and the
-  reference point `x0`."""
+  """State of `mechanize`, with optax's fields.
+
+  Attributes:
+    base_optimizer_state: the base optimizer's state.
+    count: int32 scalar, the step count.
+    r: the per-beta rewards, shape [num_betas].
+    m: the per-beta maxima of :math:`|h|`, shape [num_betas].
+    v: the per-beta sums of :math:`h^2`, shape [num_betas].
+    s: the per-beta scales, shape [num_betas].
+    x0: the reference point (the initial params).
+  """
 
   base_optimizer_state: Any
   count: jax.Array  # int32 scalar

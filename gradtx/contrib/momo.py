@@ -51,7 +51,15 @@ def _check_common(fn: str, learning_rate: Any, lower_bound: Any, weight_decay: A
 
 
 class MomoState(NamedTuple):
-  """State of `momo` (optax's `MomoState`)."""
+  r"""State of `momo` (optax's `MomoState`).
+
+  Attributes:
+    exp_avg: :math:`d_t`, the momentum, shaped like the params.
+    barf: :math:`\bar f_t`, the averaged loss (a scalar).
+    gamma: :math:`\gamma_t`, the averaged :math:`\langle g, x \rangle` (a scalar).
+    lb: :math:`f_*`, the (estimated) lower bound of the loss (a scalar).
+    count: int32 scalar, the step count.
+  """
 
   exp_avg: Any  # d_t, the momentum, shaped like the params
   barf: jax.Array  # \bar f_t, the averaged loss (scalar)
@@ -171,7 +179,16 @@ def momo(
 
 
 class MomoAdamState(NamedTuple):
-  """State of `momo_adam` (optax's `MomoAdamState`)."""
+  r"""State of `momo_adam` (optax's `MomoAdamState`).
+
+  Attributes:
+    exp_avg: :math:`d_t`, the first moment, shaped like the params.
+    exp_avg_sq: :math:`v_t`, the second moment, shaped like the params.
+    barf: :math:`\bar f_t`, the averaged loss (a scalar).
+    gamma: :math:`\gamma_t`, the averaged :math:`\langle g, x \rangle` (a scalar).
+    lb: :math:`f_*`, the (estimated) lower bound of the loss (a scalar).
+    count: int32 scalar, the step count.
+  """
 
   exp_avg: Any  # d_t, the first moment, shaped like the params
   exp_avg_sq: Any  # v_t, the second moment, shaped like the params

@@ -56,6 +56,10 @@ class MuonDimensionNumbers(NamedTuple):
   One class for both optax names: `GaLoreDimensionNumbers` is bound to it (optax keeps two
   identical classes); the shared reshaping code is in `gradtx/_matrix.py`.
 
+  Attributes:
+    reduction_axis: the input axis or axes of the matrix.
+    output_axis: the output axis or axes of the matrix.
+
   Example:
     >>> from gradtx.contrib import MuonDimensionNumbers
     >>> MuonDimensionNumbers(reduction_axis=0, output_axis=(1, 2))
@@ -146,7 +150,13 @@ def _same_spec(x: jax.Array, spec: Any) -> Any:
 
 
 class MuonState(NamedTuple):
-  """State of `scale_by_muon`: step count, momentum and the Newton-Schulz coefficients."""
+  """State of `scale_by_muon`: step count, momentum and the Newton-Schulz coefficients.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    mu: the momentum, shaped like the params.
+    ns_coeffs: the Newton-Schulz coefficients, shape (3,) or (n, 3).
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any  # momentum, shaped like the params

@@ -34,9 +34,13 @@ _PLATEAU_MODES = ("min", "max")
 class ReduceLROnPlateauState(NamedTuple):
   """State of `reduce_on_plateau`, with optax's field names.
 
-  `scale` multiplies the updates; `best_value` is the best accumulated metric so far;
-  `plateau_count` counts evaluations without improvement; `cooldown_count` the evaluations left
-  in the cooldown; `count` and `avg_value` the values accumulated towards the next evaluation.
+  Attributes:
+    scale: float scalar, the factor that multiplies the updates.
+    best_value: float scalar, the best accumulated metric so far.
+    plateau_count: int32 scalar, the evaluations without improvement.
+    cooldown_count: int32 scalar, the evaluations left in the cooldown.
+    count: int32 scalar, the values accumulated towards the next evaluation.
+    avg_value: float scalar, their running mean.
   """
 
   scale: jax.Array  # float scalar

@@ -22,7 +22,11 @@ __all__ = [
 
 
 class DifferentiallyPrivateAggregateState(NamedTuple):
-  """State of `differentially_private_aggregate`: the PRNG key as raw `uint32` key data."""
+  """State of `differentially_private_aggregate`: the PRNG key as raw `uint32` key data.
+
+  Attributes:
+    rng_key: the PRNG key as raw `uint32` key data.
+  """
 
   rng_key: jax.Array  # uint32 key data (jax.random.key_data)
 

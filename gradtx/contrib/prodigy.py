@@ -26,9 +26,17 @@ __all__ = [
 
 
 class ProdigyState(NamedTuple):
-  """State of `prodigy`, with optax's fields: the Adam moments `exp_avg` and `exp_avg_sq` (of
-  the d-scaled gradients), the weighted gradient sum `grad_sum`, the initial params `params0`,
-  the step-size estimate `estim_lr` (:math:`d`), the weighted numerator and the step count."""
+  """State of `prodigy`, with optax's fields.
+
+  Attributes:
+    exp_avg: the first moment of the d-scaled gradients, shaped like the params.
+    exp_avg_sq: the second moment, shaped like the params.
+    grad_sum: the weighted sum of the gradients, shaped like the params.
+    params0: :math:`x_0`, the initial params.
+    estim_lr: :math:`d`, the step-size estimate (a float scalar of the params' lowest dtype).
+    numerator_weighted: the weighted numerator of the estimate (a float scalar).
+    count: int32 scalar, the step count.
+  """
 
   exp_avg: Any
   exp_avg_sq: Any

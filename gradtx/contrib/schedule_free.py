@@ -40,9 +40,13 @@ __all__ = [
 class ScheduleFreeState(NamedTuple):
   """State of `schedule_free`, with optax's fields.
 
-  `b1` is the interpolation weight (kept for `schedule_free_eval_params`), `weight_sum` the sum
-  of the averaging weights, `step_count` the 1-based step, `max_lr` the largest learning rate
-  so far, `base_optimizer_state` the wrapped optimizer's state and `z` the base iterate.
+  Attributes:
+    b1: float scalar, the interpolation weight (kept for `schedule_free_eval_params`).
+    weight_sum: float scalar, the sum of the averaging weights.
+    step_count: int32 scalar, the 1-based step.
+    max_lr: float scalar, the largest learning rate so far.
+    base_optimizer_state: the wrapped optimizer's state.
+    z: the base iterate, shaped like the params.
   """
 
   b1: jax.Array  # float scalar (params' lowest dtype)
@@ -219,8 +223,10 @@ def schedule_free_sgd(
     *,
     mask: Any = None,
 ) -> GradientTransformationExtraArgs:
-  r"""Schedule-Free SGD: `schedule_free(chain(add_decayed_weights(weight_decay, mask),
-  sgd(lr)), lr, b1, weight_lr_power, state_dtype)`, with a linear warmup of `warmup_steps`.
+  r"""Schedule-Free SGD: SGD's step inside Defazio et al.'s schedule-free averaging.
+
+  Builds `schedule_free(chain(add_decayed_weights(weight_decay, mask), sgd(lr)), lr, b1,
+  weight_lr_power, state_dtype)`, with a linear warmup of `warmup_steps`.
 
   See `schedule_free` for the equations; the base step is
   :math:`\Delta_t = -\gamma_t (g_t + \lambda y_t)` (the decay :math:`\lambda` is applied at the
@@ -280,9 +286,11 @@ def schedule_free_adamw(
     *,
     mask: Any = None,
 ) -> GradientTransformationExtraArgs:
-  r"""Schedule-Free AdamW: `schedule_free(chain(scale_by_rms(b2, eps, eps_in_sqrt=False,
-  bias_correction=True), add_decayed_weights(weight_decay, mask), scale_by_learning_rate(lr)),
-  lr, b1, weight_lr_power, state_dtype)`, with a linear warmup of `warmup_steps`.
+  r"""Schedule-Free AdamW: AdamW's step inside Defazio et al.'s schedule-free averaging.
+
+  Builds `schedule_free(chain(scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True),
+  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(lr)), lr, b1,
+  weight_lr_power, state_dtype)`, with a linear warmup of `warmup_steps`.
 
   See `schedule_free` for the equations; the base step is Adam without momentum,
   :math:`\Delta_t = -\gamma_t (g_t / (\sqrt{\hat v_t} + \epsilon) + \lambda y_t)` (the

@@ -188,6 +188,12 @@ def bottom_eigenvalues(op: LinearOperator, k: int, key: jax.Array, *, order: int
   r"""The `k` algebraically smallest eigenvalues of `op` and their eigenvectors (Lanczos).
 
   The most negative curvature directions of a Hessian (saddle points); see `top_eigenvalues`.
+  The Ritz pairs of an `order`-step Lanczos run :math:`H V^\top \approx V^\top T`:
+
+  .. math:: T s_i = \theta_i s_i, \quad \theta_1 \le \dots \le \theta_k, \qquad
+            \lambda_i \approx \theta_i, \quad u_i \approx V^\top s_i
+
+  with :math:`H` = `op`, :math:`k` = `k` and :math:`m` = `order` rows in :math:`V`.
 
   Args:
     op: a curvature `LinearOperator`.

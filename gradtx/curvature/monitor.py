@@ -22,9 +22,14 @@ _FN = "curvature_monitor"
 
 
 class CurvatureMonitorState(NamedTuple):
-  """State of `curvature_monitor`: the step count (int32), the PRNG key (raw uint32 key data)
-  and a `MonitorState` holding the latest measurements `top_eigenvalue` and `hessian_trace`
-  (float32 scalars), so `gradtx.read_measures` finds them."""
+  """State of `curvature_monitor`: a step count, a key and the measurements.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    key: the PRNG key (raw uint32 key data).
+    monitor: a `MonitorState` with the latest `top_eigenvalue` and `hessian_trace` (float32
+      scalars), so `gradtx.read_measures` finds them.
+  """
 
   count: jax.Array
   key: jax.Array

@@ -23,13 +23,18 @@ __all__ = ["LinearOperator", "fisher", "gauss_newton", "hessian"]
 
 
 class LinearOperator:
-  """A symmetric linear operator on parameter pytrees (built by `hessian`, `gauss_newton`,
-  `fisher`).
+  """A symmetric linear operator on parameter pytrees.
 
-  `op.matvec(v)` and `op(v)` return the product with a params-shaped pytree `v`; `to_dense()`
-  the (n, n) matrix in `jax.flatten_util.ravel_pytree` order (small problems only);
-  `diagonal()` the exact diagonal as a params-shaped pytree (n products, never an n x n
-  matrix). `params` is the point of linearisation, `size` its number of entries.
+  Built by `hessian`, `gauss_newton` and `fisher`. `op.matvec(v)` and `op(v)` return the product
+  with a params-shaped pytree `v`; `to_dense()` the (n, n) matrix in
+  `jax.flatten_util.ravel_pytree` order (small problems only); `diagonal()` the exact diagonal as
+  a params-shaped pytree (n products, never an n x n matrix). `params` is the point of
+  linearisation, `size` its number of entries.
+
+  Args:
+    matvec: `v -> H v` on params-shaped pytrees.
+    params: the point of linearisation (a params pytree).
+    name: a short name for messages (e.g. 'hessian').
   """
 
   def __init__(self, matvec: Callable[[Any], Any], params: Any, name: str):
@@ -134,6 +139,10 @@ def hessian(loss_fn: Callable[..., Any], params: Any, *args: Any,
     >>> op.to_dense()
     Array([[ 6.,  0.],
            [ 0., 12.]], dtype=float32)
+
+  References:
+    Pearlmutter, "Fast Exact Multiplication by the Hessian", Neural Computation 6(1),
+    1994 (the Hessian-vector product as forward-over-reverse differentiation).
   """
   kind, data = _batch_list("hessian", args, batches, stacked_batches)
   first = data[0] if kind == "list" else (

@@ -38,8 +38,9 @@ def ranking_softmax_loss(
     weights: jax.typing.ArrayLike | None = None,
     reduce_fn: Callable[..., jax.typing.ArrayLike] | None = jnp.mean,
 ) -> jax.Array:
-  r"""Ranking softmax loss: the cross-entropy between relevance labels and the softmax of the
-  item scores of each list (ListNet's top-one approximation).
+  r"""Ranking softmax loss (ListNet's top-one approximation).
+
+  The cross-entropy between the relevance labels and the softmax of the item scores of each list.
 
   Masked items get zero label weight and a -inf score (no probability mass); `weights`
   multiply the labels.

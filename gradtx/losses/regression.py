@@ -51,6 +51,9 @@ def squared_error(
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.losses.squared_error(jnp.array([1.0, 3.0]), jnp.array([0.0, 1.0])).tolist()
     [1.0, 4.0]
+
+  References:
+    `optax.losses.squared_error` (optax 0.2.8).
   """
   errors = _errors("losses.squared_error", predictions, targets, same_shape=True)
   return errors**2
@@ -79,6 +82,9 @@ def l2_loss(
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.losses.l2_loss(jnp.array([1.0, 2.0])).tolist()
     [0.5, 2.0]
+
+  References:
+    `optax.losses.l2_loss` (optax 0.2.8).
   """
   errors = _errors("losses.l2_loss", predictions, targets, same_shape=True)
   return 0.5 * errors**2

@@ -188,8 +188,9 @@ def triplet_margin_loss(
     margin: jax.typing.ArrayLike = 1.0,
     eps: jax.typing.ArrayLike = 1e-6,
 ) -> jax.Array:
-  r"""Triplet margin loss: the positive should be closer to the anchor than the negative by
-  `margin`.
+  r"""Triplet margin loss: the positive closer to the anchor than the negative, by a margin.
+
+  The loss is zero once the anchor-positive distance is `margin` below the anchor-negative one.
 
   Distances are :math:`L_p` norms, smoothed by `eps` inside the root. Differences enter through
   their absolute value, so any degree :math:`p > 0` gives a distance (optax raises the signed

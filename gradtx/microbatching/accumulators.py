@@ -69,6 +69,11 @@ class AccumulationType(enum.Enum):
   `CONCAT` puts the outputs back in the order of the examples along axis 0. `MEAN` and
   `RUNNING_MEAN` need floating-point outputs.
 
+  Attributes:
+    MEAN: the sum divided by the number of microbatches of the batch.
+    RUNNING_MEAN: the running average over the microbatches actually run.
+    CONCAT: the outputs back in the order of the examples along axis 0.
+
   Example:
     >>> import jax.numpy as jnp
     >>> import gradtx

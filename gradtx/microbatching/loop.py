@@ -162,6 +162,9 @@ def reshape_batch_axis(tree: Any, microbatch_size: int, axis: int = 0) -> Any:
     Array([[0, 3],
            [1, 4],
            [2, 5]], dtype=int32)
+
+  References:
+    `optax.microbatching.reshape_batch_axis` (optax 0.2.8).
   """
   fn = "microbatching.reshape_batch_axis"
   _check_microbatch_size(fn, microbatch_size)
@@ -310,6 +313,9 @@ def microbatch(
     >>> kinds = gradtx.microbatching.AccumulationType
     >>> gradtx.microbatch(fun, 0, 2, (kinds.CONCAT, kinds.SUM))(jnp.array([1, 2, 3, 4]))
     (Array([2, 3, 4, 5], dtype=int32), Array(30, dtype=int32))
+
+  References:
+    `optax.microbatching.microbatch` (optax 0.2.8).
   """
   return _microbatch("microbatch", fun, argnums, microbatch_size, accumulator, argnames,
                      in_axes, num_real_microbatches)
@@ -354,6 +360,9 @@ def micro_vmap(
     >>> import gradtx
     >>> gradtx.microbatching.micro_vmap(lambda x: x**2, microbatch_size=2)(jnp.arange(6))
     Array([ 0,  1,  4,  9, 16, 25], dtype=int32)
+
+  References:
+    `jax.vmap`, with `optax.microbatching.microbatch` (optax 0.2.8) over the microbatches.
   """
   fn = "microbatching.micro_vmap"
   if not _is_static_int(out_axes) or out_axes != 0:

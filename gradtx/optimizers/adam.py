@@ -44,6 +44,15 @@ def adam(
   nu_dtype=nu_dtype), scale_by_learning_rate(learning_rate))`; the equations, the epsilon
   placement (optax's, outside the root) and the `b1`-schedule form are in `scale_by_adam`.
 
+  .. math::
+      m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
+      v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \quad
+      \hat m_t = \frac{m_t}{1 - \beta_1^t}, \quad \hat v_t = \frac{v_t}{1 - \beta_2^t}, \qquad
+      \theta_t = \theta_{t-1} - \eta_t \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1` = `b1`, :math:`\beta_2` = `b2`,
+  :math:`\epsilon` = `eps` and :math:`\epsilon_{root}` = `eps_root`.
+
   Args:
     learning_rate: a float, scalar array or schedule.
     b1: first-moment decay in [0, 1); a float, array or schedule (the Theano chapter's b1 decay).
@@ -210,6 +219,16 @@ def nadamw(
 ) -> GradientTransformation:
   r"""NadamW: `adamw(..., nesterov=True)` — Nadam with decoupled weight decay, as optax.
 
+  .. math::
+      \bar m_t = \frac{\beta_1 m_t}{1 - \beta_1^{t+1}} + \frac{(1 - \beta_1) g_t}{1 - \beta_1^t},
+      \qquad
+      \theta_t = \theta_{t-1} - \eta_t \Big(\frac{\bar m_t}{\sqrt{\hat v_t + \epsilon_{root}}
+      + \epsilon} + \lambda \theta_{t-1}\Big)
+
+  with :math:`m_t`, :math:`\hat v_t` Adam's moments (see `adam`), :math:`\eta_t` =
+  `learning_rate`, :math:`\beta_1` = `b1`, :math:`\epsilon` = `eps`, :math:`\epsilon_{root}` =
+  `eps_root` and :math:`\lambda` = `weight_decay` (on the masked leaves).
+
   Args:
     learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype: as `adam`.
     weight_decay, mask: as `adamw`.
@@ -243,7 +262,15 @@ def adamax(
 ) -> GradientTransformation:
   r"""AdaMax: Adam with the infinity norm (Kingma & Ba, Sec. 7.1).
 
-  Builds `chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))`.
+  Builds `chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))`:
+
+  .. math::
+      m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
+      u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon), \qquad
+      \theta_t = \theta_{t-1} - \eta_t \frac{m_t}{(1 - \beta_1^t)\, u_t}
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1` = `b1`, :math:`\beta_2` = `b2` and
+  :math:`\epsilon` = `eps`.
 
   Args:
     learning_rate: a float, scalar array or schedule.
@@ -284,7 +311,16 @@ def adamaxw(
   r"""AdaMax with decoupled weight decay, as optax's `adamaxw`.
 
   Builds `chain(scale_by_adamax(b1, b2, eps), add_decayed_weights(weight_decay, mask),
-  scale_by_learning_rate(learning_rate))`.
+  scale_by_learning_rate(learning_rate))`:
+
+  .. math::
+      m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
+      u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon), \qquad
+      \theta_t = \theta_{t-1} - \eta_t \Big(\frac{m_t}{(1 - \beta_1^t)\, u_t}
+      + \lambda \theta_{t-1}\Big)
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1` = `b1`, :math:`\beta_2` = `b2`,
+  :math:`\epsilon` = `eps` and :math:`\lambda` = `weight_decay` (on the masked leaves).
 
   Args:
     learning_rate, b1, b2, eps, mu_dtype, nu_dtype: as `adamax`.
@@ -326,7 +362,19 @@ def amsgrad(
 
   Builds `chain(scale_by_amsgrad(...), scale_by_learning_rate(learning_rate))`. The defaults are
   optax's (bias-corrected moments); `bias_correction_mu=False, bias_correction_nu=False` is the
-  paper's Algorithm 2. Equations in `scale_by_amsgrad`.
+  paper's Algorithm 2:
+
+  .. math::
+      m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
+      v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \quad
+      \hat v^{max}_t = \max(\hat v^{max}_{t-1}, \hat v_t), \qquad
+      \theta_t = \theta_{t-1} - \eta_t \frac{\hat m_t}{\sqrt{\hat v^{max}_t + \epsilon_{root}}
+      + \epsilon}
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1` = `b1`, :math:`\beta_2` = `b2`,
+  :math:`\epsilon` = `eps`, :math:`\epsilon_{root}` = `eps_root`,
+  :math:`\hat m_t = m_t / (1 - \beta_1^t)` if `bias_correction_mu` (else :math:`m_t`) and
+  :math:`\hat v_t = v_t / (1 - \beta_2^t)` if `bias_correction_nu` (else :math:`v_t`).
 
   Args:
     learning_rate: a float, scalar array or schedule.

@@ -39,8 +39,17 @@ def adabelief(
   r"""AdaBelief (Zhuang et al.).
 
   Builds `chain(scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype,
-  nu_dtype=nu_dtype), scale_by_learning_rate(learning_rate))`; the equations are in
-  `scale_by_belief`.
+  nu_dtype=nu_dtype), scale_by_learning_rate(learning_rate))`:
+
+  .. math::
+      m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
+      s_t = \beta_2 s_{t-1} + (1 - \beta_2) (g_t - m_t)^2 + \epsilon_{root}, \qquad
+      \theta_t = \theta_{t-1} - \eta_t \frac{m_t / (1 - \beta_1^t)}{\sqrt{s_t / (1 - \beta_2^t)}
+      + \epsilon}
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1` = `b1`, :math:`\beta_2` = `b2`,
+  :math:`\epsilon` = `eps` and :math:`\epsilon_{root}` = `eps_root` (details in
+  `scale_by_belief`).
 
   Args:
     learning_rate: a float, scalar array or schedule.
@@ -82,7 +91,16 @@ def yogi(
   r"""Yogi (Zaheer et al.).
 
   Builds `chain(scale_by_yogi(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
-  scale_by_learning_rate(learning_rate))`; the equations are in `scale_by_yogi`.
+  scale_by_learning_rate(learning_rate))`:
+
+  .. math::
+      m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
+      v_t = v_{t-1} - (1 - \beta_2) \operatorname{sign}(v_{t-1} - g_t^2) g_t^2, \qquad
+      \theta_t = \theta_{t-1} - \eta_t \frac{m_t / (1 - \beta_1^t)}{\sqrt{v_t / (1 - \beta_2^t)}
+      + \epsilon}
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\beta_1` = `b1`, :math:`\beta_2` = `b2`,
+  :math:`\epsilon` = `eps`, and :math:`m_0 = v_0 = 10^{-6}` (optax's; see `scale_by_yogi`).
 
   Args:
     learning_rate: a float, scalar array or schedule.
@@ -193,8 +211,21 @@ def adan(
   r"""Adan (Xie et al.), with decoupled weight decay as optax.
 
   Builds `chain(scale_by_adan(b1, b2, b3, eps, eps_root, mu_dtype=..., nu_dtype=...),
-  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))`; the
-  equations are in `scale_by_adan`.
+  add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))`:
+
+  .. math::
+      \Delta_t = g_t - g_{t-1} \;(\Delta_1 = 0), \quad
+      m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad
+      v_t = \beta_2 v_{t-1} + (1 - \beta_2) \Delta_t,
+
+      n_t = \beta_3 n_{t-1} + (1 - \beta_3) [g_t + (1 - \beta_2) \Delta_t]^2, \quad
+      \theta_t = \theta_{t-1} - \eta_t \Big(\frac{\hat m_t + (1 - \beta_2) \hat v_t}
+      {\sqrt{\hat n_t + \epsilon_{root}} + \epsilon} + \lambda \theta_{t-1}\Big)
+
+  with bias-corrected :math:`\hat x_t = x_t / (1 - \beta^t)`, :math:`\eta_t` = `learning_rate`,
+  :math:`\beta_1, \beta_2, \beta_3` = `b1, b2, b3` (optax's convention, the paper's
+  :math:`1 - \beta`), :math:`\epsilon` = `eps`, :math:`\epsilon_{root}` = `eps_root` and
+  :math:`\lambda` = `weight_decay` (on the masked leaves).
 
   Args:
     learning_rate: a float, scalar array or schedule.
@@ -240,8 +271,18 @@ def novograd(
   r"""NovoGrad (Ginsburg et al.).
 
   Builds `chain(scale_by_novograd(b1, b2, eps, eps_root, weight_decay, mu_dtype, mask=mask),
-  scale_by_learning_rate(learning_rate))`; the equations are in `scale_by_novograd` (the weight
-  decay enters the momentum there, as in the paper and optax).
+  scale_by_learning_rate(learning_rate))`; the weight decay enters the momentum, as in the paper
+  and optax. Per leaf :math:`l`:
+
+  .. math::
+      v^l_t = \beta_2 v^l_{t-1} + (1 - \beta_2) \|g^l_t\|^2, \quad
+      d^l_t = \frac{g^l_t}{\sqrt{v^l_t + \epsilon_{root}} + \epsilon} + \lambda_t \theta^l_{t-1},
+      \quad m^l_t = \beta_1 m^l_{t-1} + d^l_t, \qquad
+      \theta^l_t = \theta^l_{t-1} - \eta_t m^l_t
+
+  with :math:`v^l_1 = \|g^l_1\|^2`, :math:`m^l_1 = d^l_1`, :math:`\eta_t` = `learning_rate`,
+  :math:`\beta_1` = `b1`, :math:`\beta_2` = `b2`, :math:`\epsilon` = `eps`,
+  :math:`\epsilon_{root}` = `eps_root` and :math:`\lambda_t` = `weight_decay`.
 
   Args:
     learning_rate: a float, scalar array or schedule.

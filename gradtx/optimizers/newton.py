@@ -176,7 +176,16 @@ def hessian_free(
 
   `chain(scale_by_hessian_free(...), scale(-1) or scale_by_learning_rate(learning_rate))`; see
   `scale_by_hessian_free` for the CG system, the warm start and the damping's adaptation (which
-  rejects steps that increase the loss, so no line search is needed).
+  rejects steps that increase the loss, so no line search is needed):
+
+  .. math::
+      (G_t + \lambda_t I)\, d_t = g_t \;\text{(CG from } d = \zeta d_{t-1}), \qquad
+      \theta_t = \theta_{t-1} - \eta\, d_t
+
+  with :math:`G_t` the Gauss-Newton matrix :math:`J^\top J` of `residual_fn` (or the Hessian of
+  `value_fn`), :math:`\lambda_0` = `init_damping`, :math:`\zeta` = `warm_start_decay`, CG run to
+  the relative residual `cg_tol` in at most `max_cg_steps`, and :math:`\eta` = `learning_rate`
+  (1 when None).
 
   Args:
     learning_rate: `None` (the damped step itself, Martens's choice) or a scale.

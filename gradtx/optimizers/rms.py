@@ -34,8 +34,15 @@ def adagrad(
   r"""Adagrad: per-coordinate steps scaled by the root of the summed squared gradients.
 
   Builds `chain(scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(lr))`
-  (equation in `scale_by_rss`). Follows optax: `eps` is added inside the square root (the Theano
-  chapter adds 1e-6 inside too; Ruder writes it outside).
+  Follows optax: `eps` is added inside the square root (the Theano chapter adds 1e-6 inside too;
+  Ruder writes it outside).
+
+  .. math::
+      G_t = G_{t-1} + g_t^2, \qquad
+      \theta_t = \theta_{t-1} - \eta_t \frac{g_t}{\sqrt{G_t + \epsilon}}
+
+  with :math:`\eta_t` = `learning_rate`, :math:`G_0` = `initial_accumulator_value` and
+  :math:`\epsilon` = `eps` (a zero :math:`G_t` gives a zero step, see `scale_by_rss`).
 
   Args:
     learning_rate: a float, scalar array or schedule.
@@ -76,7 +83,19 @@ def adadelta(
   r"""Adadelta (Zeiler): steps in the units of the parameters, no learning rate needed.
 
   Builds `chain(add_decayed_weights(weight_decay, weight_decay_mask), scale_by_adadelta(rho,
-  eps), scale_by_learning_rate(learning_rate))` (equation in `scale_by_adadelta`).
+  eps), scale_by_learning_rate(learning_rate))`:
+
+  .. math::
+      \tilde g_t = g_t + \lambda \theta_{t-1}, \quad
+      E[g^2]_t = \rho E[g^2]_{t-1} + (1 - \rho) \tilde g_t^2, \quad
+      \Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}} \tilde g_t,
+
+      E[\Delta^2]_t = \rho E[\Delta^2]_{t-1} + (1 - \rho) \Delta_t^2, \qquad
+      \theta_t = \theta_{t-1} - \eta_t \Delta_t
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\rho` = `rho`, :math:`\epsilon` = `eps` and
+  :math:`\lambda` = `weight_decay` (on the masked leaves); optax's arithmetic order is in
+  `scale_by_adadelta`.
 
   Differences from optax: optax 0.2.8's `adadelta()` defaults to `learning_rate=None`, which skips
   the sign flip, so its default *ascends* the loss. gradtx's default `learning_rate=1.0` descends,
@@ -134,9 +153,20 @@ def rmsprop(
 
   Builds `chain(scale_by_rms(...)` or `scale_by_stddev(...)` when `centered`, then
   `scale_by_learning_rate(learning_rate)`, then `trace(momentum, nesterov)` if `momentum` is
-  given — the same order as optax (momentum over the lr-scaled steps). Equations in
-  `scale_by_rms` / `scale_by_stddev`. Follows optax's default `eps_in_sqrt=True`, as the Theano
-  chapter does (`sqrt(acc + 1e-6)`).
+  given — the same order as optax (momentum over the lr-scaled steps). Follows optax's default
+  `eps_in_sqrt=True`, as the Theano chapter does (`sqrt(acc + 1e-6)`):
+
+  .. math::
+      \nu_t = \rho \nu_{t-1} + (1 - \rho) g_t^2, \quad
+      \mu_t = \rho \mu_{t-1} + (1 - \rho) g_t, \quad
+      s_t = \eta_t \frac{g_t}{\sqrt{\nu_t - c\,\mu_t^2 + \epsilon}}, \quad
+      b_t = \gamma b_{t-1} + s_t, \qquad \theta_t = \theta_{t-1} - b_t
+
+  with :math:`\eta_t` = `learning_rate`, :math:`\rho` = `decay`, :math:`\epsilon` = `eps`
+  (outside the root when `eps_in_sqrt=False`), :math:`\nu_0` = `initial_scale`, :math:`c = 1`
+  if `centered` (else 0), :math:`\gamma` = `momentum` (:math:`b_t = s_t` when None); `nesterov`
+  uses :math:`\gamma b_t + s_t`, and `bias_correction` divides :math:`\nu_t, \mu_t` by
+  :math:`1 - \rho^t`.
 
   Args:
     learning_rate: a float, scalar array or schedule.

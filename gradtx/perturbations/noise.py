@@ -139,5 +139,8 @@ def multi_normal(loc: Any, log_scale: Any) -> MultiNormalDiagFromLogScale:
     (3, 2)
     >>> print(round(float(dist.log_prob(jnp.zeros(2))), 4))
     -1.8379
+
+  References:
+    `optax._src.utils.multi_normal` (optax 0.2.8).
   """
   return MultiNormalDiagFromLogScale(loc=loc, log_scale=log_scale)

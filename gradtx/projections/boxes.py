@@ -156,8 +156,9 @@ def projection_hypercube(tree: Any, scale: Any = 1) -> Any:
 
 
 def projection_linf_ball(tree: Any, scale: Any = 1) -> Any:
-  r"""Projection onto the l-infinity ball of radius `scale`: every element is clipped to
-  :math:`[-\text{scale}, \text{scale}]`.
+  r"""Projection onto the l-infinity ball of radius `scale`.
+
+  Every element is clipped to :math:`[-\text{scale}, \text{scale}]`.
 
   .. math::
     \operatorname{argmin}_p \|x - p\|_2^2 \quad \text{subject to} \quad

@@ -52,6 +52,9 @@ def exponential_decay(
     >>> schedule = gradtx.exponential_decay(1.0, transition_steps=10, decay_rate=0.5)
     >>> [round(float(schedule(t)), 4) for t in (0, 10, 15, 20)]
     [1.0, 0.5, 0.3536, 0.25]
+
+  References:
+    `optax.exponential_decay` (optax 0.2.8).
   """
   fn = "exponential_decay"
   _checks.check_scalar(fn, "init_value", init_value)
@@ -118,6 +121,9 @@ def warmup_exponential_decay_schedule(
     >>> schedule = gradtx.warmup_exponential_decay_schedule(0.0, 1.0, 10, 10, 0.5)
     >>> [round(float(schedule(t)), 4) for t in (0, 5, 10, 20, 30)]
     [0.0, 0.5, 1.0, 0.5, 0.25]
+
+  References:
+    `optax.warmup_exponential_decay_schedule` (optax 0.2.8).
   """
   fn = "warmup_exponential_decay_schedule"
   _checks.check_scalar(fn, "init_value", init_value)

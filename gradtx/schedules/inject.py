@@ -201,8 +201,10 @@ class WrappedSchedule:
 
 
 class InjectStatefulHyperparamsState(NamedTuple):
-  """State of `inject_hyperparams` and `inject_stateful_hyperparams` (optax 0.2.8's class, fields
-  and layout, so checkpoints interchange; gradtx also names it `InjectHyperparamsState`).
+  """State of `inject_hyperparams` and `inject_stateful_hyperparams`.
+
+  optax 0.2.8's class, fields and layout, so checkpoints interchange; gradtx also names it
+  `InjectHyperparamsState`.
 
   `hyperparams` is a dict from argument name to a scalar array: the value used at the last step
   (at step 0 after `init`). Overwrite a constant one between steps with
@@ -210,6 +212,12 @@ class InjectStatefulHyperparamsState(NamedTuple):
   are recomputed at each step from their schedule's state, so overwriting them has no effect (as
   in optax). `hyperparams_states` maps each scheduled name to its schedule's state
   (`WrappedScheduleState(count)` for a plain schedule; empty when nothing is scheduled).
+
+  Attributes:
+    count: int32 scalar, the number of updates so far.
+    hyperparams: a dict from argument name to a scalar array, the value used at the last step.
+    hyperparams_states: a dict from each scheduled name to its schedule's state.
+    inner_state: the inner transformation's state.
   """
 
   count: jax.Array  # int32 scalar: the number of updates so far
@@ -327,9 +335,15 @@ def inject_hyperparams(
     static_args: str | Iterable[str] = (),
     hyperparam_dtype: Any = None,
 ) -> Callable[..., GradientTransformation]:
-  """Wraps an optimizer factory so that its numeric hyperparameters live in the state.
+  r"""Wraps an optimizer factory so that its numeric hyperparameters live in the state.
 
   `inject_hyperparams(adamw)(learning_rate=..., weight_decay=...)` takes `adamw`'s arguments.
+  With :math:`\mathcal{T}` = `inner_factory` and :math:`c_t` the step count in the state:
+
+  .. math::
+      h_t = \sigma_h(c_{t-1}) \text{ (a schedule) or the stored } h, \qquad
+      (u_t, S_t) = \mathcal{T}(h_t).\mathrm{update}(g_t, S_{t-1}), \quad c_t = c_{t-1} + 1.
+
   Every numeric one (a float, an int, a scalar array or a schedule; defaults included) is stored as
   a scalar array in `state.hyperparams`; each `update` evaluates the schedules at `state.count`,
   rebuilds the inner transformation from the values in the state and applies it. The values can
@@ -375,6 +389,9 @@ def inject_hyperparams(
     >>> state.hyperparams['learning_rate'] = jnp.asarray(0.5)
     >>> tx.update(jnp.ones(2), state, jnp.zeros(2))[0].tolist()
     [-0.5, -0.5]
+
+  References:
+    `optax.inject_hyperparams` (optax 0.2.8).
   """
   return _inject("inject_hyperparams", inner_factory, static_args, hyperparam_dtype)
 
@@ -384,8 +401,14 @@ def inject_stateful_hyperparams(
     static_args: str | Iterable[str] = (),
     hyperparam_dtype: Any = None,
 ) -> Callable[..., GradientTransformation]:
-  """Wraps an optimizer factory so that its hyperparameters, and their schedules' states, live in
-  the state.
+  r"""Wraps an optimizer factory: its hyperparameters and their schedules' states live in the state.
+
+  At each step, with :math:`\mathcal{T}` = `inner_factory`, :math:`\sigma_h` the schedule of
+  hyperparameter :math:`h` and :math:`z_{h,t}` its schedule state,
+
+  .. math::
+      z_{h,t} = \sigma_h.\mathrm{update}(z_{h,t-1}), \quad h_t = \sigma_h(z_{h,t-1}), \qquad
+      (u_t, S_t) = \mathcal{T}(h_t).\mathrm{update}(g_t, S_{t-1}).
 
   As `inject_hyperparams`, but a hyperparameter may also be a `StatefulSchedule`: a schedule with
   its own state, advanced at each step by `schedule.update(state, **extra_args)` and read by
@@ -418,6 +441,9 @@ def inject_stateful_hyperparams(
     >>> u, state = tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))
     >>> u.tolist(), state.hyperparams_states['learning_rate'].count.tolist()
     ([-1.0], 1)
+
+  References:
+    `optax.inject_stateful_hyperparams` (optax 0.2.8).
   """
   return _inject("inject_stateful_hyperparams", inner_factory, static_args, hyperparam_dtype)
 
@@ -427,9 +453,10 @@ def _is_inject_state(x: Any) -> bool:
 
 
 def set_hyperparams(state: OptState, **values: Any) -> OptState:
-  """Returns `state` with new values for injected hyperparameters, cast to their stored dtypes.
+  r"""Returns `state` with new values for injected hyperparameters, cast to their stored dtypes.
 
-  The functional form of `state.hyperparams[name] = value`: it finds every
+  The functional form of `state.hyperparams[name] = value`,
+  :math:`h_{name} \leftarrow \operatorname{cast}(v, \operatorname{dtype}(h_{name}))`: it finds every
   `InjectHyperparamsState` or `InjectStatefulHyperparamsState` inside `state` (alone, in a
   `chain`'s tuple, ...) holding `name`, and
   keeps each value's dtype, so the state's signature is unchanged and a jitted step does not
@@ -451,6 +478,9 @@ def set_hyperparams(state: OptState, **values: Any) -> OptState:
     >>> state = gradtx.set_hyperparams(tx.init(jnp.zeros(1)), learning_rate=2.0)
     >>> state.hyperparams['learning_rate']
     Array(2., dtype=float32)
+
+  References:
+    The state of `optax.inject_hyperparams` (optax 0.2.8), which it edits functionally.
   """
   found: set[str] = set()
   held: set[str] = set()

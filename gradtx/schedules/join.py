@@ -34,6 +34,9 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
     >>> schedule = gradtx.join_schedules([warmup, gradtx.constant_schedule(0.5)], [10])
     >>> [round(float(schedule(t)), 4) for t in (0, 5, 10, 100)]
     [0.0, 0.5, 0.5, 0.5]
+
+  References:
+    `optax.join_schedules` (optax 0.2.8).
   """
   fn = "join_schedules"
   schedules, boundaries = list(schedules), list(boundaries)

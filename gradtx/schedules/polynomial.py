@@ -49,7 +49,7 @@ __all__ = [
 
 
 def constant_schedule(value: Numeric) -> Schedule:
-  """A schedule that always returns `value`.
+  r"""A schedule that always returns `value`: :math:`\eta(t) = v` with :math:`v` = `value`.
 
   Args:
     value: the constant, a finite scalar (a tracer is fine).
@@ -61,6 +61,9 @@ def constant_schedule(value: Numeric) -> Schedule:
     >>> import jax.numpy as jnp, gradtx
     >>> float(gradtx.constant_schedule(0.5)(jnp.asarray(100)))
     0.5
+
+  References:
+    `optax.constant_schedule` (optax 0.2.8).
   """
   _checks.check_scalar("constant_schedule", "value", value)
   return _constant(value)
@@ -105,6 +108,9 @@ def polynomial_schedule(
     >>> schedule = gradtx.polynomial_schedule(1.0, 0.0, power=2, transition_steps=10)
     >>> [round(float(schedule(t)), 4) for t in (0, 5, 10, 20)]
     [1.0, 0.25, 0.0, 0.0]
+
+  References:
+    `optax.polynomial_schedule` (optax 0.2.8).
   """
   fn = "polynomial_schedule"
   _checks.check_scalar(fn, "init_value", init_value)
@@ -187,6 +193,9 @@ def piecewise_constant_schedule(
     >>> schedule = gradtx.piecewise_constant_schedule(1.0, {100: 0.1, 200: 0.1})
     >>> [round(float(schedule(t)), 4) for t in (0, 100, 250)]
     [1.0, 0.1, 0.01]
+
+  References:
+    `optax.piecewise_constant_schedule` (optax 0.2.8).
   """
   fn = "piecewise_constant_schedule"
   _checks.check_scalar(fn, "init_value", init_value)
@@ -239,6 +248,9 @@ def piecewise_interpolate_schedule(
     >>> schedule = gradtx.piecewise_interpolate_schedule('linear', 1.0, {4: 0.1, 8: 0.01})
     >>> [round(float(schedule(t)), 4) for t in (0, 2, 4, 6, 8, 10)]
     [1.0, 0.55, 0.1, 0.0505, 0.001, 0.001]
+
+  References:
+    `optax.piecewise_interpolate_schedule` (optax 0.2.8).
   """
   fn = "piecewise_interpolate_schedule"
   _checks.check_choice(fn, "interpolate_type", interpolate_type, ("linear", "cosine"))

@@ -34,6 +34,10 @@ def fisher_diag(negative_log_likelihood: Callable[..., Any], params: Any, inputs
     >>> nll = lambda p, x, y: jnp.sum((p * x - y) ** 2)
     >>> gradtx.second_order.fisher_diag(nll, jnp.ones(2), jnp.asarray([1., 2.]), 0.)
     Array([ 4., 64.], dtype=float32)
+
+  References:
+    `optax.second_order.fisher_diag` (optax 0.2.8); Martens, "New Insights and Perspectives
+    on the Natural Gradient Method", JMLR 21, 2020. https://arxiv.org/abs/1412.1193
   """
   grads = jax.grad(negative_log_likelihood)(params, inputs, targets)
   return jnp.square(flatten_util.ravel_pytree(grads)[0])

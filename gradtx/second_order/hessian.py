@@ -33,6 +33,10 @@ def hvp(loss: Callable[..., Any], v: jax.Array, params: Any, inputs: Any, target
     >>> loss = lambda p, x, y: jnp.sum((p * x - y) ** 2)
     >>> gradtx.second_order.hvp(loss, jnp.ones(2), jnp.zeros(2), jnp.asarray([1., 2.]), 0.)
     Array([2., 8.], dtype=float32)
+
+  References:
+    `optax.second_order.hvp` (optax 0.2.8); Pearlmutter, "Fast Exact Multiplication by the
+    Hessian", Neural Computation 6(1), 1994.
   """
   _, unravel = flatten_util.ravel_pytree(params)
   return hessian(loss, params, inputs, targets).matvec(unravel(v))
@@ -59,6 +63,9 @@ def hessian_diag(loss: Callable[..., Any], params: Any, inputs: Any, targets: An
     >>> loss = lambda p, x, y: jnp.sum((p * x - y) ** 2)
     >>> gradtx.second_order.hessian_diag(loss, jnp.zeros(2), jnp.asarray([1., 2.]), 0.)
     Array([2., 8.], dtype=float32)
+
+  References:
+    `optax.second_order.hessian_diag` (optax 0.2.8).
   """
   op = hessian(loss, params, inputs, targets)
   return op.ravel(op.diagonal())

@@ -24,10 +24,12 @@ __all__ = [
 class MultiStepsState(NamedTuple):
   """State of `MultiSteps`, with optax's field names.
 
-  `mini_step` counts the micro-batches accumulated towards the next update (reset to 0 when it
-  is emitted); `gradient_step` counts the emitted updates; `inner_opt_state` is the wrapped
-  optimizer's state; `acc_grads` the running mean (or sum) of the micro-batch gradients;
-  `skip_state` what `should_skip_update_fn` returned at the last call (`()` without one).
+  Attributes:
+    mini_step: int32 scalar, the micro-batches accumulated towards the next update.
+    gradient_step: int32 scalar, the emitted updates.
+    inner_opt_state: the wrapped optimizer's state.
+    acc_grads: the running mean (or sum) of the micro-batch gradients.
+    skip_state: what `should_skip_update_fn` returned at the last call (`()` without one).
   """
 
   mini_step: jax.Array  # int32 scalar
@@ -210,8 +212,12 @@ class MultiSteps:
 
 
 class ApplyEvery(NamedTuple):
-  """State of `apply_every` (optax's class name and fields): `count`, the int32 number of calls
-  modulo `k`, and `grad_acc`, the sum of the updates since the last emitted one."""
+  """State of `apply_every` (optax's class name and fields).
+
+  Attributes:
+    count: int32 scalar, the number of calls modulo `k`.
+    grad_acc: the sum of the updates since the last emitted one.
+  """
 
   count: jax.Array  # int32 scalar
   grad_acc: Any
@@ -245,6 +251,9 @@ def apply_every(k: int | jax.Array = 1) -> GradientTransformation:
     ...   u, state = tx.update(jnp.asarray([g]), state)
     >>> u.tolist(), int(state.count)
     ([4.0], 0)
+
+  References:
+    `optax.apply_every` (optax 0.2.8).
   """
   fn = "apply_every"
   _checks.check_int(fn, "k", k, low=1, hint=" Hint: k=1 emits the updates at every call.")

@@ -23,8 +23,15 @@ __all__ = [
 
 
 class ScaleByAdanState(NamedTuple):
-  """State of `scale_by_adan` (optax's fields): the EMAs of the gradients `m`, of their
-  differences `v` and of the squared term `n`, the previous gradient `g` and the step count `t`."""
+  """State of `scale_by_adan`, with optax's fields.
+
+  Attributes:
+    m: :math:`m_t`, the EMA of the gradients.
+    v: :math:`v_t`, the EMA of their differences.
+    n: :math:`n_t`, the EMA of the squared extrapolated gradient.
+    g: :math:`g_{t-1}`, the previous gradient.
+    t: int32 scalar, the step count.
+  """
 
   m: Any
   v: Any

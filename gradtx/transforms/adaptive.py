@@ -56,7 +56,11 @@ def _moment_state(**moments: tuple[Any, Any]) -> dict[str, Any]:
 
 
 class ScaleByRssState(NamedTuple):
-  """State of `scale_by_rss`: the running sum of squared gradients."""
+  """State of `scale_by_rss`: the running sum of squared gradients.
+
+  Attributes:
+    sum_of_squares: :math:`G_t`, the running sum of squared gradients.
+  """
 
   sum_of_squares: Any
 
@@ -118,13 +122,22 @@ def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7, *,
 
 
 class ScaleByRmsState(NamedTuple):
-  """State of `scale_by_rms` without bias correction: the EMA of squared gradients."""
+  r"""State of `scale_by_rms` without bias correction: the EMA of squared gradients.
+
+  Attributes:
+    nu: :math:`\nu_t`, the EMA of the squared gradients.
+  """
 
   nu: Any
 
 
 class ScaleByRmsWithCountState(NamedTuple):
-  """State of `scale_by_rms(bias_correction=True)`: the step count and the EMA of squares."""
+  r"""State of `scale_by_rms(bias_correction=True)`: the step count and the EMA of squares.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    nu: :math:`\nu_t`, the EMA of the squared gradients.
+  """
 
   count: jax.Array  # int32 scalar
   nu: Any
@@ -217,14 +230,25 @@ def scale_by_rms(
 
 
 class ScaleByRStdDevState(NamedTuple):
-  """State of `scale_by_stddev` without bias correction: EMAs of the updates and their squares."""
+  r"""State of `scale_by_stddev` without bias correction: EMAs of the updates and their squares.
+
+  Attributes:
+    mu: :math:`\mu_t`, the EMA of the updates.
+    nu: :math:`\nu_t`, the EMA of their squares.
+  """
 
   mu: Any
   nu: Any
 
 
 class ScaleByRStdDevWithCountState(NamedTuple):
-  """State of `scale_by_stddev(bias_correction=True)`: the step count and both EMAs."""
+  r"""State of `scale_by_stddev(bias_correction=True)`: the step count and both EMAs.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    mu: :math:`\mu_t`, the EMA of the updates.
+    nu: :math:`\nu_t`, the EMA of their squares.
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any
@@ -322,7 +346,12 @@ def scale_by_stddev(
 
 
 class ScaleByAdaDeltaState(NamedTuple):
-  """State of `scale_by_adadelta`: EMAs of the squared gradients and of the squared updates."""
+  r"""State of `scale_by_adadelta`: EMAs of the squared gradients and of the squared updates.
+
+  Attributes:
+    e_g: :math:`E[g^2]_t`, the EMA of the squared gradients.
+    e_x: :math:`E[\Delta x^2]_t`, the EMA of the squared updates.
+  """
 
   e_g: Any
   e_x: Any
@@ -428,7 +457,13 @@ def _check_adam_args(fn: str, b1: Any, b2: Any, eps: Any, eps_root: Any,
 
 
 class ScaleByAdamState(NamedTuple):
-  """State of `scale_by_adam` and `scale_by_adamax`: the step count and the two moments."""
+  """State of `scale_by_adam` and `scale_by_adamax`: the step count and the two moments.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    mu: :math:`m_t`, the first moment.
+    nu: :math:`v_t`, the second moment (the infinity norm for AdaMax).
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any
@@ -594,7 +629,14 @@ def scale_by_adamax(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *,
 
 
 class ScaleByAmsgradState(NamedTuple):
-  """State of `scale_by_amsgrad`: the step count, both moments and the running max of `nu`."""
+  r"""State of `scale_by_amsgrad`: the step count, both moments and the running max of `nu`.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    mu: :math:`m_t`, the first moment.
+    nu: :math:`v_t`, the second moment.
+    nu_max: :math:`\hat v^{max}_t`, its running maximum.
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any
@@ -683,7 +725,14 @@ def scale_by_amsgrad(
 
 
 class ScaleByNadamState(NamedTuple):
-  """State of `scale_by_nadam`: the step count, both moments and the product of the mu_t."""
+  r"""State of `scale_by_nadam`: the step count, both moments and the product of the mu_t.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    mu: :math:`m_t`, the first moment.
+    nu: :math:`v_t`, the second moment.
+    mu_product: float32 scalar, :math:`\prod_{k \le t} \mu_k`.
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any

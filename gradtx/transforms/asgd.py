@@ -22,7 +22,11 @@ __all__ = [
 
 
 class ScaleByAsgdState(NamedTuple):
-  """State of `scale_by_asgd`: the step count that drives the step-size decay."""
+  """State of `scale_by_asgd`: the step count that drives the step-size decay.
+
+  Attributes:
+    count: int32 scalar, the step count.
+  """
 
   count: jax.Array  # int32 scalar
 
@@ -87,7 +91,12 @@ def scale_by_asgd(
 
 
 class AsgdAveragingState(NamedTuple):
-  """State of `asgd_averaging`: the step count and the averaged params `ax` (torch's name)."""
+  r"""State of `asgd_averaging`: the step count and the averaged params `ax` (torch's name).
+
+  Attributes:
+    count: int32 scalar, the step count.
+    ax: :math:`\bar\theta_t`, the averaged params.
+  """
 
   count: jax.Array  # int32 scalar
   ax: Any
@@ -159,8 +168,14 @@ def asgd_averaging(t0: Any = 1e6, accumulator_dtype: Any = None) -> GradientTran
 
 
 def asgd_averaged_params(opt_state: Any) -> Any:
-  """Returns ASGD's averaged params (torch's `ax`) from an optimizer state holding one
-  `asgd_averaging` state (a chain's tuple, `inject_hyperparams`', ...).
+  r"""Returns ASGD's averaged params (torch's `ax`) from an optimizer state.
+
+  The state (a chain's tuple, `inject_hyperparams`', ...) must hold one `asgd_averaging` state;
+  its average is, for the 1-based step :math:`t` and :math:`t_0` = `asgd_averaging`'s `t0`,
+
+  .. math::
+      \mu_t = \frac{1}{\max(1, t - 1 - t_0)}, \qquad
+      \bar\theta_t = \bar\theta_{t-1} + \mu_t (\theta_t - \bar\theta_{t-1}).
 
   Args:
     opt_state: the optimizer state, or a part of it holding exactly one `AsgdAveragingState`.
@@ -172,6 +187,10 @@ def asgd_averaged_params(opt_state: Any) -> Any:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.asgd_averaged_params(gradtx.asgd().init({'w': jnp.ones(2)}))['w'].tolist()
     [0.0, 0.0]
+
+  References:
+    Polyak & Juditsky, "Acceleration of Stochastic Approximation by Averaging", SIAM J. Control
+    Optim. 30(4), 1992; `torch.optim.ASGD`'s `ax`.
   """
   found = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, AsgdAveragingState))
            if isinstance(s, AsgdAveragingState)]

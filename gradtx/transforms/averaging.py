@@ -64,7 +64,12 @@ def _copy_params(params: Any, dtype: Any) -> Any:
 
 
 class PolyakAveragingState(NamedTuple):
-  """State of `polyak_averaging`: the number of averaged iterates and their mean."""
+  r"""State of `polyak_averaging`: the number of averaged iterates and their mean.
+
+  Attributes:
+    count: int32 scalar, the number of averaged iterates.
+    average: :math:`\hat\theta_t`, their mean.
+  """
 
   count: jax.Array  # int32 scalar
   average: Any
@@ -125,7 +130,12 @@ def polyak_averaging(accumulator_dtype: Any = None) -> GradientTransformation:
 
 
 class EmaParamsState(NamedTuple):
-  """State of `ema_params`: the step count and the (debiased) moving average of the params."""
+  r"""State of `ema_params`: the step count and the (debiased) moving average of the params.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    average: :math:`\hat\theta_t`, the (debiased) moving average of the params.
+  """
 
   count: jax.Array  # int32 scalar
   average: Any
@@ -223,11 +233,14 @@ def _find_state(opt_state: Any, types: tuple, what: str, fn: str) -> Any:
 
 
 def averaged_params(opt_state: Any) -> Any:
-  """Returns the averaged params kept by `polyak_averaging` or `ema_params` for evaluation.
+  r"""Returns the averaged params kept by `polyak_averaging` or `ema_params` for evaluation.
 
   Searches a nested optimizer state (a chain's tuple, `masked`, `inject_hyperparams` or
   `flax.nnx.Optimizer.opt_state`) for the single averaging state and returns its average, already
   debiased, with the params' structure. Before the first step it is the initial params.
+  It is :math:`\hat\theta_t = \frac1t \sum_{i=1}^t \theta_i` for `polyak_averaging` and
+  :math:`\hat\theta_t = m_t / (1 - \beta^t)`, :math:`m_t = \beta m_{t-1} + (1 - \beta)\theta_t`,
+  for `ema_params` (see them).
 
   Args:
     opt_state: the optimizer state, or any part of it containing exactly one averaging state.
@@ -240,6 +253,10 @@ def averaged_params(opt_state: Any) -> Any:
     >>> tx = gradtx.chain(gradtx.scale(-1.0), gradtx.polyak_averaging())
     >>> gradtx.averaged_params(tx.init({'w': jnp.ones(2)}))['w'].tolist()
     [1.0, 1.0]
+
+  References:
+    Polyak & Juditsky, "Acceleration of Stochastic Approximation by Averaging", SIAM J. Control
+    Optim. 30(4), 1992.
   """
   state = _find_state(
       opt_state, _AVERAGING_STATES, "polyak_averaging or ema_params", "averaged_params")
@@ -247,8 +264,14 @@ def averaged_params(opt_state: Any) -> Any:
 
 
 class SnapshotEnsembleState(NamedTuple):
-  """State of `snapshot_ensemble`: the step count, a ring buffer of params snapshots (each leaf
-  with a leading axis of `num_snapshots`), the number of snapshots stored and the next slot."""
+  """State of `snapshot_ensemble`: a ring buffer of params snapshots.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    snapshots: the snapshots, each leaf with a leading axis of `num_snapshots`.
+    num_stored: int32 scalar in [0, num_snapshots], the snapshots stored.
+    next_index: int32 scalar in [0, num_snapshots), the next slot.
+  """
 
   count: jax.Array  # int32 scalar
   snapshots: Any
@@ -261,8 +284,9 @@ def snapshot_ensemble(
     first_period: Numeric,
     period_multiplier: Numeric = 1.0,
 ) -> GradientTransformation:
-  r"""Records the params at the end of every warm-restart cycle in a ring buffer (snapshot
-  ensembles).
+  r"""Snapshot ensembles: records the params at the end of every warm-restart cycle.
+
+  The snapshots are kept in a ring buffer of `num_snapshots` slots.
 
   Trained with a cyclic cosine schedule, a network converges to a different local minimum at the
   end of every cycle; saving each of those points gives an ensemble for the cost of one training
@@ -369,7 +393,10 @@ def _ends_cycle(count, first_period, period_multiplier, integer_periods):
 
 
 def ensemble_params(opt_state: Any) -> tuple[Any, jax.Array]:
-  """Returns the snapshots kept by `snapshot_ensemble` and a mask of the filled slots.
+  r"""Returns the snapshots kept by `snapshot_ensemble` and a mask of the filled slots.
+
+  The ensemble's prediction is the mean of the models at the valid snapshots,
+  :math:`\hat y(x) = \frac1M \sum_{m=1}^{M} f(x; \theta_m)`.
 
   Args:
     opt_state: the optimizer state, or any part of it containing exactly one
@@ -385,6 +412,10 @@ def ensemble_params(opt_state: Any) -> tuple[Any, jax.Array]:
     >>> tx = gradtx.snapshot_ensemble(3, first_period=10)
     >>> gradtx.ensemble_params(tx.init(jnp.zeros(2)))[1].tolist()
     [False, False, False]
+
+  References:
+    Huang, Li, Pleiss, Liu, Hopcroft & Weinberger, "Snapshot Ensembles: Train 1, Get M for
+    Free", ICLR 2017. https://arxiv.org/abs/1704.00109
   """
   state = _find_state(opt_state, (SnapshotEnsembleState,), "snapshot_ensemble", "ensemble_params")
   leaves = jax.tree.leaves(state.snapshots)

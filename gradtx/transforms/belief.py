@@ -23,8 +23,13 @@ __all__ = [
 
 
 class ScaleByBeliefState(NamedTuple):
-  """State of `scale_by_belief`: the step count, the EMA of the gradients and the EMA of the
-  squared prediction error (optax's fields)."""
+  """State of `scale_by_belief`, with optax's fields.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    mu: :math:`m_t`, the EMA of the gradients.
+    nu: :math:`s_t`, the EMA of the squared prediction error.
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any

@@ -40,6 +40,9 @@ def clip(max_delta: Any) -> GradientTransformation:
     >>> tx = gradtx.clip(1.0)
     >>> tx.update(jnp.asarray([-3.0, 0.5, 2.0]), tx.init(jnp.zeros(3)))[0].tolist()
     [-1.0, 0.5, 1.0]
+
+  References:
+    `optax.clip` (optax 0.2.8).
   """
   _checks.check_scalar("clip", "max_delta", max_delta, low=0)
 
@@ -137,6 +140,9 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
     >>> tx = gradtx.clip_by_block_rms(1.0)
     >>> tx.update(jnp.asarray([3.0, -3.0]), tx.init(None))[0].tolist()
     [1.0, -1.0]
+
+  References:
+    `optax.clip_by_block_rms` (optax 0.2.8).
   """
   _checks.check_scalar("clip_by_block_rms", "threshold", threshold, low=0)
 
@@ -195,6 +201,9 @@ def scale_gradient(inputs: Any, scale: Any) -> Any:
     >>> import jax, jax.numpy as jnp, gradtx
     >>> jax.grad(lambda x: 3.0 * gradtx.scale_gradient(x, 0.5))(1.0)
     Array(1.5, dtype=float32, weak_type=True)
+
+  References:
+    `optax.scale_gradient` (optax 0.2.8).
   """
   # Python numbers only: `scale == 1.0` on an array (or a tracer under jit/vmap) would need its
   # value, so arrays always take the custom_vjp path (optax would fail on a tracer here).

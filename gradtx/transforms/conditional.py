@@ -101,8 +101,12 @@ class ConditionFn(Protocol):
 
 
 class ConditionallyTransformState(NamedTuple):
-  """State of `conditionally_transform`, with optax's field names: the inner transformation's
-  state and `step`, the int32 count of `update` calls so far (saturating at the int32 maximum)."""
+  """State of `conditionally_transform`, with optax's field names.
+
+  Attributes:
+    inner_state: the inner transformation's state.
+    step: int32 scalar, the `update` calls so far (saturating at the int32 maximum).
+  """
 
   inner_state: Any
   step: jax.Array  # int32 scalar
@@ -113,8 +117,10 @@ def conditionally_transform(
     should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
 ) -> GradientTransformationExtraArgs:
-  r"""Applies `inner` only at the steps where `should_transform_fn(step)` holds; otherwise the
-  updates pass through unchanged and the inner state stands still.
+  r"""Applies `inner` at the selected steps only; the updates pass through at the others.
+
+  `inner` runs where `should_transform_fn(step)` holds; otherwise the updates pass through
+  unchanged and the inner state stands still.
 
   Use it for a transformation that should act from some step on or every few steps: clipping
   that starts after a warm-up, a preconditioner refreshed every `k` steps. On a skipped step
@@ -179,8 +185,12 @@ def conditionally_transform(
 
 
 class ConditionallyMaskState(NamedTuple):
-  """State of `conditionally_mask`, with optax's field names and order: `step`, the int32 count
-  of `update` calls so far (saturating at the int32 maximum), and the inner state."""
+  """State of `conditionally_mask`, with optax's field names and order.
+
+  Attributes:
+    step: int32 scalar, the `update` calls so far (saturating at the int32 maximum).
+    inner_state: the inner transformation's state.
+  """
 
   step: jax.Array  # int32 scalar
   inner_state: Any
@@ -191,8 +201,10 @@ def conditionally_mask(
     should_transform_fn: ConditionFn,
     forward_extra_args: bool = False,
 ) -> GradientTransformationExtraArgs:
-  r"""Applies `inner` only at the steps where `should_transform_fn(step)` holds; otherwise the
-  updates are zero and the inner state stands still.
+  r"""Applies `inner` at the selected steps only, and zero updates at the others.
+
+  `inner` runs where `should_transform_fn(step)` holds; otherwise the updates are zero and the
+  inner state stands still.
 
   The parameters move only on the selected steps, e.g. `lambda step: step >= warmup` freezes
   them for a warm-up (while other parts of a training loop, such as batch statistics, run).

@@ -35,6 +35,9 @@ def keep_params_nonnegative() -> GradientTransformation:
     >>> p = jnp.asarray([1.0, 2.0])
     >>> tx.update(jnp.asarray([-3.0, -1.0]), tx.init(p), p)[0].tolist()
     [-1.0, -1.0]
+
+  References:
+    `optax.keep_params_nonnegative` (optax 0.2.8).
   """
   fn = "keep_params_nonnegative"
 

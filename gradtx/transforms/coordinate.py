@@ -25,8 +25,13 @@ _ORDERS = ("cyclic", "random")
 
 
 class BlockCoordinateDescentState(NamedTuple):
-  """State of `block_coordinate_descent`: the step count and, per label, the inner
-  transformation's `MaskedState` over that label's leaves (as `partition`'s)."""
+  """State of `block_coordinate_descent`.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    inner_states: per label, the inner transformation's `MaskedState` over that label's leaves
+      (as `partition`'s).
+  """
 
   count: jax.Array  # int32 scalar
   inner_states: Mapping[Hashable, Any]

@@ -53,6 +53,9 @@ class WeightDecaySchedule(NamedTuple):
 
   optax's name and layout for a `weight_decay` schedule; gradtx uses it as well when only
   `schedule_multiplier` (not in optax) is a schedule.
+
+  Attributes:
+    count: int32 scalar, the step count.
   """
 
   count: jax.Array  # int32 scalar
@@ -205,8 +208,10 @@ def normalized_weight_decay_schedule(
     *,
     steps_per_epoch: Numeric | None = None,
 ) -> Schedule:
-  r"""AdamWR's normalized weight decay: :math:`\lambda_{norm} \sqrt{b / (B T_i)}` for the
-  warm-restart cycle :math:`i` that contains the step.
+  r"""AdamWR's normalized weight decay, a schedule of the warm-restart cycle.
+
+  The decay is :math:`\lambda_{norm} \sqrt{b / (B T_i)}` for the warm-restart cycle :math:`i`
+  that contains the step.
 
   Use it as `weight_decay` together with `warm_restarts_schedule(1.0, first_period,
   period_multiplier)` as the `schedule_multiplier` of `adamw` or `sgdw`: both take the same

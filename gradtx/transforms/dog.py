@@ -28,9 +28,13 @@ def _l2(x: Any, y: Any = 0.0) -> jax.Array:
 
 
 class ScaleByDistanceOverGradientsState(NamedTuple):
-  """State of `scale_by_distance_over_gradients` (optax's layout): per params leaf, the largest
-  distance from the initial params (a scalar), the sum of squared gradient norms (shape (1,)),
-  and the initial params (cast to `param_dtype`)."""
+  """State of `scale_by_distance_over_gradients` (optax's layout).
+
+  Attributes:
+    max_dist: per params leaf, the largest distance from the initial params (a scalar).
+    grad_sum_of_squares: per params leaf, the sum of squared gradient norms (shape (1,)).
+    init_params: the initial params (cast to `param_dtype`).
+  """
 
   max_dist: Any
   grad_sum_of_squares: Any

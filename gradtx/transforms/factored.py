@@ -48,6 +48,12 @@ class FactoredState(NamedTuple):
   Per leaf, a factored leaf keeps `v_row` (the param's shape without its largest axis) and
   `v_col` (without its second largest) and a `(1,)` placeholder in `v`; an unfactored leaf keeps
   its full second moment in `v` and `(1,)` placeholders in `v_row` and `v_col`.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    v_row: per leaf, the row factor (or a (1,) placeholder).
+    v_col: per leaf, the column factor (or a (1,) placeholder).
+    v: per leaf, the full second moment of an unfactored leaf (or a (1,) placeholder).
   """
 
   count: jax.Array  # int32 scalar

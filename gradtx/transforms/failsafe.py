@@ -35,9 +35,11 @@ def _all_finite(tree: Any) -> jax.Array:
 class ApplyIfFiniteState(NamedTuple):
   """State of `apply_if_finite`, with optax's field names.
 
-  `notfinite_count` counts the consecutive non-finite steps (reset to 0 by a finite one);
-  `last_finite` is whether the last step's updates were finite; `total_notfinite` counts every
-  non-finite step since `init`; `inner_state` is the wrapped transformation's state.
+  Attributes:
+    notfinite_count: int32 scalar, the consecutive non-finite steps.
+    last_finite: bool scalar, whether the last step's updates were finite.
+    total_notfinite: int32 scalar, every non-finite step since `init`.
+    inner_state: the wrapped transformation's state.
   """
 
   notfinite_count: jax.Array  # int32 scalar
@@ -134,8 +136,8 @@ def apply_if_finite(
 class ZeroNansState(NamedTuple):
   """State of `zero_nans`, with optax's field name.
 
-  `found_nan` has the structure of the params: each leaf a bool scalar, whether the last
-  `update` found (and zeroed) a NaN in that leaf's update.
+  Attributes:
+    found_nan: per params leaf a bool scalar: whether the last update had a NaN there.
   """
 
   found_nan: Any
@@ -161,6 +163,9 @@ def zero_nans() -> GradientTransformation:
     >>> u, state = tx.update(jnp.asarray([1.0, jnp.nan]), tx.init(jnp.zeros(2)))
     >>> u.tolist(), bool(state.found_nan)
     ([1.0, 0.0], True)
+
+  References:
+    `optax.zero_nans` (optax 0.2.8).
   """
 
   def init_fn(params):
@@ -223,6 +228,9 @@ def skip_not_finite(updates: Any, gradient_step: Any, params: Any | None
     >>> _, state = tx.update(jnp.asarray([jnp.inf]), tx.init(jnp.zeros(1)))
     >>> int(state.mini_step), int(state.skip_state['num_not_finite'])
     (0, 1)
+
+  References:
+    `optax.skip_not_finite` (optax 0.2.8).
   """
   del gradient_step, params
   num_not_finite = jnp.sum(jnp.array(
@@ -258,6 +266,9 @@ def skip_large_updates(updates: Any, gradient_step: Any, params: Any | None,
     >>> skip = functools.partial(gradtx.skip_large_updates, max_squared_norm=10.0)
     >>> bool(skip(jnp.asarray([3.0, 1.0]), 0, None)[0]), bool(skip(jnp.ones(2), 0, None)[0])
     (True, False)
+
+  References:
+    `optax.skip_large_updates` (optax 0.2.8).
   """
   del gradient_step, params
   _checks.check_bound("skip_large_updates", "max_squared_norm", max_squared_norm)

@@ -58,6 +58,9 @@ def freeze(mask: Union[bool, ArrayTree, Callable[[Any], Any]]) -> GradientTransf
     >>> g = {'a': jnp.ones(1), 'b': jnp.ones(2)}
     >>> tx.update(g, tx.init(g))[0]
     {'a': Array([0.], dtype=float32), 'b': Array([1., 1.], dtype=float32)}
+
+  References:
+    `optax.transforms.freeze` (optax 0.2.8).
   """
   _check_static_mask("freeze", "mask", mask)
   return masked(set_to_zero(), mask)
@@ -91,6 +94,9 @@ def selective_transform(
     >>> g = {'a': jnp.ones(1), 'b': jnp.ones(2)}
     >>> tx.update(g, tx.init(g))[0]
     {'a': Array([0.], dtype=float32), 'b': Array([-1., -1.], dtype=float32)}
+
+  References:
+    `optax.transforms.selective_transform` (optax 0.2.8).
   """
   fn = "selective_transform"
   if not (callable(getattr(optimizer, "init", None))

@@ -64,6 +64,9 @@ def flatten(inner: GradientTransformation) -> GradientTransformationExtraArgs:
     >>> u, _ = tx.update(jax.tree.map(jnp.ones_like, p), tx.init(p))
     >>> u['a'].tolist(), u['b'].tolist()
     ([2.0, 2.0], 2.0)
+
+  References:
+    `optax.flatten` (optax 0.2.8).
   """
   return _relayout("flatten", inner, _ravel, _unravel)
 
@@ -190,6 +193,9 @@ def group_leaves(inner: GradientTransformation) -> GradientTransformationExtraAr
     >>> u, _ = tx.update(p, tx.init(p), p)
     >>> sorted(tx.init(p)[0].mu), u['w'].shape, u['h'].dtype
     (['bfloat16_00000', 'float32_00000'], (2, 2), dtype(bfloat16))
+
+  References:
+    `jax.flatten_util.ravel_pytree`, per dtype; as `optax.flatten` (optax 0.2.8) for one dtype.
   """
   # The barrier keeps XLA from looking through the split (see `_group`).
   return _relayout("group_leaves", inner, _group,

@@ -1,4 +1,4 @@
-"""Nonlinear least squares: Gauss-Newton and Levenberg-Marquardt steps for `residual_fn` problems.
+r"""Nonlinear least squares: Gauss-Newton and Levenberg-Marquardt steps for `residual_fn` problems.
 
 The loss is :math:`f(\theta) = \tfrac12 \|r(\theta)\|^2` for a residual pytree :math:`r`; the
 gradient passed to `update` is :math:`g = J^\top r`. Both solve their linear system matrix-free
@@ -42,7 +42,12 @@ def _output(flat: jax.Array, updates: Any, sub: Any) -> Any:
 
 
 class ScaleByGaussNewtonState(NamedTuple):
-  """State of `scale_by_gauss_newton`."""
+  """State of `scale_by_gauss_newton`.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    cg_steps: int32 scalar, the CG steps of the last update.
+  """
 
   count: jax.Array  # int32 scalar
   cg_steps: jax.Array  # int32 scalar, CG steps of the last update
@@ -110,7 +115,14 @@ def scale_by_gauss_newton(
 
 
 class ScaleByLevenbergMarquardtState(NamedTuple):
-  """State of `scale_by_levenberg_marquardt`."""
+  r"""State of `scale_by_levenberg_marquardt`.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    damping: :math:`\lambda`, adapted from the reduction ratio.
+    ratio: :math:`\rho`, the last reduction ratio (-1 for a rejected, non-finite step).
+    cg_steps: int32 scalar, the CG steps of the last update.
+  """
 
   count: jax.Array  # int32 scalar
   damping: jax.Array  # lambda, adapted from the reduction ratio

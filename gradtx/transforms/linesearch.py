@@ -470,7 +470,9 @@ class ZoomLinesearchInfo(NamedTuple):
 
 
 class ScaleByZoomLinesearchState(NamedTuple):
-  """State of `scale_by_zoom_linesearch` (optax's layout; `init` builds strongly typed leaves, where
+  """State of `scale_by_zoom_linesearch`, with optax's layout.
+
+  State of `scale_by_zoom_linesearch` (optax's layout; `init` builds strongly typed leaves, where
   optax's are weakly typed, so a jitted step does not compile twice).
 
   Attributes:
@@ -615,7 +617,14 @@ def value_and_grad_from_state(
   A line search evaluates the loss and its gradient at the point it accepts, which is the next
   iterate: the returned function takes them from the optimizer state (`value`, `grad` fields)
   instead of computing them again, and falls back to `jax.value_and_grad(value_fn)` when the
-  stored value is not finite (the first step).
+  stored value is not finite (the first step):
+
+  .. math::
+      (f(\theta), \nabla f(\theta)) = \begin{cases} (\text{state.value}, \text{state.grad})
+      & \text{state.value finite} \\ \text{value\_and\_grad}(f)(\theta) & \text{otherwise}
+      \end{cases}
+
+  with :math:`f` = `value_fn`.
 
   Args:
     value_fn: the loss, a differentiable function of the params (and further arguments)
@@ -634,6 +643,9 @@ def value_and_grad_from_state(
     >>> v, g = gradtx.value_and_grad_from_state(f)(w + u, state=state)  # no evaluation
     >>> bool(jnp.isclose(v, f(w + u)))
     True
+
+  References:
+    `optax.value_and_grad_from_state` (optax 0.2.8).
   """
   if not callable(value_fn):
     raise TypeError("gradtx.value_and_grad_from_state: value_fn must be callable, got "

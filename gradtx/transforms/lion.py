@@ -23,7 +23,12 @@ _MODES = ("hard", "smooth", "refined")
 
 
 class ScaleByLionState(NamedTuple):
-  """State of `scale_by_lion` (optax's `ScaleByLionState`): the step count and the momentum."""
+  """State of `scale_by_lion` (optax's `ScaleByLionState`): the step count and the momentum.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    mu: the momentum.
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any

@@ -27,6 +27,10 @@ class LookaheadParams(NamedTuple):
   `slow` (the weights that generalize better). `gradtx.apply_updates` adds `lookahead`'s
   updates to both at once.
 
+  Attributes:
+    fast: the fast weights (where gradients are computed).
+    slow: the slow weights (to evaluate or deploy).
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> p = gradtx.LookaheadParams.init_synced({'w': jnp.ones(2)})
@@ -46,8 +50,9 @@ class LookaheadParams(NamedTuple):
 class LookaheadState(NamedTuple):
   """State of `lookahead`, with optax's field names.
 
-  `fast_state` is the fast optimizer's state; `steps_since_sync` (an int32 scalar in
-  `[0, sync_period)`) counts the fast steps taken since the last synchronization.
+  Attributes:
+    fast_state: the fast optimizer's state.
+    steps_since_sync: int32 scalar in [0, sync_period), the fast steps since the last sync.
   """
 
   fast_state: OptState

@@ -26,7 +26,11 @@ class MaskedNode(NamedTuple):
 
 
 class MaskedState(NamedTuple):
-  """State of `masked`: the inner transformation's state, built from the masked-in leaves."""
+  """State of `masked`: the inner transformation's state, built from the masked-in leaves.
+
+  Attributes:
+    inner_state: the inner transformation's state, on the masked-in leaves.
+  """
 
   inner_state: Any
 
@@ -93,6 +97,9 @@ def masked(
     >>> g = {'w': jnp.ones(1), 'b': jnp.ones(1)}
     >>> tx.update(g, tx.init(g))[0]
     {'b': Array([1.], dtype=float32), 'w': Array([2.], dtype=float32)}
+
+  References:
+    `optax.masked` (optax 0.2.8).
   """
   if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
     raise TypeError(

@@ -24,7 +24,11 @@ __all__ = [
 
 
 class TraceState(NamedTuple):
-  """State of `trace` with a constant `decay`: the momentum buffer (optax's `TraceState`)."""
+  """State of `trace` with a constant `decay`: the momentum buffer (optax's `TraceState`).
+
+  Attributes:
+    trace: the momentum buffer.
+  """
 
   trace: Any
 
@@ -33,6 +37,10 @@ class TraceWithCountState(NamedTuple):
   """State of `trace` with a `decay` schedule: the step count that drives it, and the buffer.
 
   Not in optax, whose `trace` takes no schedule; a constant `decay` keeps optax's `TraceState`.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    trace: the momentum buffer.
   """
 
   count: jax.Array  # int32 scalar
@@ -114,7 +122,12 @@ def trace(
 
 
 class EmaState(NamedTuple):
-  """State of `ema`: the step count and the moving average."""
+  """State of `ema`: the step count and the moving average.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    ema: the moving average.
+  """
 
   count: jax.Array  # int32 scalar
   ema: Any

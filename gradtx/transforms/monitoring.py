@@ -55,7 +55,11 @@ def _call_update(tx: Any, updates, state, params, extra_args):
 
 
 class SnapshotState(NamedTuple):
-  """State of `snapshot`: `{measure_name: measurement}` (optax's field name)."""
+  """State of `snapshot`: `{measure_name: measurement}` (optax's field name).
+
+  Attributes:
+    measurement: `{measure_name: measurement}`.
+  """
 
   measurement: dict[str, Any]
 
@@ -79,6 +83,9 @@ def snapshot(measure_name: str, measure: Callable[[Updates], Any]) -> GradientTr
     >>> _, state = tx.update(jnp.asarray([3.0, 4.0]), tx.init(jnp.zeros(2)))
     >>> float(state.measurement['norm'])
     5.0
+
+  References:
+    `optax.transforms.snapshot` (optax 0.2.8).
   """
   _check_name("snapshot", "measure_name", measure_name)
   if not callable(measure):
@@ -95,7 +102,12 @@ def snapshot(measure_name: str, measure: Callable[[Updates], Any]) -> GradientTr
 
 
 class MonitorState(NamedTuple):
-  """State of `monitor`: the latest measurements by name and each measure's own state."""
+  """State of `monitor`: the latest measurements by name and each measure's own state.
+
+  Attributes:
+    measurements: the latest measurements by name.
+    measure_states: each measure's own state.
+  """
 
   measurements: dict[str, Any]
   measure_states: tuple[Any, ...]
@@ -124,6 +136,9 @@ def monitor(measures: dict[str, Any]) -> GradientTransformationExtraArgs:
     >>> _, state = tx.update(jnp.asarray([3.0, 4.0]), tx.init(jnp.zeros(2)))
     >>> float(state.measurements['norm'])
     5.0
+
+  References:
+    `optax.transforms.monitor` (optax 0.2.8).
   """
   if not isinstance(measures, dict):
     raise TypeError(f"gradtx.monitor: measures must be a dict from names to measures, got "
@@ -206,6 +221,9 @@ def measure_with_ema(
     >>> _, state = tx.update(jnp.asarray([3.0, 4.0]), tx.init(jnp.zeros(2)))
     >>> float(state.measurements['big'])
     0.5
+
+  References:
+    `optax.transforms.measure_with_ema` (optax 0.2.8).
   """
   fn = "measure_with_ema"
   if not callable(measure):
@@ -221,8 +239,18 @@ def measure_with_ema(
 
 
 class HealthMonitorState(NamedTuple):
-  """State of `health_monitor`: the wrapped optimizer's state (`()` without one) and the last
-  step's measurements, all float32 or int32 scalars."""
+  """State of `health_monitor`: the inner state and the last step's measurements.
+
+  Attributes:
+    inner_state: the wrapped optimizer's state (`()` without one).
+    grad_norm: float32, the global L2 norm of the incoming gradients.
+    update_norm: float32, the global L2 norm of the outgoing updates.
+    param_norm: float32, the global L2 norm of the params (NaN when params is None).
+    max_abs_update: float32, the largest :math:`|u|` over all leaves.
+    num_nonfinite: int32, the NaN/inf entries in the gradients.
+    first_nonfinite_leaf: int32, the index of the first such leaf in `jax.tree.leaves(grads)`
+      order, -1 if none.
+  """
 
   inner_state: Any
   grad_norm: jax.Array          # global L2 norm of the incoming gradients
@@ -277,6 +305,9 @@ def health_monitor(inner: GradientTransformation | None = None) -> GradientTrans
     >>> _, state = tx.update({'w': jnp.asarray([3.0, 4.0])}, tx.init({'w': jnp.zeros(2)}))
     >>> {k: round(v, 3) for k, v in gradtx.read_measures(state).items() if 'norm' in k}
     {'grad_norm': 5.0, 'update_norm': 0.5, 'param_norm': nan}
+
+  References:
+    `optax.transforms.monitor` (optax 0.2.8), whose measurements it extends.
   """
   if inner is not None and not (hasattr(inner, "init") and hasattr(inner, "update")):
     raise TypeError(f"gradtx.health_monitor: inner must be a GradientTransformation or None, got "
@@ -341,6 +372,10 @@ def read_measures(opt_state: Any) -> dict[str, float | int]:
     >>> _, state = tx.update(jnp.asarray([3.0, 4.0]), tx.init(jnp.zeros(2)))
     >>> gradtx.read_measures(state)
     {'norm': 0.5}
+
+  References:
+    `jax.tree_util.tree_flatten_with_path`, over the states of `optax.transforms.monitor`
+    (optax 0.2.8).
   """
   states = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, _MEASURE_STATES))
             if isinstance(s, _MEASURE_STATES)]
@@ -373,8 +408,14 @@ def read_measures(opt_state: Any) -> dict[str, float | int]:
 
 
 class EarlyStoppingState(NamedTuple):
-  """State of `early_stopping`: the best metric so far, the params where it was reached, the
-  steps since the last improvement (int32) and whether to stop (bool, stays True once set)."""
+  """State of `early_stopping`.
+
+  Attributes:
+    best_metric: the best metric so far.
+    best_params: the params where it was reached.
+    steps_since_improvement: int32 scalar, the steps since the last improvement.
+    should_stop: bool scalar, whether to stop (stays True once set).
+  """
 
   best_metric: jax.Array
   best_params: Any
@@ -383,7 +424,12 @@ class EarlyStoppingState(NamedTuple):
 
 
 class EarlyStopping(NamedTuple):
-  """The pure functions of `early_stopping`: `init(params)` and `update(state, metric, params)`."""
+  """The pure functions of `early_stopping`: `init(params)` and `update(state, metric, params)`.
+
+  Attributes:
+    init: `init(params) -> EarlyStoppingState`.
+    update: `update(state, metric, params) -> EarlyStoppingState`.
+  """
 
   init: Callable[[Params], EarlyStoppingState]
   update: Callable[[EarlyStoppingState, Any, Params], EarlyStoppingState]

@@ -51,7 +51,12 @@ def _output(flat: jax.Array, updates: Any, sub: Any) -> Any:
 
 
 class ScaleByNewtonCGState(NamedTuple):
-  """State of `scale_by_newton_cg`."""
+  """State of `scale_by_newton_cg`.
+
+  Attributes:
+    count: int32 scalar, the number of updates.
+    cg_steps: int32 scalar, the CG steps (Hessian-vector products) of the last update.
+  """
 
   count: jax.Array  # int32 scalar, the number of updates
   cg_steps: jax.Array  # int32 scalar, CG steps (Hessian-vector products) of the last update
@@ -137,7 +142,12 @@ def scale_by_newton_cg(
 
 
 class ScaleBySaddleFreeNewtonState(NamedTuple):
-  """State of `scale_by_saddle_free_newton`."""
+  """State of `scale_by_saddle_free_newton`.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    min_eigenvalue: the smallest Ritz value of the last update's Krylov subspace.
+  """
 
   count: jax.Array  # int32 scalar
   min_eigenvalue: jax.Array  # the smallest Ritz value of the last update's Krylov subspace
@@ -222,7 +232,14 @@ def scale_by_saddle_free_newton(
 
 
 class ScaleByHessianFreeState(NamedTuple):
-  """State of `scale_by_hessian_free`."""
+  r"""State of `scale_by_hessian_free`.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    damping: :math:`\lambda`, the Levenberg-Marquardt damping, adapted every update.
+    direction: the last CG solution (params-shaped), CG's warm start.
+    cg_steps: int32 scalar, the CG steps of the last update.
+  """
 
   count: jax.Array  # int32 scalar
   damping: jax.Array  # lambda, the Levenberg-Marquardt damping, adapted every update

@@ -46,7 +46,12 @@ def _key_maker(key: Any, fn: str = "add_noise") -> tuple[Any, Any]:
 
 
 class AddNoiseState(NamedTuple):
-  """State of `add_noise`: the step count and the PRNG key as raw `uint32` key data."""
+  """State of `add_noise`: the step count and the PRNG key as raw `uint32` key data.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    rng_key: the PRNG key as raw `uint32` key data.
+  """
 
   count: jax.Array  # int32 scalar
   rng_key: jax.Array  # uint32 key data (jax.random.key_data)

@@ -38,8 +38,13 @@ def _full_mask(fn: str, mask: Any, params: Any, like: Any) -> Any:
 
 
 class ScaleByNovogradState(NamedTuple):
-  """State of `scale_by_novograd` (optax's fields): the step count, the momentum `mu` (shaped
-  like the params) and `nu`, one scalar per leaf (the EMA of its squared gradient norm)."""
+  """State of `scale_by_novograd`, with optax's fields.
+
+  Attributes:
+    count: int32 scalar, the step count.
+    mu: :math:`m_t`, the momentum, shaped like the params.
+    nu: :math:`v^l_t`, one scalar per leaf: the EMA of its squared gradient norm.
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any

@@ -20,8 +20,12 @@ __all__ = [
 
 
 class ScaleByOptimisticGradientState(NamedTuple):
-  """State of `scale_by_optimistic_gradient` (optax's class, which optax does not export): a bool
-  flag for the first step and the previous gradient."""
+  """State of `scale_by_optimistic_gradient` (optax's class, unexported there).
+
+  Attributes:
+    is_initial_step: bool scalar, True before the first update.
+    previous_gradient: the previous gradient.
+  """
 
   is_initial_step: jax.Array  # bool scalar
   previous_gradient: Any

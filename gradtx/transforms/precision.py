@@ -45,9 +45,10 @@ def _check_float_params(params: Any) -> None:
 class MixedPrecisionState(NamedTuple):
   """State of `mixed_precision`.
 
-  `master` holds the high-precision copy of each low-precision param leaf (`None` for the leaves
-  that already have `master_dtype` or a wider one); `inner_state` is the wrapped transformation's
-  state, built on the high-precision params (so its moments are float32 too).
+  Attributes:
+    master: the high-precision copy of each low-precision param leaf (`None` where the leaf
+      already has `master_dtype` or a wider one).
+    inner_state: the wrapped transformation's state, built on the high-precision params.
   """
 
   master: Any
@@ -202,6 +203,9 @@ def state_bytes(state_or_tx: Any, params: Any = None) -> int:
     >>> p = jax.ShapeDtypeStruct((1000,), jnp.float32)
     >>> gradtx.state_bytes(gradtx.adam(1e-3), p)  # mu, nu and one int32 step count
     8004
+
+  References:
+    `jax.eval_shape` (abstract evaluation of `init`).
   """
   if params is not None and not _is_transformation(state_or_tx):
     raise ValueError("gradtx.state_bytes: params is only used with a transformation; call "
@@ -230,6 +234,9 @@ def state_bytes_per_param(state_or_tx: Any, params: Any) -> float:
     >>> p = jax.ShapeDtypeStruct((10**6,), jnp.bfloat16)
     >>> gradtx.state_bytes_per_param(gradtx.mixed_precision(gradtx.adam(1e-3)), p)
     12.000004
+
+  References:
+    `jax.eval_shape` (abstract evaluation of `init`).
   """
   if params is None:
     raise ValueError("gradtx.state_bytes_per_param: params must be given, to count their "

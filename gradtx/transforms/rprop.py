@@ -20,8 +20,12 @@ __all__ = [
 
 
 class ScaleByRpropState(NamedTuple):
-  """State of `scale_by_rprop` (optax's `ScaleByRpropState`): the per-coordinate step sizes and
-  the last update (zero where the gradient's sign flipped)."""
+  """State of `scale_by_rprop` (optax's `ScaleByRpropState`).
+
+  Attributes:
+    step_sizes: the per-coordinate step sizes.
+    prev_updates: the last update (zero where the gradient's sign flipped).
+  """
 
   step_sizes: Any
   prev_updates: Any

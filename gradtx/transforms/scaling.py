@@ -47,6 +47,9 @@ def scale(step_size: Any) -> GradientTransformation:
     >>> tx = gradtx.scale(-0.1)
     >>> tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))[0].tolist()
     [-0.10000000149011612]
+
+  References:
+    `optax.scale` (optax 0.2.8).
   """
   _checks.check_scalar("scale", "step_size", step_size)
 
@@ -58,7 +61,11 @@ def scale(step_size: Any) -> GradientTransformation:
 
 
 class ScaleByScheduleState(NamedTuple):
-  """The step count of `scale_by_schedule` and `scale_by_learning_rate`."""
+  """The step count of `scale_by_schedule` and `scale_by_learning_rate`.
+
+  Attributes:
+    count: int32 scalar, the step count.
+  """
 
   count: jax.Array  # int32 scalar
 
@@ -80,6 +87,9 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     >>> u, s = tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))
     >>> tx.update(jnp.ones(1), s)[0].tolist()
     [0.5]
+
+  References:
+    `optax.scale_by_schedule` (optax 0.2.8).
   """
   if not callable(step_size_fn):
     raise TypeError(
@@ -133,6 +143,9 @@ def scale_by_learning_rate(
     >>> tx = gradtx.scale_by_learning_rate(0.5)
     >>> tx.update(jnp.ones(1), tx.init(jnp.zeros(1)))[0].tolist()
     [-0.5]
+
+  References:
+    `optax.scale_by_learning_rate` (optax 0.2.8).
   """
   fn = "scale_by_learning_rate"
   if learning_rate is None:

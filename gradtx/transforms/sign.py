@@ -85,7 +85,12 @@ def _sign_transformation(fn: str, state_cls: Any, beta: Any, decay: Any, scale_f
 
 
 class ScaleByPowersignState(NamedTuple):
-  """State of `scale_by_powersign`: the step count (for `decay`) and the moving average `mu`."""
+  """State of `scale_by_powersign`: the step count (for `decay`) and the moving average `mu`.
+
+  Attributes:
+    count: int32 scalar, the step count (for a `decay` schedule).
+    mu: the moving average of the gradients.
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any
@@ -138,7 +143,12 @@ def scale_by_powersign(
 
 
 class ScaleByAddsignState(NamedTuple):
-  """State of `scale_by_addsign`: the step count (for `decay`) and the moving average `mu`."""
+  """State of `scale_by_addsign`: the step count (for `decay`) and the moving average `mu`.
+
+  Attributes:
+    count: int32 scalar, the step count (for a `decay` schedule).
+    mu: the moving average of the gradients.
+  """
 
   count: jax.Array  # int32 scalar
   mu: Any

@@ -22,8 +22,9 @@ __all__ = [
 class ScaleBySM3State(NamedTuple):
   """State of `scale_by_sm3`, optax's layout.
 
-  `mu` holds, per leaf, a list of one accumulator per axis (the max of the accumulated squares
-  over the other axes; a vector keeps one per entry); `nu` the momentum of the scaled updates.
+  Attributes:
+    mu: per leaf, a list of one accumulator per axis.
+    nu: the momentum of the scaled updates.
   """
 
   mu: Any

@@ -55,6 +55,10 @@ def unitwise_norm(x: Any, axis: int | tuple[int, ...] | None = None) -> jax.Arra
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.transforms.unitwise_norm(jnp.asarray([[3.0, 1.0], [4.0, 0.0]])).tolist()
     [[5.0, 1.0], [5.0, 1.0]]
+
+  References:
+    Brock, De, Smith & Simonyan, "High-Performance Large-Scale Image Recognition Without
+    Normalization", ICML 2021 (adaptive gradient clipping). https://arxiv.org/abs/2102.06171
   """
   _check_axis("unitwise_norm", axis)
   x = jnp.asarray(x)
@@ -104,6 +108,10 @@ def unitwise_clip(g_norm: Any, max_norm: Any, grad: Any, div_eps: Any = 1e-6) ->
     >>> g = jnp.asarray([3.0, 4.0])
     >>> gradtx.transforms.unitwise_clip(jnp.full(2, 5.0), jnp.full(2, 1.0), g).tolist()
     [0.6000000238418579, 0.800000011920929]
+
+  References:
+    Brock, De, Smith & Simonyan, "High-Performance Large-Scale Image Recognition Without
+    Normalization", ICML 2021 (adaptive gradient clipping). https://arxiv.org/abs/2102.06171
   """
   shapes = {name: np.shape(v) for name, v in
             (("g_norm", g_norm), ("max_norm", max_norm), ("grad", grad))}

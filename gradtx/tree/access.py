@@ -140,6 +140,9 @@ def get_all_with_path(tree: Any, key: Any, filtering: Filtering | None = None
     >>> state = gradtx.adam(0.1).init(jnp.zeros(2))
     >>> [jax.tree_util.keystr(p) for p, _ in gradtx.tree.get_all_with_path(state, 'mu')]
     ['[0]ScaleByAdamState.mu']
+
+  References:
+    `optax.tree_utils.tree_get_all_with_path` (optax 0.2.8).
   """
   found = _all_with_path(tree, key)
   if filtering is not None:
@@ -165,6 +168,9 @@ def get(tree: Any, key: Any, default: Any = None, filtering: Filtering | None = 
     >>> state = gradtx.adam(0.1).init(jnp.zeros(2))
     >>> int(gradtx.tree.get(state, 'count', filtering=lambda p, v: 'Adam' in str(p[-1])))
     0
+
+  References:
+    `optax.tree_utils.tree_get` (optax 0.2.8).
   """
   found = get_all_with_path(tree, key, filtering=filtering)
   if len(found) > 1:
@@ -193,6 +199,9 @@ def set(tree: Any, filtering: Filtering | None = None, /, **kwargs: Any) -> Any:
     >>> state = gradtx.scale_by_adam().init(jnp.zeros(2))
     >>> gradtx.tree.set(state, count=jnp.asarray(5)).count.tolist()
     5
+
+  References:
+    `optax.tree_utils.tree_set` (optax 0.2.8).
   """
   for key in kwargs:
     if not get_all_with_path(tree, key, filtering):
@@ -255,6 +264,9 @@ def map_params(initable: Initable, f: Callable[..., Any], state: Any, /, *rest: 
     >>> state = tx.init({'w': jnp.zeros(2)})
     >>> gradtx.tree.map_params(tx, lambda p: p + 1, state, transform_non_params=lambda _: None)[0]
     ScaleByAdamState(count=None, mu={'w': Array([1., 1.], dtype=float32)}, nu={'w': Array([1., 1.], dtype=float32)})
+
+  References:
+    `optax.tree_utils.tree_map_params` (optax 0.2.8).
   """
   init = getattr(initable, "init", None)
   if not callable(init):

@@ -45,10 +45,20 @@ def zeros_like(tree: Any, dtype: Any = None) -> Any:
   that dtype would silently truncate (integer params are not trainable in gradtx). optax's
   `tree.zeros_like` returns integer zeros there; pass `dtype=` (e.g. `jnp.int32`) for that.
 
+  Args:
+    tree: pytree of arrays (floating or complex unless `dtype` is given).
+    dtype: dtype of the zeros; `None` keeps each leaf's.
+
+  Returns:
+    A pytree of zeros with the structure and shapes of `tree`.
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.zeros_like({'w': jnp.ones(2)})['w'].tolist()
     [0.0, 0.0]
+
+  References:
+    `optax.tree_utils.tree_zeros_like` (optax 0.2.8).
   """
   if dtype is None:
     _check_float_params("zeros_like", tree)
@@ -60,10 +70,21 @@ def full_like(tree: Any, fill_value: Any, dtype: Any = None) -> Any:
 
   As `zeros_like`, an integer or bool leaf without an explicit `dtype` is a TypeError.
 
+  Args:
+    tree: pytree of arrays (floating or complex unless `dtype` is given).
+    fill_value: the scalar to fill with.
+    dtype: dtype of the result; `None` keeps each leaf's.
+
+  Returns:
+    A pytree with the structure and shapes of `tree`.
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.full_like({'w': jnp.ones(2)}, 0.1)['w'].dtype
     dtype('float32')
+
+  References:
+    `optax.tree_utils.tree_full_like` (optax 0.2.8).
   """
   if dtype is None:
     _check_float_params("full_like", tree)
@@ -75,10 +96,20 @@ def ones_like(tree: Any, dtype: Any = None) -> Any:
 
   As `zeros_like`, an integer or bool leaf without an explicit `dtype` is a TypeError.
 
+  Args:
+    tree: pytree of arrays (floating or complex unless `dtype` is given).
+    dtype: dtype of the ones; `None` keeps each leaf's.
+
+  Returns:
+    A pytree of ones with the structure and shapes of `tree`.
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.tree.ones_like({'w': jnp.zeros(2)})['w'].tolist()
     [1.0, 1.0]
+
+  References:
+    `optax.tree_utils.tree_ones_like` (optax 0.2.8).
   """
   if dtype is None:
     _check_float_params("tree.ones_like", tree)
@@ -88,10 +119,20 @@ def ones_like(tree: Any, dtype: Any = None) -> Any:
 def batch_shape(tree: Any, shape: tuple[int, ...] = ()) -> Any:
   """Broadcasts every leaf to leading batch dimensions `shape` (a view, no copy until written).
 
+  Args:
+    tree: pytree of arrays.
+    shape: the leading batch dimensions to add.
+
+  Returns:
+    A pytree whose leaves have shape `(*shape, *leaf.shape)`.
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.tree.batch_shape({'w': jnp.zeros(2)}, (3,))['w'].shape
     (3, 2)
+
+  References:
+    `optax.tree_utils.tree_batch_shape` (optax 0.2.8).
   """
   return jax.tree.map(lambda x: jnp.broadcast_to(x, (*shape, *jnp.shape(x))), tree)
 
@@ -99,10 +140,20 @@ def batch_shape(tree: Any, shape: tuple[int, ...] = ()) -> Any:
 def cast(tree: Any, dtype: Any) -> Any:
   """Casts every array leaf to `dtype`; `dtype=None` leaves the tree unchanged.
 
+  Args:
+    tree: pytree of arrays.
+    dtype: the target dtype, or `None`.
+
+  Returns:
+    The cast pytree, same structure.
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.cast({'w': jnp.ones(2)}, jnp.bfloat16)['w'].dtype
     dtype(bfloat16)
+
+  References:
+    `optax.tree_utils.tree_cast` (optax 0.2.8).
   """
   if dtype is None:
     return tree
@@ -115,10 +166,20 @@ def cast_like(tree: Any, other_tree: Any) -> Any:
   A leaf whose match has no `dtype` (a Python number, `None`) is kept as it is, and a `None`
   leaf of `tree` stays `None`.
 
+  Args:
+    tree: pytree of arrays (may hold `None` leaves).
+    other_tree: pytree of the same structure whose leaves' dtypes are the targets.
+
+  Returns:
+    The cast pytree, same structure as `tree`.
+
   Example:
     >>> import jax.numpy as jnp, gradtx
     >>> gradtx.cast_like(jnp.ones(2), jnp.zeros(2, jnp.bfloat16)).dtype
     dtype(bfloat16)
+
+  References:
+    `optax.tree_utils.tree_cast_like` (optax 0.2.8).
   """
   return jax.tree.map(
       lambda t, o: t if t is None or not hasattr(o, "dtype") else t.astype(o.dtype),
@@ -161,6 +222,9 @@ def dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
     >>> t = {'a': jnp.ones(1, jnp.float16), 'b': jnp.ones(1)}
     >>> gradtx.tree.dtype(t, 'lowest'), gradtx.tree.dtype(t, 'highest')
     (dtype('float16'), dtype('float32'))
+
+  References:
+    `optax.tree_utils.tree_dtype` (optax 0.2.8).
   """
   check_choice("tree.dtype", "mixed_dtype_handler", mixed_dtype_handler, _MIXED)
   leaves = jax.tree.leaves(tree)

@@ -17,11 +17,21 @@ __all__ = [
 def split_key_like(rng_key: Any, target_tree: Any) -> Any:
   """One key per leaf of `target_tree`: `jax.random.split(rng_key, n_leaves)` in that structure.
 
+  Args:
+    rng_key: a PRNG key.
+    target_tree: the pytree whose structure the keys take.
+
+  Returns:
+    A pytree of keys with the structure of `target_tree`.
+
   Example:
     >>> import jax, jax.numpy as jnp, gradtx
     >>> keys = gradtx.tree.split_key_like(jax.random.key(0), {'a': jnp.ones(2), 'b': jnp.ones(3)})
     >>> sorted(keys)
     ['a', 'b']
+
+  References:
+    `optax.tree_utils.tree_split_key_like` (optax 0.2.8).
   """
   treedef = jax.tree.structure(target_tree)
   return jax.tree.unflatten(treedef, jax.random.split(rng_key, treedef.num_leaves))
@@ -50,6 +60,9 @@ def random_like(
     >>> import jax, jax.numpy as jnp, gradtx
     >>> gradtx.tree.random_like(jax.random.key(0), {'w': jnp.ones((2, 3))})['w'].shape
     (2, 3)
+
+  References:
+    `optax.tree_utils.tree_random_like` (optax 0.2.8).
   """
   keys = split_key_like(rng_key, target_tree)
   if "out_sharding" in inspect.signature(sampler).parameters:
@@ -65,10 +78,19 @@ def random_like(
 def unwrap_random_key_data(input_tree: Any) -> Any:
   """Replaces every typed PRNG key leaf by its raw `jax.random.key_data` (other leaves stay).
 
+  Args:
+    input_tree: a pytree, possibly holding typed PRNG keys.
+
+  Returns:
+    The pytree with each typed key replaced by its raw `uint32` key data.
+
   Example:
     >>> import jax, gradtx
     >>> gradtx.tree.unwrap_random_key_data({'k': jax.random.key(0)})['k'].dtype
     dtype('uint32')
+
+  References:
+    `optax.tree_utils.tree_unwrap_random_key_data` (optax 0.2.8).
   """
 
   def unwrap(x):

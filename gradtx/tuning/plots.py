@@ -48,6 +48,9 @@ def plot_schedule(
   Example:
     >>> import gradtx
     >>> ax = gradtx.plot_schedule(gradtx.warm_restarts_schedule(1.0, 10, 2), 70)  # doctest: +SKIP
+
+  References:
+    `matplotlib.axes.Axes.plot`, on the values of an `optax` schedule (optax 0.2.8).
   """
   fn = "plot_schedule"
   _checks.check_scalar(fn, "schedule", schedule, schedule=True)
@@ -69,8 +72,10 @@ def plot_schedule(
 
 
 def plot_lr_range_test(result: LRRangeTestResult, ax: Any = None) -> Any:
-  """Plots an `lr_range_test` result: raw (faint) and smoothed loss against a log-scale learning
-  rate, with a dashed vertical line at the suggested rate.
+  """Plots an `lr_range_test` result: the loss against a log-scale learning rate.
+
+  The raw loss is drawn faint, the smoothed loss solid, with a dashed vertical line at the
+  suggested rate.
 
   Args:
     result: an `LRRangeTestResult`.
@@ -81,6 +86,10 @@ def plot_lr_range_test(result: LRRangeTestResult, ax: Any = None) -> Any:
 
   Example:
     >>> ax = gradtx.plot_lr_range_test(result)  # doctest: +SKIP
+
+  References:
+    Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017, Section 3.3
+    (the learning-rate range test). https://arxiv.org/abs/1506.01186
   """
   if not isinstance(result, LRRangeTestResult):
     raise TypeError("gradtx.plot_lr_range_test: result must be an LRRangeTestResult, got "

@@ -58,6 +58,9 @@ def grid_sweep(
     ...   return gradtx.apply_updates(p, tx.update(2 * p, tx.init(p), p)[0])
     >>> gradtx.grid_sweep(train, lr=jnp.asarray([0.1, 0.2, 0.5]), wd=jnp.asarray([0.0, 1.0])).shape
     (3, 2, 1)
+
+  References:
+    `jax.vmap` over the grid's flattened product (`itertools.product`).
   """
   if not callable(train_fn):
     raise TypeError(
