@@ -140,7 +140,7 @@ def state_sharding(tx: Any, params: Any, mesh: Any, axis: str, *,
     >>> mesh = jax.make_mesh((1,), ('data',))
     >>> sh = gradtx.distributed.state_sharding(gradtx.adam(1e-3), {'w': jnp.zeros(4)}, mesh, 'data')
     >>> sh[0].mu['w'].spec
-    PartitionSpec('data',)
+    P('data',)
 
   References:
     Rajbhandari, Rasley, Ruwase and He, "ZeRO: Memory Optimizations Toward Training Trillion
