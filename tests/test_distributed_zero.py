@@ -78,6 +78,18 @@ def test_state_sharding_follows_params_and_nnx_metadata(worker):
                            "l2.bias": "P('data',)"}
 
 
+def test_optimizers_that_are_not_elementwise_raise_at_init():
+  mesh = jax.make_mesh((1,), ("data",))
+  params = {"w": jnp.zeros((5, 7)), "b": jnp.zeros(7)}
+  txs = {name: getattr(gradtx, name)(1e-2) for name in NOT_ELEMENTWISE}
+  txs["clip_by_global_norm"] = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adam(1e-2))
+  for name, tx in txs.items():
+    with pytest.raises(ValueError, match="not act elementwise.*state_sharding"):
+      gradtx.distributed.zero(tx, mesh, "data").init(params)
+  # Elementwise clipping and the elementwise aliases pass the check (the worker runs them all).
+  gradtx.distributed.zero(gradtx.chain(gradtx.clip(1.0), gradtx.adam(1e-2)), mesh, "data").init(params)
+
+
 def _free_port():
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 import jax
+import jax.extend.core as jex_core
 import jax.numpy as jnp
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -51,6 +52,113 @@ def _unpad(x: jax.Array, like: Any, m: int) -> jax.Array:
   return jnp.reshape(x[:math.prod(like.shape)], like.shape)
 
 
+# Primitives that act elementwise (an output element depends on the same element of each
+# non-scalar operand); anything else applied to a shard-shaped operand sees only one shard.
+_ELEMENTWISE = frozenset("""
+    abs acos acosh add and asin asinh atan atan2 atanh cbrt ceil clamp convert_element_type copy
+    copy_p cos cosh digamma div eq erf erf_inv erfc exp exp2 expm1 floor ge gt igamma igammac imag
+    integer_pow is_finite le lgamma log log1p logistic lt max min mul ne neg nextafter not or pow
+    real reduce_precision rem round rsqrt select_n shift_left shift_right_arithmetic
+    shift_right_logical sign sin sinh sqrt square stop_gradient sub tan tanh xor
+    bitcast_convert_type population_count""".split())
+# The flat shard sizes the check traces with: primes no optimizer's own constants would produce.
+_PROBE = 1_000_003
+
+
+def _jaxprs(eqn: Any):
+  """The sub-jaxprs of a higher-order primitive (jit, custom_jvp, cond, while, scan, ...)."""
+  for v in eqn.params.values():
+    for x in (v if isinstance(v, (tuple, list)) else (v,)):
+      if isinstance(x, jex_core.ClosedJaxpr):
+        yield x.jaxpr
+      elif isinstance(x, jex_core.Jaxpr):
+        yield x
+
+
+def _first_non_elementwise(jaxpr: Any, big: set) -> str | None:
+  """The first primitive of `jaxpr` (recursing into sub-jaxprs) that is not elementwise in the
+  shard-sized dimensions `big`, described, or None."""
+  def is_big(v):
+    shape = getattr(getattr(v, "aval", None), "shape", ())
+    return any(d in big for d in shape)
+
+  for eqn in jaxpr.eqns:
+    subs = list(_jaxprs(eqn))
+    if subs:
+      for sub in subs:
+        found = _first_non_elementwise(sub, big)
+        if found:
+          return found
+      continue
+    vs = list(eqn.invars) + list(eqn.outvars)
+    if not any(is_big(v) for v in vs):
+      continue
+    name = eqn.primitive.name
+    shapes = {tuple(v.aval.shape) for v in vs if is_big(v)}
+    small_ok = all(is_big(v) or math.prod(getattr(v.aval, "shape", ())) == 1 for v in vs)
+    if name in _ELEMENTWISE and len(shapes) == 1 and small_ok:
+      continue
+    if name in ("broadcast_in_dim", "reshape", "squeeze", "expand_dims") and len(shapes) == 1 \
+        and small_ok:
+      continue  # a scalar broadcast to the shard, or a no-op reshape
+    return f"`{name}` to a whole parameter-sized array"
+  return None
+
+
+def _elementwise_problem(tx: GradientTransformation, params: Any, extra_args: dict) -> str | None:
+  """Why `tx` does not act elementwise on each parameter (so a shard's update would differ from
+  the matching part of the whole update), or None. Traces `tx.init` on the params' shapes and
+  on flat probe shards, and `tx.update` on the probe shards."""
+  leaves, treedef = jax.tree.flatten(params, is_leaf=is_none)
+  sizes = [None if x is None else _PROBE + 2 * i for i, x in enumerate(leaves)]
+  flat = treedef.unflatten([None if x is None else jax.ShapeDtypeStruct((m,), x.dtype)
+                            for x, m in zip(leaves, sizes)])
+  whole = treedef.unflatten([None if x is None else jax.ShapeDtypeStruct(x.shape, x.dtype)
+                             for x in leaves])
+  big = {m for m in sizes if m}
+  shape_of = {m: tuple(x.shape) for x, m in zip(leaves, sizes) if m}
+  try:
+    s_flat = jax.eval_shape(tx.init, flat)
+    s_whole = jax.eval_shape(tx.init, whole)
+  except Exception:  # pylint: disable=broad-except
+    return None  # init's own error is more telling; zero's init raises it
+  if jax.tree.structure(s_flat) != jax.tree.structure(s_whole):
+    return "its state's structure depends on the parameters' shapes (e.g. factored moments)"
+  for a, b in zip(jax.tree.leaves(s_flat), jax.tree.leaves(s_whole)):
+    sa, sb = tuple(getattr(a, "shape", ())), tuple(getattr(b, "shape", ()))
+    if len(sa) == 1 and sa[0] in big:
+      if sb != shape_of[sa[0]]:
+        return f"it keeps a state leaf of shape {sb} for a parameter of shape {shape_of[sa[0]]}"
+    elif any(d in big for d in sa) or sa != sb:
+      return f"it keeps a state leaf of shape {sb} that is not elementwise in its parameter"
+  trace = jax.make_jaxpr(lambda g, s, p, e: tx.update(g, s, p, **e))
+  # At init the extra arguments are unknown: a loss `value=` (polyak_sgd, line searches) is the
+  # usual one; an update that needs others is checked again at update with the real ones.
+  for extra in ((extra_args,) if extra_args else ({}, {"value": jnp.zeros((), jnp.float32)})):
+    try:
+      jaxpr = trace(flat, s_flat, flat, extra)
+      break
+    except Exception:  # pylint: disable=broad-except
+      jaxpr = None
+  if jaxpr is None:
+    return None
+  found = _first_non_elementwise(jaxpr.jaxpr, big)
+  return None if found is None else f"its update applies {found} (a reduction, product, " \
+      "random draw or reshape that would see one shard)"
+
+
+def _check_elementwise(tx: GradientTransformation, params: Any, extra_args: dict) -> None:
+  problem = _elementwise_problem(tx, params, extra_args)
+  if problem is not None:
+    raise ValueError(
+        "gradtx.distributed.zero: tx does not act elementwise on each parameter: "
+        f"{problem}. zero gives each device one flat shard of every parameter, so such an "
+        "optimizer (lamb, lars, fromage, novograd, adafactor, sm3, noisy_sgd, polyak_sgd, "
+        "clipping by a norm, ...) would compute something else. Keep its state sharded with "
+        "gradtx.distributed.state_sharding(tx, params, mesh, axis) instead (jax.jit(tx.init, "
+        "out_shardings=...)).")
+
+
 def zero(tx: GradientTransformation, mesh: Any, axis: str) -> GradientTransformation:
   """ZeRO-1/2: `tx` with its state split evenly over the devices of `axis`.
 
@@ -71,8 +179,10 @@ def zero(tx: GradientTransformation, mesh: Any, axis: str) -> GradientTransforma
   structure and classes of `tx.init(params)`. Results equal the unsharded `tx` bit for bit when
   `tx` acts elementwise on each parameter (SGD, momentum, Adam, AdamW, RMSProp, Lion, ...);
   optimizers that reduce over a whole leaf or over all leaves (LAMB, LARS, Fromage, NovoGrad,
-  Adafactor, SM3, polyak_sgd, gradient clipping by norm) would see one shard and are not
-  supported. Works under `jax.jit` in JAX's auto and explicit sharding modes.
+  Adafactor, SM3, polyak_sgd, gradient clipping by norm) or draw per-element noise (noisy_sgd)
+  would see one shard: `init` (and `update`, with its extra arguments) traces `tx` on flat
+  shards and raises for them; keep their state sharded with :func:`state_sharding` instead.
+  Works under `jax.jit` in JAX's auto and explicit sharding modes.
 
   Args:
     tx: the optimizer to shard; it must act elementwise on each parameter.
@@ -82,6 +192,11 @@ def zero(tx: GradientTransformation, mesh: Any, axis: str) -> GradientTransforma
   Returns:
     A GradientTransformation: `init(params)` takes replicated params,
     `update(grads, state, params)` replicated gradients, and returns replicated updates.
+
+  Raises:
+    ValueError: at `init`, when `tx` does not act elementwise on each parameter (a reduction,
+      dot product, cumulative sum, random draw or reshape over a parameter in its update, or a
+      state leaf whose shape is not its parameter's nor a scalar's).
 
   Example:
     >>> import jax, jax.numpy as jnp, gradtx
@@ -138,8 +253,21 @@ def zero(tx: GradientTransformation, mesh: Any, axis: str) -> GradientTransforma
   def leaf_specs(sizes):
     return jax.tree.map(lambda m: P(axis) if m else P(), sizes)
 
+  checked = set()
+
+  def check(tree, extra_args):
+    """Raise unless tx is elementwise on this tree (once per tree shapes and extra args)."""
+    key = (jax.tree.structure(tree, is_leaf=is_none),
+           tuple((x.shape, str(x.dtype)) for x in jax.tree.leaves(tree)),
+           jax.tree.structure(extra_args),
+           tuple((jnp.shape(x), str(jnp.result_type(x))) for x in jax.tree.leaves(extra_args)))
+    if key not in checked:
+      _check_elementwise(tx, tree, extra_args)
+      checked.add(key)
+
   def init_fn(params):
     params = jax.tree.map(_value, params, is_leaf=is_variable)
+    check(params, {})
     sizes = layout(params)
     specs = state_specs(params, sizes)
     flat = jax.tree.map(lambda x, m: _flatten_pad(x, m, n), params, sizes, is_leaf=is_none)
@@ -150,6 +278,7 @@ def zero(tx: GradientTransformation, mesh: Any, axis: str) -> GradientTransforma
   def update_fn(updates, state, params=None, **extra_args):
     if params is not None:
       params = jax.tree.map(_value, params, is_leaf=is_variable)
+    check(updates, extra_args)
     sizes = layout(updates)
     specs = state_specs(updates, sizes)
     in_specs = leaf_specs(sizes)
