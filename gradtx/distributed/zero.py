@@ -43,7 +43,10 @@ def _flatten_pad(x: jax.Array, m: int, n: int) -> jax.Array:
     return x
   flat = jnp.reshape(x, (-1,))
   pad = n * m - flat.shape[0]
-  return jnp.pad(flat, (0, pad)) if pad else flat
+  # concatenate, not jnp.pad: XLA:CPU fuses a reshape + pad into the shard's arithmetic with a
+  # select per element, and that loop contracts multiply-adds into FMAs differently from the
+  # unsharded update's (1 ulp apart on some elements); with concatenate the bits are the same.
+  return jnp.concatenate([flat, jnp.zeros((pad,), flat.dtype)]) if pad else flat
 
 
 def _unpad(x: jax.Array, like: Any, m: int) -> jax.Array:
@@ -287,6 +290,11 @@ def zero(tx: GradientTransformation, mesh: Any, axis: str) -> GradientTransforma
         lambda x, m: _flatten_pad(x, m, n), params, sizes, is_leaf=is_none)
 
     def local(g, s, p):
+      # The barrier keeps XLA from fusing the slicing of this device's shard (reshape,
+      # dynamic-slice) into tx's arithmetic: LLVM contracts that fused loop's multiply-adds
+      # into FMAs differently from the unsharded update's plain loop (1 ulp apart on XLA:CPU
+      # with FMA; without FMA, --xla_cpu_max_isa=SSE4_2, the bits agree either way).
+      g, s, p = jax.lax.optimization_barrier((g, s, p))
       u, s = tx.update(g, s, p, **extra_args)
       # All-gather the split updates; the replicated ones are already whole everywhere.
       u = jax.tree.map(lambda x, m: jax.lax.all_gather(x, axis, tiled=True) if m else x,
