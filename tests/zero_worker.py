@@ -36,7 +36,7 @@ def train(txs, p, gs):
   ps = {k: p for k in names}
   state = init(ps)
   for t in range(STEPS):
-    g = jax.tree.map(lambda x: x[t], gs)
+    g = jax.tree.map(lambda x, t=t: x[t], gs)
     out = update({k: g for k in names}, state, ps)
     state = {k: v[1] for k, v in out.items()}
     ps = apply(ps, {k: v[0] for k, v in out.items()})

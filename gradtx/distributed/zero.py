@@ -123,7 +123,7 @@ def _elementwise_problem(tx: GradientTransformation, params: Any, extra_args: di
   try:
     s_flat = jax.eval_shape(tx.init, flat)
     s_whole = jax.eval_shape(tx.init, whole)
-  except Exception:  # pylint: disable=broad-except
+  except Exception:  # noqa: BLE001 (any failure to trace: init or update raises it later)
     return None  # init's own error is more telling; zero's init raises it
   if jax.tree.structure(s_flat) != jax.tree.structure(s_whole):
     return "its state's structure depends on the parameters' shapes (e.g. factored moments)"
@@ -141,7 +141,7 @@ def _elementwise_problem(tx: GradientTransformation, params: Any, extra_args: di
     try:
       jaxpr = trace(flat, s_flat, flat, extra)
       break
-    except Exception:  # pylint: disable=broad-except
+    except Exception:  # noqa: BLE001 (any failure to trace: init or update raises it later)
       jaxpr = None
   if jaxpr is None:
     return None
