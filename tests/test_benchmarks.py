@@ -158,3 +158,20 @@ def test_shampoo_smoke_run_times_shampoo_and_soap_against_adam(tmp_path):
   for name in ("gradtx.shampoo", "gradtx.soap"):
     assert rows[name]["state_bytes"] > rows["optax.adam"]["state_bytes"]
     assert math.isfinite(rows[name]["step_over_optax_adam"]) and rows[name]["step_ms"] > 0
+
+
+def test_zero_smoke_run_splits_adamw_state_and_counts_the_all_gather(tmp_path):
+  """`python -m benchmarks.zero --smoke`: on 2 host devices (a subprocess) zero(adamw) keeps
+  about half of adamw's state bytes per device and all-gathers every update once; no time is
+  asserted."""
+  from benchmarks import zero  # noqa: PLC0415
+
+  results = zero.main(["--smoke", "--devices", "2", "--out", str(tmp_path)])
+  assert (tmp_path / "zero_results.json").stat().st_size > 0
+  (row,) = results["rows"]
+  z, a = row["libs"]["zero_adamw"], row["libs"]["adamw"]
+  assert 0.5 <= row["state_ratio"] < 0.51  # two moments split in two; the count replicated
+  assert a["collectives"]["result_bytes"] == 0
+  gathered = z["collectives"]["ops"]["all-gather"]["result_bytes"]
+  assert 4 * row["floats"] <= gathered < 4 * row["floats"] + 64 * row["leaves"]
+  assert z["step_ms"] > 0 and a["step_ms"] > 0

@@ -1,5 +1,5 @@
-"""gradtx.distributed: sharded optimizer state and the sources' parallel SGD algorithms (filled by the
-distributed issue)."""
+"""gradtx.distributed: sharded optimizer state (ZeRO), the sources' parallel SGD algorithms (Ruder's
+section 5) and communication compression."""
 
 from gradtx.distributed.compression import (
     PowerSGDState,
@@ -40,6 +40,12 @@ from gradtx.distributed.local_sgd import (
 from gradtx.distributed.reduce import (
     all_reduce,
 )
+from gradtx.distributed.sharding import (
+    state_sharding,
+)
+from gradtx.distributed.zero import (
+    zero,
+)
 
 __all__: list[str] = [
     "DelayTolerantAdagradState",
@@ -62,5 +68,7 @@ __all__: list[str] = [
     "local_sgd",
     "powersgd",
     "sign_compression",
+    "state_sharding",
     "top_k",
+    "zero",
 ]
