@@ -108,6 +108,9 @@ from gradtx.optimizers.factored import (
     adafactor,
     sm3,
 )
+from gradtx.optimizers.kfac import (
+    kfac,
+)
 from gradtx.optimizers.layerwise import (
     fromage,
     lamb,
@@ -305,6 +308,10 @@ from gradtx.transforms.failsafe import (
 from gradtx.transforms.freezing import (
     freeze,
     selective_transform,
+)
+from gradtx.transforms.kfac import (
+    ScaleByKfacState,
+    scale_by_kfac,
 )
 from gradtx.transforms.layouts import (
     flatten,
@@ -575,6 +582,7 @@ __all__ = [
     "ScaleByDistanceOverGradientsState",
     "ScaleByGaussNewtonState",
     "ScaleByHessianFreeState",
+    "ScaleByKfacState",
     "ScaleByLBFGSState",
     "ScaleByLevenbergMarquardtState",
     "ScaleByLionState",
@@ -685,6 +693,7 @@ __all__ = [
     "inject_stateful_hyperparams",
     "join_schedules",
     "keep_params_nonnegative",
+    "kfac",
     "kl_divergence",
     "l2_loss",
     "lamb",
@@ -766,6 +775,7 @@ __all__ = [
     "scale_by_factored_rms",
     "scale_by_gauss_newton",
     "scale_by_hessian_free",
+    "scale_by_kfac",
     "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_levenberg_marquardt",

@@ -26,6 +26,9 @@ from gradtx.optimizers.factored import (
     adafactor,
     sm3,
 )
+from gradtx.optimizers.kfac import (
+    kfac,
+)
 from gradtx.optimizers.layerwise import (
     fromage,
     lamb,
@@ -90,6 +93,7 @@ __all__ = [
     "fromage",
     "gauss_newton",
     "hessian_free",
+    "kfac",
     "lamb",
     "lars",
     "lbfgs",
