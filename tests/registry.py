@@ -1035,3 +1035,23 @@ ENTRIES += [
 
 # A helper returning (value, grad), not a transformation (tested in tests/test_quasi_newton.py).
 NOT_TRANSFORMS |= {"value_and_grad_from_state"}
+
+
+# --- kfac (issue 17): a loss on the registry tree whose 2-D and 3-D leaves are dense weights
+# (found in the jaxpr), the vector and scalar diagonal blocks; the dense-Fisher and kfac-jax
+# checks are in tests/test_kfac.py.
+def _kfac_loss(p):
+  a0, a1 = p["a"]
+  x = jnp.linspace(-1.0, 1.0, 8 * 2).reshape(8, 2)
+  h = jnp.tanh(x @ a1)  # (8, 5)
+  z = _jax.lax.dot_general(h[:, :4, None], p["b"]["d"], (((1, 2), (0, 1)), ((), ())))
+  return jnp.mean((z - 0.5) ** 2) + 0.1 * jnp.sum(a0 ** 2) * p["b"]["c"] ** 2
+
+
+_KFAC_LOSS = _jax.tree_util.Partial(_kfac_loss)
+ENTRIES += [
+    Entry("scale_by_kfac", "scale_by_kfac", dict(damping=0.1, inverse_update_period=3), None,
+          needs_params=True, update_kwargs=lambda t: dict(value_fn=_KFAC_LOSS)),
+    Entry("kfac", "kfac", dict(learning_rate=0.1, damping=0.1), None, needs_params=True,
+          update_kwargs=lambda t: dict(value_fn=_KFAC_LOSS)),
+]

@@ -36,6 +36,7 @@ NEEDS_FUNCTIONS = {
     "bfgs": "tests/test_quasi_newton.py",
     "nonlinear_cg": "tests/test_quasi_newton.py",
     "stochastic_lbfgs": "tests/test_quasi_newton.py",
+    "kfac": "tests/test_kfac.py",
 }
 
 
