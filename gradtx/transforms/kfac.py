@@ -54,11 +54,14 @@ def _is_kron(leaf: Any, spec: Any) -> bool:
   return jnp.ndim(leaf) >= 2 and spec != "diagonal"
 
 
+@jax.jit
 def _damped_inverse(m: jax.Array, shift: jax.Array) -> jax.Array:
-  """(m + shift I)^{-1} for a PSD m, via Cholesky."""
-  eye = jnp.eye(m.shape[0], dtype=m.dtype)
-  chol = jnp.linalg.cholesky(m + shift * eye)
-  return jax.scipy.linalg.cho_solve((chol, True), eye)
+  """(m + shift I)^{-1} for a PSD m, via Cholesky in float32 at least (one compiled function,
+  so eager and jitted updates agree)."""
+  dtype = jnp.promote_types(m.dtype, jnp.float32)
+  eye = jnp.eye(m.shape[0], dtype=dtype)
+  chol = jnp.linalg.cholesky(m.astype(dtype) + shift.astype(dtype) * eye)
+  return jax.scipy.linalg.cho_solve((chol, True), eye).astype(m.dtype)
 
 
 def _vdot(a: Any, b: Any) -> jax.Array:
