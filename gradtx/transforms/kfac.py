@@ -32,11 +32,15 @@ class ScaleByKfacState(NamedTuple):
   Attributes:
     count: int32 step count.
     a: per leaf, the input factor A (`(d_in + 1, d_in + 1)`, homogeneous coordinate last) of a
-      layer weight; an empty array for other leaves.
-    g: per leaf, the output-gradient factor G (`(d_out, d_out)`) of a layer weight, else empty.
-    a_inverse: per leaf, the damped inverse of A as of the last refresh, else empty.
-    g_inverse: per leaf, the damped inverse of G, else empty.
-    nu: per leaf, the EMA of the squared gradient of a diagonal-block leaf, else empty.
+      layer weight; for other leaves a scalar 0 placeholder (not a zero-size array, which
+      Orbax cannot save).
+    g: per leaf, the output-gradient factor G (`(d_out, d_out)`) of a layer weight, else the
+      placeholder.
+    a_inverse: per leaf, the damped inverse of A as of the last refresh, else the
+      placeholder.
+    g_inverse: per leaf, the damped inverse of G, else the placeholder.
+    nu: per leaf, the EMA of the squared gradient of a diagonal-block leaf, else the
+      placeholder.
     mu: per leaf, the previous update (momentum), like the params.
     damping: the current damping (float32 scalar; adapted with `adaptive_damping`).
   """
@@ -170,7 +174,8 @@ def scale_by_kfac(
   def init_fn(params):
     specs = _specs(fn, layer_specs, params)
     leaves, treedef = jax.tree.flatten(params)
-    empty = lambda p: jnp.zeros((0,), jnp.asarray(p).dtype)
+    # A scalar placeholder, not a zero-size array: Orbax refuses to save zero-size arrays.
+    empty = lambda p: jnp.zeros((), jnp.asarray(p).dtype)
 
     def square(p, n):
       return jnp.zeros((n, n), jnp.asarray(p).dtype)
@@ -199,6 +204,7 @@ def scale_by_kfac(
     _checks.check_same_structure(fn, "updates", updates, "state.mu", state.mu)
     specs = _specs(fn, layer_specs, params)
     p_leaves, treedef = jax.tree.flatten(params)
+    kron = [_is_kron(p, s) for p, s in zip(p_leaves, specs)]
     grads = jax.tree.leaves(updates, is_leaf=is_none)
     flat = lambda t: jax.tree.leaves(t)
     a_old, g_old, ai_old, gi_old = flat(state.a), flat(state.g), flat(state.a_inverse), \
@@ -233,7 +239,7 @@ def scale_by_kfac(
       a_new[i] = jnp.where(ok, ema(a_old[i], big_a.astype(a_old[i].dtype)), a_old[i])
       g_new[i] = jnp.where(ok, ema(g_old[i], big_g.astype(g_old[i].dtype)), g_old[i])
     for i, g in enumerate(grads):
-      if g is not None and nu_old[i].size and i not in biases:
+      if g is not None and not kron[i] and i not in biases:
         sq = jnp.square(g)
         nu_new[i] = jnp.where(jnp.all(jnp.isfinite(sq)), ema(nu_old[i], sq), nu_old[i])
 
@@ -286,7 +292,7 @@ def scale_by_kfac(
       if b is not None:
         direction[layer.bias] = u[-1].reshape(b.shape).astype(b.dtype)
     for i, g in enumerate(grads):
-      if g is not None and nu_old[i].size and i not in biases:
+      if g is not None and not kron[i] and i not in biases:
         direction[i] = (g / (nu_new[i] + lam.astype(g.dtype))).astype(g.dtype)
 
     mu_old = jax.tree.leaves(state.mu)
