@@ -114,6 +114,9 @@ from gradtx.optimizers.factored import (
     adafactor,
     sm3,
 )
+from gradtx.optimizers.kfac import (
+    kfac,
+)
 from gradtx.optimizers.layerwise import (
     fromage,
     lamb,
@@ -326,6 +329,10 @@ from gradtx.transforms.failsafe import (
 from gradtx.transforms.freezing import (
     freeze,
     selective_transform,
+)
+from gradtx.transforms.kfac import (
+    ScaleByKfacState,
+    scale_by_kfac,
 )
 from gradtx.transforms.layouts import (
     flatten,
@@ -611,6 +618,7 @@ __all__ = [
     "ScaleByEntropySGDState",
     "ScaleByGaussNewtonState",
     "ScaleByHessianFreeState",
+    "ScaleByKfacState",
     "ScaleByLBFGSState",
     "ScaleByLevenbergMarquardtState",
     "ScaleByLionState",
@@ -726,6 +734,7 @@ __all__ = [
     "inject_stateful_hyperparams",
     "join_schedules",
     "keep_params_nonnegative",
+    "kfac",
     "kl_divergence",
     "l2_loss",
     "lamb",
@@ -811,6 +820,7 @@ __all__ = [
     "scale_by_factored_rms",
     "scale_by_gauss_newton",
     "scale_by_hessian_free",
+    "scale_by_kfac",
     "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_levenberg_marquardt",

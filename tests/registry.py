@@ -32,6 +32,7 @@ class Entry:
   rtol: float = 1e-5
   atol: float = 1e-6
   update_kwargs: Callable[[int], dict] | None = None  # update() keyword arguments at step i
+  jit_tol: tuple[float, float] = (1e-6, 1e-7)  # (rtol, atol) of test_eager_equals_jit
 
   def make(self, **overrides: Any) -> gradtx.GradientTransformation:
     obj = gradtx
@@ -1086,4 +1087,29 @@ ENTRIES += [
           ref.scale_by_soap, rtol=1e-3, atol=1e-4),
     Entry("soap", "soap", dict(learning_rate=0.1, precondition_frequency=2, max_precond_dim=4),
           ref.soap, needs_params=True, rtol=1e-3, atol=1e-4),
+]
+
+# --- kfac (issue 17): a loss on the registry tree whose 2-D and 3-D leaves are dense weights
+# (found in the jaxpr), the vector and scalar diagonal blocks; the dense-Fisher and kfac-jax
+# checks are in tests/test_kfac.py.
+def _kfac_loss(p):
+  a0, a1 = p["a"]
+  x = jnp.linspace(-1.0, 1.0, 8 * 2).reshape(8, 2)
+  h = jnp.tanh(x @ a1)  # (8, 5)
+  z = _jax.lax.dot_general(h[:, :4, None], p["b"]["d"], (((1, 2), (0, 1)), ((), ())))
+  return jnp.mean((z - 0.5) ** 2) + 0.1 * jnp.sum(a0 ** 2) * p["b"]["c"] ** 2
+
+
+_KFAC_LOSS = _jax.tree_util.Partial(_kfac_loss)
+# jit_tol: under jit XLA fuses the factor statistics' matmuls (E[a a^T], E[g g^T]) with their
+# neighbours and sums in another order, so A and G differ from eager ones by 1 float32 ulp; the
+# damped inverses ((A + pi sqrt(lambda) I)^-1, up to ~1/sqrt(0.1) in norm) amplify that to
+# ~2.5e-7 of a leaf's largest update, i.e. ~4e-6 absolute on these O(10) updates, and an element
+# that cancels to ~0.04 then shows 2e-5 relative. Float32 rounding, not a different algorithm.
+ENTRIES += [
+    Entry("scale_by_kfac", "scale_by_kfac", dict(damping=0.1, inverse_update_period=3), None,
+          needs_params=True, update_kwargs=lambda t: dict(value_fn=_KFAC_LOSS),
+          jit_tol=(1e-5, 2e-5)),
+    Entry("kfac", "kfac", dict(learning_rate=0.1, damping=0.1), None, needs_params=True,
+          update_kwargs=lambda t: dict(value_fn=_KFAC_LOSS), jit_tol=(1e-5, 2e-5)),
 ]

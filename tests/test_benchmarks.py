@@ -175,3 +175,17 @@ def test_zero_smoke_run_splits_adamw_state_and_counts_the_all_gather(tmp_path):
   gathered = z["collectives"]["ops"]["all-gather"]["result_bytes"]
   assert 4 * row["floats"] <= gathered < 4 * row["floats"] + 64 * row["leaves"]
   assert z["step_ms"] > 0 and a["step_ms"] > 0
+
+
+def test_kfac_smoke_run_compares_with_kfac_jax(tmp_path):
+  """`python -m benchmarks.kfac --smoke`: gradtx's kfac and kfac-jax (where it imports) take the
+  same steps (same final loss) and report step times and state bytes (no time is asserted)."""
+  from benchmarks import kfac  # noqa: PLC0415
+
+  results = kfac.main(["--smoke", "--out", str(tmp_path)])
+  assert (tmp_path / "kfac_results.json").stat().st_size > 0
+  assert results["gradtx"]["step_ms"] > 0 and results["gradtx"]["state_bytes"] > 0
+  if results["kfac_jax"] is not None:
+    assert results["gradtx"]["final_loss"] == pytest.approx(results["kfac_jax"]["final_loss"],
+                                                            rel=1e-3)
+    assert math.isfinite(results["step_time_gradtx_over_kfac_jax"])

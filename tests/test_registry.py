@@ -129,7 +129,7 @@ def test_eager_equals_jit(entry):
   params, grads = make_params(), make_grads(steps=4)
   eager, s1 = run(entry.make(), params, grads, jit=False, update_kwargs=entry.update_kwargs)
   jitted, s2 = run_compiled(entry, params, grads)
-  assert_close(eager, [leaves64(j) for j in jitted], 1e-6, 1e-7, entry.id)
+  assert_close(eager, [leaves64(j) for j in jitted], *entry.jit_tol, entry.id)
   assert jax.tree.structure(s1) == jax.tree.structure(s2)
 
 

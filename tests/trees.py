@@ -39,6 +39,7 @@ NEEDS_FUNCTIONS = {
     "adahessian": "tests/test_sophia.py",
     "asam": "tests/test_sophia.py",
     "entropy_sgd": "tests/test_sophia.py",
+    "kfac": "tests/test_kfac.py",
 }
 
 

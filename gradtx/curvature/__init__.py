@@ -8,6 +8,11 @@ from gradtx.curvature.estimators import (
     hutchinson_diagonal,
     hutchinson_trace,
 )
+from gradtx.curvature.kronecker import (
+    KroneckerLayer,
+    find_layers,
+    kronecker_factors,
+)
 from gradtx.curvature.lanczos import (
     bottom_eigenvalues,
     lanczos,
@@ -40,10 +45,12 @@ from gradtx.curvature.sharpness import (
 
 __all__ = [
     "CurvatureMonitorState",
+    "KroneckerLayer",
     "LinearOperator",
     "bottom_eigenvalues",
     "curvature_monitor",
     "filter_normalized_direction",
+    "find_layers",
     "fisher",
     "gauss_newton",
     "hessian",
@@ -51,6 +58,7 @@ __all__ = [
     "hutchinson_trace",
     "interpolate",
     "keskar_sharpness",
+    "kronecker_factors",
     "lanczos",
     "landscape_1d",
     "landscape_2d",

@@ -32,6 +32,9 @@ from gradtx.optimizers.factored import (
     adafactor,
     sm3,
 )
+from gradtx.optimizers.kfac import (
+    kfac,
+)
 from gradtx.optimizers.layerwise import (
     fromage,
     lamb,
@@ -106,6 +109,7 @@ __all__ = [
     "fromage",
     "gauss_newton",
     "hessian_free",
+    "kfac",
     "lamb",
     "lars",
     "lbfgs",

@@ -119,6 +119,10 @@ from gradtx.transforms.freezing import (
     freeze,
     selective_transform,
 )
+from gradtx.transforms.kfac import (
+    ScaleByKfacState,
+    scale_by_kfac,
+)
 from gradtx.transforms.layouts import (
     flatten,
     group_leaves,
@@ -315,6 +319,7 @@ __all__ = [
     "ScaleByEntropySGDState",
     "ScaleByGaussNewtonState",
     "ScaleByHessianFreeState",
+    "ScaleByKfacState",
     "ScaleByLBFGSState",
     "ScaleByLevenbergMarquardtState",
     "ScaleByLionState",
@@ -401,6 +406,7 @@ __all__ = [
     "scale_by_factored_rms",
     "scale_by_gauss_newton",
     "scale_by_hessian_free",
+    "scale_by_kfac",
     "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_levenberg_marquardt",
