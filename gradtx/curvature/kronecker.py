@@ -270,7 +270,11 @@ def _run(fn: str, value_fn: Callable[[Any], Any], params: Any, specs: list, prob
 
 def find_layers(value_fn: Callable[[Any], Any], params: Any, *,
                 layer_specs: Any = None, fn: str = "curvature.find_layers") -> dict[int, Any]:
-  """The dense and convolution layers of a loss, found in its jaxpr (no registration).
+  r"""The dense and convolution layers of a loss, found in its jaxpr (no registration).
+
+  A layer is a ``dot_general`` or ``conv_general_dilated`` whose weight operand is a params leaf
+  :math:`W`, computing :math:`s = \bar a^\top W` from its (homogeneous) input :math:`\bar a`;
+  its K-FAC block is :math:`F_W \approx A \otimes G` (see `kronecker_factors`).
 
   Args:
     value_fn: params -> the mean loss over a batch (closing over the batch).
@@ -289,6 +293,12 @@ def find_layers(value_fn: Callable[[Any], Any], params: Any, *,
     >>> loss = lambda p: jnp.mean((jnp.ones((4, 3)) @ p['w'] + p['b']) ** 2)
     >>> gradtx.curvature.find_layers(loss, p)[1]
     KroneckerLayer(kind='dense', weight=1, bias=0, input_dim=3, output_dim=2)
+
+  References:
+    Martens & Grosse, `Optimizing Neural Networks with Kronecker-factored Approximate Curvature
+    <https://arxiv.org/abs/1503.05671>`_, ICML 2015; Grosse & Martens, `A Kronecker-factored
+    approximate Fisher matrix for convolution layers <https://arxiv.org/abs/1602.01407>`_,
+    ICML 2016.
   """
   specs = _specs(fn, layer_specs, params)
   leaves = jax.tree.leaves(params)
@@ -343,6 +353,12 @@ def kronecker_factors(value_fn: Callable[[Any], Any], params: Any, *, layer_spec
     >>> _, f = gradtx.curvature.kronecker_factors(loss, p)
     >>> f[0][1].shape, f[0][2].shape
     ((4, 4), (2, 2))
+
+  References:
+    Martens & Grosse, `Optimizing Neural Networks with Kronecker-factored Approximate Curvature
+    <https://arxiv.org/abs/1503.05671>`_, ICML 2015; Grosse & Martens, `A Kronecker-factored
+    approximate Fisher matrix for convolution layers <https://arxiv.org/abs/1602.01407>`_,
+    ICML 2016.
   """
   specs = _specs(fn, layer_specs, params)
   rec = _layer_records(fn, value_fn, params, specs).layers
