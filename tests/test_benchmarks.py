@@ -111,3 +111,15 @@ def test_second_order_smoke_run_compares_lbfgs_with_optax_and_scipy(tmp_path):
   n = results["newton_cg"]
   assert n["mean_cg_steps"] >= 1 and n["grad_equiv_per_iter"] > 0
   assert n["final_loss"] < math.log(results["c"])  # below the loss at zero params
+
+
+def test_learned_smoke_run_times_the_lstm_against_adam(tmp_path):
+  """`python -m benchmarks.learned --smoke`: the LSTM and MLP optimizers' step times over Adam's
+  are positive and finite (no time is asserted)."""
+  pytest.importorskip("sklearn")
+  from benchmarks import learned  # noqa: PLC0415
+
+  results = learned.main(["--smoke", "--out", str(tmp_path)])
+  assert (tmp_path / "learned_results.json").stat().st_size > 0
+  for k in ("lstm_over_adam", "mlp_over_adam"):
+    assert math.isfinite(results[k]) and results[k] > 0
