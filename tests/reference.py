@@ -2502,3 +2502,82 @@ def soap(params, grads, learning_rate=3e-3, weight_decay=0.01, **kw):
   """gradtx's soap: scale_by_soap, decoupled weight decay, -lr."""
   return scale_by_soap(params, grads, learning_rate=learning_rate, weight_decay=weight_decay,
                        **kw)
+
+
+# --- learned/lstm.py, learned/mlp.py (issue 19) ---------------------------------------------------
+
+
+def _sigmoid(x):
+  return 1.0 / (1.0 + np.exp(-x))
+
+
+def lstm_optimizer(grads, meta_params, *, hidden_size, preprocess=True, p=10.0,
+                   output_scale=0.1):
+  """Andrychowicz et al. (NeurIPS 2016), Sec. 2.1 and Appendix A: a coordinate-wise LSTM with
+  shared weights, transcribed coordinate by coordinate. `grads`: list over steps of lists of
+  arrays; `meta_params`: {"layers": [{"w", "b"}], "out": {"w", "b"}} as NumPy arrays (gates in
+  the order input, forget, cell, output). Returns the updates, step by step."""
+  layers = [(np.asarray(l["w"], np.float64), np.asarray(l["b"], np.float64))
+            for l in meta_params["layers"]]
+  w_out = np.asarray(meta_params["out"]["w"], np.float64)[:, 0]
+  b_out = float(np.asarray(meta_params["out"]["b"], np.float64)[0])
+  state = {}  # (leaf, coordinate) -> per-layer [h, c]
+  out = []
+  for gs in grads:
+    step = []
+    for i, g in enumerate(gs):
+      g = np.asarray(g, np.float64)
+      u = np.zeros_like(g)
+      for idx in np.ndindex(g.shape):
+        x = g[idx]
+        if preprocess:  # Appendix A: (log|x|/p, sign x) if |x| >= e^-p else (-1, e^p x)
+          inp = (np.array([np.log(abs(x)) / p, np.sign(x)]) if abs(x) >= np.exp(-p)
+                 else np.array([-1.0, np.exp(p) * x]))
+        else:
+          inp = np.array([x])
+        hc = state.setdefault((i, idx), [[np.zeros(hidden_size), np.zeros(hidden_size)]
+                                         for _ in layers])
+        for l, (w, b) in enumerate(layers):
+          h, c = hc[l]
+          z = np.concatenate([inp, h]) @ w + b
+          gi, gf, gg, go = np.split(z, 4)
+          c = _sigmoid(gf) * c + _sigmoid(gi) * np.tanh(gg)
+          h = _sigmoid(go) * np.tanh(c)
+          hc[l] = [h, c]
+          inp = h
+        u[idx] = output_scale * (inp @ w_out + b_out)  # theta_{t+1} = theta_t + g_t
+      step.append(u)
+    out.append(step)
+  return out
+
+
+def mlp_optimizer(params, grads, meta_params, *, decays, rms_decay, step_mult, exp_mult, eps):
+  """The per-parameter MLP learned optimizer (Metz et al.'s MLPLOpt form): features
+  (theta, g, m_k, g/sqrt(v+eps)) normalised by their RMS over each tensor, a ReLU MLP, and the
+  step step_mult * d * exp(exp_mult * s). Applies each update to its own copy of the params."""
+  layers = [(np.asarray(l["w"], np.float64), np.asarray(l["b"], np.float64))
+            for l in meta_params["layers"]]
+  params = [np.array(q, np.float64) for q in params]
+  mus = [[np.zeros_like(q) for q in params] for _ in decays]
+  nus = [np.zeros_like(q) for q in params]
+  out = []
+  for gs in grads:
+    step = []
+    for i, g in enumerate(gs):
+      g = np.asarray(g, np.float64)
+      for k, b in enumerate(decays):
+        mus[k][i] = b * mus[k][i] + (1 - b) * g
+      nus[i] = rms_decay * nus[i] + (1 - rms_decay) * g * g
+      feats = [params[i], g] + [m[i] for m in mus] + [g / np.sqrt(nus[i] + eps)]
+      x = np.stack([f.reshape(-1) for f in feats], axis=-1)
+      x = x / np.sqrt(np.mean(x * x, axis=0) + eps)
+      for j, (w, b) in enumerate(layers):
+        x = x @ w + b
+        if j < len(layers) - 1:
+          x = np.maximum(x, 0.0)
+      u = (step_mult * x[:, 0] * np.exp(exp_mult * x[:, 1])).reshape(g.shape)
+      step.append(u)
+    for q, u in zip(params, step):
+      q += u
+    out.append(step)
+  return out

@@ -189,3 +189,15 @@ def test_kfac_smoke_run_compares_with_kfac_jax(tmp_path):
     assert results["gradtx"]["final_loss"] == pytest.approx(results["kfac_jax"]["final_loss"],
                                                             rel=1e-3)
     assert math.isfinite(results["step_time_gradtx_over_kfac_jax"])
+
+
+def test_learned_smoke_run_times_the_lstm_against_adam(tmp_path):
+  """`python -m benchmarks.learned --smoke`: the LSTM and MLP optimizers' step times over Adam's
+  are positive and finite (no time is asserted)."""
+  pytest.importorskip("sklearn")
+  from benchmarks import learned  # noqa: PLC0415
+
+  results = learned.main(["--smoke", "--out", str(tmp_path)])
+  assert (tmp_path / "learned_results.json").stat().st_size > 0
+  for k in ("lstm_over_adam", "mlp_over_adam"):
+    assert math.isfinite(results[k]) and results[k] > 0

@@ -31,7 +31,7 @@ def test_notebook_runs_on_small_settings(path, tmp_path, monkeypatch):
 
 
 def test_committed_notebooks_are_executed_with_outputs():
-  assert len(NOTEBOOKS) == 16, [p.name for p in NOTEBOOKS]
+  assert len(NOTEBOOKS) == 17, [p.name for p in NOTEBOOKS]
   for path in NOTEBOOKS:
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]

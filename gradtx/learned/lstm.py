@@ -1,0 +1,188 @@
+"""Andrychowicz et al.'s coordinate-wise LSTM optimizer, and the interface every learned optimizer
+shares (`LearnedOptimizer`: `init_meta_params(key)` and `transformation(meta_params)`).
+
+A learned optimizer has *meta-parameters* (the LSTM's weights) that `gradtx.learned.meta_train`
+fits on a family of tasks. For fixed meta-parameters, `transformation(meta_params)` is an ordinary
+`GradientTransformation`: it chains, runs in `nnx.Optimizer`, ignores unknown extra arguments,
+and is a differentiable function of `meta_params` (which may be traced).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx import base
+from gradtx import numerics
+from gradtx._trees import is_none
+from gradtx.learned import _common
+
+__all__ = ["LSTMOptimizerState", "LearnedOptimizer", "lstm_optimizer"]
+
+
+class LearnedOptimizer(NamedTuple):
+  """A learned optimizer: meta-parameters in, a `GradientTransformation` out.
+
+  Attributes:
+    init_meta_params: ``key -> meta_params``, a random initialisation (a pytree of arrays).
+    transformation: ``meta_params -> GradientTransformation``; differentiable in
+      ``meta_params``, which may be traced (under ``jit``, ``grad`` or ``vmap``).
+    name: a short name for reports.
+
+  Example:
+    >>> import jax
+    >>> from gradtx import learned
+    >>> opt = learned.lstm_optimizer(hidden_size=4, num_layers=1)
+    >>> tx = opt.transformation(opt.init_meta_params(jax.random.key(0)))
+    >>> updates, state = tx.update(jax.numpy.ones(3), tx.init(jax.numpy.zeros(3)))
+    >>> updates.shape
+    (3,)
+  """
+
+  init_meta_params: Callable[[jax.Array], Any]
+  transformation: Callable[[Any], base.GradientTransformation]
+  name: str = "learned"
+
+
+class LSTMOptimizerState(NamedTuple):
+  """State of `lstm_optimizer`'s transformation: per-layer hidden and cell states.
+
+  ``hidden[l]`` and ``cell[l]`` are trees like params whose leaves have one more trailing axis of
+  length ``hidden_size``: coordinate ``i`` of a parameter owns ``hidden[l][...][i, :]``.
+  """
+
+  count: jax.Array
+  hidden: tuple[Any, ...]
+  cell: tuple[Any, ...]
+
+
+def lstm_cell(layer: dict[str, jax.Array], x: jax.Array, h: jax.Array, c: jax.Array
+              ) -> tuple[jax.Array, jax.Array]:
+  """One LSTM cell on a batch of coordinates; gates in the order (input, forget, cell, output)."""
+  z = jnp.concatenate([x, h], axis=-1) @ layer["w"] + layer["b"]  # [x_t, h_{t-1}] W + b
+  i, f, g, o = jnp.split(z, 4, axis=-1)
+  c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)  # c_t = f*c_{t-1} + i*g
+  h = jax.nn.sigmoid(o) * jnp.tanh(c)  # h_t = o * tanh(c_t)
+  return h, c
+
+
+def lstm_optimizer(hidden_size: int = 20, num_layers: int = 2, preprocess: bool = True, *,
+                   output_scale: float = 0.1, p: float = 10.0) -> LearnedOptimizer:
+  r"""Andrychowicz et al.'s coordinate-wise LSTM optimizer ("learning to learn").
+
+  One small LSTM with weights :math:`\phi` shared by every coordinate reads that coordinate's
+  gradient and its own hidden state, and outputs the coordinate's update; permuting coordinates
+  permutes the updates. The gradient is preprocessed (Appendix A) so that its scale does not
+  saturate the LSTM; the output is a linear read-out of the last layer, scaled by 0.1 as the
+  paper's code does:
+
+  .. math::
+    x_t = \bigl(\log|\nabla_t|/p,\ \operatorname{sign}\nabla_t\bigr) \text{ if }
+    |\nabla_t| \ge e^{-p} \text{ else } (-1,\ e^p\nabla_t) \\
+    (h^l_t, c^l_t) = \mathrm{LSTM}_{\phi_l}(h^{l-1}_t, h^l_{t-1}, c^l_{t-1}),\ h^0_t = x_t \\
+    g_t = \text{output\_scale}\,(W_{\text{out}} h^L_t + b_{\text{out}}),
+    \quad \theta_{t+1} = \theta_t + g_t
+
+  Args:
+    hidden_size: LSTM units per layer (the paper: 20).
+    num_layers: stacked LSTM layers (the paper: 2).
+    preprocess: apply Appendix A's preprocessing (two input features); False feeds the raw
+      gradient (one feature).
+    output_scale: factor on the LSTM's read-out (the paper's code: 0.1).
+    p: the preprocessing's exponent (the paper: 10).
+
+  Returns:
+    A `LearnedOptimizer`. Its transformation's update is the additive step :math:`g_t` (no
+    learning rate to chain), and its state is an `LSTMOptimizerState`.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from gradtx import learned
+    >>> opt = learned.lstm_optimizer()
+    >>> tx = opt.transformation(opt.init_meta_params(jax.random.key(0)))
+    >>> state = tx.init({"w": jnp.zeros((2, 3))})
+    >>> state.hidden[0]["w"].shape
+    (2, 3, 20)
+
+  References:
+    Andrychowicz et al., `Learning to learn by gradient descent by gradient descent
+    <https://arxiv.org/abs/1606.04474>`_, NeurIPS 2016.
+  """
+  fn = "learned.lstm_optimizer"
+  _checks.check_int(fn, "hidden_size", hidden_size, 1)
+  _checks.check_int(fn, "num_layers", num_layers, 1)
+  _checks.check_bool(fn, "preprocess", preprocess)
+  _checks.check_scalar(fn, "output_scale", output_scale)
+  _checks.check_scalar(fn, "p", p, low=0.0, low_open=True)
+  num_inputs = 2 if preprocess else 1
+
+  def init_meta_params(key: jax.Array) -> dict[str, Any]:
+    keys = jax.random.split(key, num_layers + 1)
+    bound = 1.0 / math.sqrt(hidden_size)  # PyTorch's LSTM initialisation U(-1/sqrt(H), 1/sqrt(H))
+    layers = []
+    for l in range(num_layers):
+      fan_in = (num_inputs if l == 0 else hidden_size) + hidden_size
+      layers.append({
+          "w": jax.random.uniform(keys[l], (fan_in, 4 * hidden_size), minval=-bound, maxval=bound),
+          "b": jnp.zeros((4 * hidden_size,))})
+    out = {"w": jax.random.uniform(keys[-1], (hidden_size, 1), minval=-bound, maxval=bound),
+           "b": jnp.zeros((1,))}
+    return {"layers": tuple(layers), "out": out}
+
+  expected = jax.eval_shape(init_meta_params, jax.random.key(0))
+
+  def transformation(meta_params: Any) -> base.GradientTransformation:
+    _common.check_meta_params(f"{fn}.transformation", meta_params, expected)
+    dtype = jnp.result_type(meta_params["out"]["w"])
+
+    def init_fn(params):
+      zeros = lambda q: jnp.zeros(jnp.shape(q) + (hidden_size,), dtype)
+      hidden = tuple(jax.tree.map(zeros, params) for _ in range(num_layers))
+      return LSTMOptimizerState(jnp.zeros([], jnp.int32), hidden, hidden)
+
+    def step(g, hs, cs):
+      shape = jnp.shape(g)
+      x = jnp.reshape(g, (-1,)).astype(dtype)
+      x = _common.preprocess_gradient(x, p) if preprocess else x[:, None]
+      new_h, new_c = [], []
+      for layer, h, c in zip(meta_params["layers"], hs, cs):
+        x, c = lstm_cell(layer, x, jnp.reshape(h, (-1, hidden_size)),
+                         jnp.reshape(c, (-1, hidden_size)))
+        new_h.append(jnp.reshape(x, shape + (hidden_size,)))
+        new_c.append(jnp.reshape(c, shape + (hidden_size,)))
+      out = x @ meta_params["out"]["w"] + meta_params["out"]["b"]  # W_out h^L_t + b_out
+      update = (output_scale * jnp.reshape(out, shape)).astype(jnp.result_type(g))
+      return update, tuple(new_h), tuple(new_c)
+
+    def update_fn(updates, state, params=None, **extra_args):
+      del params, extra_args
+      for l in range(num_layers):
+        _checks.check_same_structure(fn, "updates", updates, f"state.hidden[{l}]",
+                                     state.hidden[l])
+      treedef = jax.tree.structure(updates, is_leaf=is_none)
+      grads = treedef.flatten_up_to(updates)
+      hs = [treedef.flatten_up_to(h) for h in state.hidden]
+      cs = [treedef.flatten_up_to(c) for c in state.cell]
+      new_u, new_h, new_c = [], [[] for _ in hs], [[] for _ in cs]
+      for i, g in enumerate(grads):
+        if g is None:
+          u, hi, ci = None, [h[i] for h in hs], [c[i] for c in cs]
+        else:
+          u, hi, ci = step(g, [h[i] for h in hs], [c[i] for c in cs])
+        new_u.append(u)
+        for l in range(num_layers):
+          new_h[l].append(hi[l])
+          new_c[l].append(ci[l])
+      unflat = lambda leaves: treedef.unflatten(leaves)
+      return unflat(new_u), LSTMOptimizerState(
+          numerics.safe_increment(state.count), tuple(unflat(h) for h in new_h),
+          tuple(unflat(c) for c in new_c))
+
+    return base.GradientTransformation(init_fn, update_fn)
+
+  return LearnedOptimizer(init_meta_params, transformation,
+                          f"lstm_{num_layers}x{hidden_size}")
