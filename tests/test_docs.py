@@ -228,7 +228,10 @@ def exemption_reason(key, obj):
     return "combinator without an update rule"
   if family.startswith(("tuning.", "transforms.monitoring", "transforms.layouts",
                         "transforms.precision", "transforms.conditional",
-                        "transforms.failsafe", "transforms.freezing", "microbatching.")):
+                        "transforms.failsafe", "transforms.freezing", "microbatching.",
+                        "learned.checkpoint")):
+    return "utility or wrapper without an update rule of its own"
+  if key in ("learned.es.es_init", "learned.tasks.wrap_task"):  # set-up helpers, no formula
     return "utility or wrapper without an update rule of its own"
   return None
 
@@ -366,8 +369,17 @@ EXEMPT_EQUATION = {
     'distributed.easgd.EASGDState': 'state container',
     'distributed.hogwild.HogwildState': 'state container',
     'distributed.local_sgd.LocalSGDState': 'state container',
+    'learned.checkpoint.load_meta_params': 'utility or wrapper without an update rule of its own',
+    'learned.checkpoint.save_meta_params': 'utility or wrapper without an update rule of its own',
+    'learned.es.ESState': 'state container',
+    'learned.es.es_init': 'utility or wrapper without an update rule of its own',
+    'learned.lstm.LSTMOptimizerState': 'state container',
+    'learned.lstm.LearnedOptimizer': 'container or protocol class',
+    'learned.meta.MetaTrainResult': 'container or protocol class',
+    'learned.mlp.MLPOptimizerState': 'state container',
     'learned.search.SearchResult': 'result container',
     'learned.tasks.Task': 'container or protocol class',
+    'learned.tasks.wrap_task': 'utility or wrapper without an update rule of its own',
     'learned.update_rule.ScaleByUpdateRuleState': 'state container',
     'microbatching.accumulators.AccumulationType': 'container or protocol class',
     'microbatching.loop.micro_vmap': 'utility or wrapper without an update rule of its own',

@@ -17,8 +17,10 @@ _NATIVE = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "
 
 
 def save_meta_params(path: str | os.PathLike, meta_params: Any) -> None:
-  """Writes a pytree of arrays to ``path`` (``.npz``): its leaves in order, their dtypes, and the
-  tree's structure (for the check on loading).
+  """Writes a pytree of arrays to ``path`` (``.npz``).
+
+  The file holds its leaves in order, their dtypes, and the tree's structure (for the check on
+  loading).
 
   Args:
     path: the file to write (NumPy appends ``.npz`` if missing).
@@ -35,6 +37,10 @@ def save_meta_params(path: str | os.PathLike, meta_params: Any) -> None:
     >>> learned.save_meta_params(path, {"w": jnp.ones(2)})
     >>> learned.load_meta_params(path, {"w": jnp.zeros(2)})["w"].tolist()
     [1.0, 1.0]
+
+  References:
+    numpy.savez (the ``.npz`` format); the meta-checkpoints of Andrychowicz et al., `Learning to learn by gradient descent by gradient descent
+    <https://arxiv.org/abs/1606.04474>`_, NeurIPS 2016.
   """
   leaves, treedef = jax.tree.flatten(meta_params)
   arrays, dtypes = {}, []
@@ -70,6 +76,10 @@ def load_meta_params(path: str | os.PathLike, like: Any) -> Any:
     >>> learned.save_meta_params(path, (jnp.ones(3),))
     >>> learned.load_meta_params(path, (jnp.zeros(3),))[0].shape
     (3,)
+
+  References:
+    numpy.load (the ``.npz`` format); the meta-checkpoints of Andrychowicz et al., `Learning to learn by gradient descent by gradient descent
+    <https://arxiv.org/abs/1606.04474>`_, NeurIPS 2016.
   """
   fn = "gradtx.learned.load_meta_params"
   leaves, treedef = jax.tree.flatten(like)

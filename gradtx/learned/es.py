@@ -22,8 +22,13 @@ __all__ = ["ESState", "es_gradient", "es_init"]
 
 
 class ESState(NamedTuple):
-  """The particles of `es_gradient`: ``pos``/``neg`` inner states (leading axis: the antithetic
-  pairs) and, per pair, PES's accumulated perturbation ``accumulator`` (like meta_params)."""
+  """The particles of `es_gradient`.
+
+  Attributes:
+    pos: The inner states of the positive perturbations (leading axis: the antithetic pairs).
+    neg: The inner states of the negative perturbations.
+    accumulator: Per pair, PES's accumulated perturbation (structured like meta_params).
+  """
 
   pos: Any
   neg: Any
@@ -47,6 +52,10 @@ def es_init(inner_state: Any, meta_params: Any) -> ESState:
     >>> s = learned.es_init(jnp.zeros((4, 2)), {"phi": jnp.zeros(3)})
     >>> s.accumulator["phi"].shape
     (4, 3)
+
+  References:
+    Vicol, Metz & Sohl-Dickstein, `Unbiased Gradient Estimation in Unrolled Computation Graphs with
+    Persistent Evolution Strategies <https://arxiv.org/abs/2112.13835>`_, ICML 2021.
   """
   n = jax.tree.leaves(inner_state)[0].shape[0]
   acc = jax.tree.map(lambda m: jnp.zeros((n,) + jnp.shape(m), jnp.result_type(m)), meta_params)

@@ -51,8 +51,10 @@ class LearnedOptimizer(NamedTuple):
 class LSTMOptimizerState(NamedTuple):
   """State of `lstm_optimizer`'s transformation: per-layer hidden and cell states.
 
-  ``hidden[l]`` and ``cell[l]`` are trees like params whose leaves have one more trailing axis of
-  length ``hidden_size``: coordinate ``i`` of a parameter owns ``hidden[l][...][i, :]``.
+  Attributes:
+    count: The int32 step count.
+    hidden: Per layer, a tree like params whose leaves have one more trailing axis of length ``hidden_size``: coordinate ``i`` of a parameter owns ``hidden[l][...][i, :]``.
+    cell: Per layer, the LSTM cell states, laid out like ``hidden``.
   """
 
   count: jax.Array

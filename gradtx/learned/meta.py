@@ -215,6 +215,10 @@ def evaluate(tx: base.GradientTransformation, task: Task, *, key: jax.Array, num
     ...                           key=jax.random.key(0), num_steps=5, num_tasks=2)
     >>> curves.shape
     (2, 6)
+
+  References:
+    Andrychowicz et al., `Learning to learn by gradient descent by gradient descent
+    <https://arxiv.org/abs/1606.04474>`_, NeurIPS 2016. (the loss curves of its Figure 2)
   """
   _checks.check_int("learned.evaluate", "num_steps", num_steps, 1)
   _checks.check_int("learned.evaluate", "num_tasks", num_tasks, 1)

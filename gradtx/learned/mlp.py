@@ -21,8 +21,10 @@ __all__ = ["MLPOptimizerState", "mlp_optimizer"]
 class MLPOptimizerState(NamedTuple):
   """State of `mlp_optimizer`'s transformation.
 
-  ``mu[k]`` is the running average of the gradient at ``decays[k]``; ``nu`` the running average
-  of its square (at ``rms_decay``); both trees like params.
+  Attributes:
+    count: The int32 step count.
+    mu: ``mu[k]`` is the running average of the gradient at ``decays[k]`` (trees like params).
+    nu: The running average of the squared gradient at ``rms_decay`` (a tree like params).
   """
 
   count: jax.Array

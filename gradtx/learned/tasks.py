@@ -116,6 +116,10 @@ def wrap_task(loss_fn: Callable[[Any, Any], jax.Array], init_params: Any, data: 
     >>> task = learned.wrap_task(lambda w, b: jnp.mean((w * b - 1) ** 2), jnp.array(0.5), x, 4)
     >>> float(task.loss(task.init_params(None, {}), {}, jax.random.key(0))) >= 0
     True
+
+  References:
+    Andrychowicz et al., `Learning to learn by gradient descent by gradient descent
+    <https://arxiv.org/abs/1606.04474>`_, NeurIPS 2016. (the tasks a learned optimizer trains on)
   """
   fn = "learned.wrap_task"
   if not callable(loss_fn):
@@ -176,6 +180,10 @@ def digits_mlp_task(hidden: int = 20, activation: str = "sigmoid", batch_size: i
   layer of 20 sigmoid units, minibatches of 128); changing ``hidden`` or ``activation`` gives the
   paper's generalisation tests. Instances differ by their initialisation (scaled normal) and
   minibatch draws; all 1797 images are used for training.
+
+  The loss of a minibatch :math:`B` is the mean cross-entropy
+  :math:`f(\theta) = -\frac{1}{|B|}\sum_{(x, y) \in B} \log \operatorname{softmax}
+  (W_2\, \sigma(W_1 x + b_1) + b_2)_y` with :math:`\sigma` = ``activation``.
 
   Args:
     hidden: hidden units, >= 1.
