@@ -10,14 +10,14 @@ and is a differentiable function of `meta_params` (which may be traced).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from gradtx import _checks
-from gradtx import base
-from gradtx import numerics
+from gradtx import _checks, base, numerics
 from gradtx._trees import is_none
 from gradtx.learned import _common
 
@@ -53,7 +53,8 @@ class LSTMOptimizerState(NamedTuple):
 
   Attributes:
     count: The int32 step count.
-    hidden: Per layer, a tree like params whose leaves have one more trailing axis of length ``hidden_size``: coordinate ``i`` of a parameter owns ``hidden[l][...][i, :]``.
+    hidden: Per layer, a tree like params whose leaves have one more trailing axis of length
+      ``hidden_size``: coordinate ``i`` of a parameter owns ``hidden[l][...][i, :]``.
     cell: Per layer, the LSTM cell states, laid out like ``hidden``.
   """
 
@@ -146,19 +147,16 @@ def lstm_optimizer(hidden_size: int = 20, num_layers: int = 2, preprocess: bool 
       hidden = tuple(jax.tree.map(zeros, params) for _ in range(num_layers))
       return LSTMOptimizerState(jnp.zeros([], jnp.int32), hidden, hidden)
 
-    def step(g, hs, cs):
-      shape = jnp.shape(g)
-      x = jnp.reshape(g, (-1,)).astype(dtype)
+    def step(x, hs, cs):
+      """The LSTM on a flat vector of coordinates `x`; hs/cs: per layer, (coordinates, H)."""
       x = _common.preprocess_gradient(x, p) if preprocess else x[:, None]
       new_h, new_c = [], []
       for layer, h, c in zip(meta_params["layers"], hs, cs):
-        x, c = lstm_cell(layer, x, jnp.reshape(h, (-1, hidden_size)),
-                         jnp.reshape(c, (-1, hidden_size)))
-        new_h.append(jnp.reshape(x, shape + (hidden_size,)))
-        new_c.append(jnp.reshape(c, shape + (hidden_size,)))
+        x, c = lstm_cell(layer, x, h, c)
+        new_h.append(x)
+        new_c.append(c)
       out = x @ meta_params["out"]["w"] + meta_params["out"]["b"]  # W_out h^L_t + b_out
-      update = (output_scale * jnp.reshape(out, shape)).astype(jnp.result_type(g))
-      return update, tuple(new_h), tuple(new_c)
+      return output_scale * out[:, 0], new_h, new_c
 
     def update_fn(updates, state, params=None, **extra_args):
       del params, extra_args
@@ -169,16 +167,23 @@ def lstm_optimizer(hidden_size: int = 20, num_layers: int = 2, preprocess: bool 
       grads = treedef.flatten_up_to(updates)
       hs = [treedef.flatten_up_to(h) for h in state.hidden]
       cs = [treedef.flatten_up_to(c) for c in state.cell]
-      new_u, new_h, new_c = [], [[] for _ in hs], [[] for _ in cs]
-      for i, g in enumerate(grads):
-        if g is None:
-          u, hi, ci = None, [h[i] for h in hs], [c[i] for c in cs]
-        else:
-          u, hi, ci = step(g, [h[i] for h in hs], [c[i] for c in cs])
-        new_u.append(u)
-        for l in range(num_layers):
-          new_h[l].append(hi[l])
-          new_c[l].append(ci[l])
+      live = [i for i, g in enumerate(grads) if g is not None]
+      new_u, new_h, new_c = list(grads), [list(h) for h in hs], [list(c) for c in cs]
+      if live:
+        # Every coordinate of every leaf goes through the shared LSTM as ONE batch (one matmul
+        # per layer instead of one per leaf): the weights are shared across coordinates.
+        flat = lambda leaves, width: jnp.concatenate(
+            [jnp.reshape(leaves[i], (-1,) + width).astype(dtype) for i in live])
+        out, hl, cl = step(flat(grads, ()), [flat(h, (hidden_size,)) for h in hs],
+                           [flat(c, (hidden_size,)) for c in cs])
+        offsets = np.cumsum([0] + [int(np.prod(jnp.shape(grads[i]))) for i in live])
+        for k, i in enumerate(live):
+          lo, hi = int(offsets[k]), int(offsets[k + 1])
+          shape = jnp.shape(grads[i])
+          new_u[i] = jnp.reshape(out[lo:hi], shape).astype(jnp.result_type(grads[i]))
+          for l in range(num_layers):
+            new_h[l][i] = jnp.reshape(hl[l][lo:hi], shape + (hidden_size,))
+            new_c[l][i] = jnp.reshape(cl[l][lo:hi], shape + (hidden_size,))
       unflat = lambda leaves: treedef.unflatten(leaves)
       return unflat(new_u), LSTMOptimizerState(
           numerics.safe_increment(state.count), tuple(unflat(h) for h in new_h),
