@@ -42,11 +42,23 @@ ArrayTree = Any
 Params = Any
 Updates = Any
 OptState = Any
+#: A number: a Python float or int, or a JAX array (a scalar, possibly a tracer).
+#:
+#: The type of hyperparameters that take no schedule (optax's name), e.g. `eps`, `b2`.
 Numeric = Union[float, int, jax.Array]
+#: A schedule: a function of the step count returning the hyperparameter's value at that step.
+#:
+#: `schedule(count) -> value`, with `count` an int32 scalar array (possibly traced) and `value` a
+#: scalar; it must be a pure JAX function so the optimizer stays jit- and vmap-safe.
 Schedule = Callable[[jax.Array], jax.Array]
+#: A hyperparameter given as a constant (a `Numeric`) or as a `Schedule` of the step count.
+#:
+#: The type of `learning_rate` and of the other arguments that accept a schedule (optax's name).
 ScalarOrSchedule = Union[float, int, jax.Array, Schedule]
-# A pytree of bools shaped like (a prefix of) the params, or a callable params -> such a pytree
-# (optax's name, for `masked`, `add_decayed_weights(mask=)` and the aliases' `mask=`).
+#: A mask: a pytree of bools shaped like (a prefix of) the params, or a callable returning one.
+#:
+#: The callable is called with the params (`mask(params) -> pytree of bools`); `None` means no
+#: mask. optax's name, used by `masked`, `add_decayed_weights(mask=)` and the aliases' `mask=`.
 MaskOrFn = Union[Any, Callable[[Any], Any], None]
 
 

@@ -7,7 +7,7 @@
 - `notebooks/`: every `notebooks/NN_*.ipynb` (rendered by myst-nb from its committed outputs)
   and the files beside them, with `notebooks/README.md` as the index.
 - `benchmarks/`: the benchmark write-ups (`benchmarks/**/*.md`) and their charts (`*.png`).
-- `_generated/differences.md`: README's "Differences from optax" as a table.
+- `_generated/differences.md`: docs/differences.md's bullets as a table.
 
 Generated files are written into the source directory only when their content changed (so
 incremental builds stay incremental) and are ignored by git.
@@ -213,11 +213,11 @@ def benchmarks(root: pathlib.Path, out: pathlib.Path) -> list[str]:
 
 
 def differences(root: pathlib.Path) -> tuple[str, int]:
-  """README's "Differences from optax" bullets as a two-column table (where, difference)."""
-  text = (root / "README.md").read_text()
-  m = re.search(r"^## Differences from optax\n(.*?)(?=^## )", text, re.S | re.M)
+  """docs/differences.md's bullets as a two-column table (where, difference)."""
+  text = (root / "docs" / "differences.md").read_text()
+  m = re.search(r"\A# Differences from optax\n(.*)", text, re.S)
   if not m:
-    raise RuntimeError("README.md has no '## Differences from optax' section")
+    raise RuntimeError("docs/differences.md does not start with '# Differences from optax'")
   items = []  # (depth, text)
   for line in m.group(1).splitlines():
     bullet = re.match(r"^( *)- (.*)", line)
