@@ -55,7 +55,7 @@ nitpick_ignore_regex = [
     (r"py:(class|obj|data)", r"(int|float|bool|str|bytes|complex|tuple|list|dict|set|object|"
                              r"type|None|NoneType|Ellipsis|slice|callable|iterable|sequence)"),
     (r"py:(class|obj|data)", r"(typing|collections|collections\.abc|enum|types|functools|"
-                             r"abc|dataclasses|numbers)\..*"),
+                             r"abc|dataclasses|numbers|os|pathlib)\..*"),
     (r"py:(class|obj|data)", r"(Any|Callable|Optional|Union|Sequence|Mapping|Iterable|Iterator|"
                              r"Hashable|Literal|NamedTuple|Protocol|TypeVar|Generic|ClassVar|"
                              r"Tuple|List|Dict|Set|Type|P|T|ParamSpec)"),

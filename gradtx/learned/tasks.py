@@ -174,7 +174,7 @@ _ACTIVATIONS = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh
 
 
 def digits_mlp_task(hidden: int = 20, activation: str = "sigmoid", batch_size: int = 128) -> Task:
-  """A one-hidden-layer MLP classifying scikit-learn's 8x8 digits (64-hidden-10, cross-entropy).
+  r"""A one-hidden-layer MLP classifying scikit-learn's 8x8 digits (64-hidden-10, cross-entropy).
 
   The small-scale stand-in for Andrychowicz et al.'s MNIST experiment (Section 3.2: one hidden
   layer of 20 sigmoid units, minibatches of 128); changing ``hidden`` or ``activation`` gives the

@@ -56,8 +56,15 @@ def shampoo(
 
   Args:
     learning_rate: a float, array or schedule.
-    block_size, beta2, matrix_epsilon, graft, graft_b2, eps, preconditioning_compute_steps,
-      start_preconditioning_step, weight_dimension_numbers: as in `scale_by_shampoo`.
+    block_size: as in `scale_by_shampoo`.
+    beta2: as in `scale_by_shampoo`.
+    matrix_epsilon: as in `scale_by_shampoo`.
+    graft: as in `scale_by_shampoo`.
+    graft_b2: as in `scale_by_shampoo`.
+    eps: as in `scale_by_shampoo`.
+    preconditioning_compute_steps: as in `scale_by_shampoo`.
+    start_preconditioning_step: as in `scale_by_shampoo`.
+    weight_dimension_numbers: as in `scale_by_shampoo`.
     b1: the momentum decay in [0, 1] (0: none; a schedule too).
     weight_decay: decoupled weight decay (a float, array or schedule).
     mask: which leaves to decay (a pytree of bools or a function of the params).
@@ -121,8 +128,13 @@ def soap(
 
   Args:
     learning_rate: a float, array or schedule.
-    b1, b2, eps, shampoo_beta, precondition_frequency, max_precond_dim,
-      weight_dimension_numbers: as in `scale_by_soap`.
+    b1: as in `scale_by_soap`.
+    b2: as in `scale_by_soap`.
+    eps: as in `scale_by_soap`.
+    shampoo_beta: as in `scale_by_soap`.
+    precondition_frequency: as in `scale_by_soap`.
+    max_precond_dim: as in `scale_by_soap`.
+    weight_dimension_numbers: as in `scale_by_soap`.
     weight_decay: decoupled weight decay (a float, array or schedule).
     mask: which leaves to decay (a pytree of bools or a function of the params).
 
