@@ -31,8 +31,14 @@ NOT_ELEMENTWISE = {
     "sm3": "accumulators over each dimension of a leaf",
     "noisy_sgd": "its noise is drawn for the leaf's shape, so a shard draws other numbers",
     "polyak_sgd": "step size from the global gradient norm (and needs value=)",
+    "shampoo": "Kronecker factors of each whole matrix leaf",
+    "soap": "Kronecker factors and eigenbases of each whole matrix leaf",
 }
 ELEMENTWISE = [n for n in first_order_aliases(aliases.__all__) if n not in NOT_ELEMENTWISE]
+
+
+# One worker process runs the 8-device subprocess once for the whole module.
+pytestmark = pytest.mark.xdist_group("zero")
 
 
 @pytest.fixture(scope="module")

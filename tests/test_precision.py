@@ -309,6 +309,11 @@ STATE_BYTES = [
     ("polyak_sgd", dict(), 0, 0),
     ("radam", dict(learning_rate=0.1), 8, 4),
     ("rprop", dict(learning_rate=0.1), 8, 0),
+    # Shampoo / SOAP: params-shaped state (the graft's nu and the momentum trace; SOAP's mu and
+    # nu) plus four float32 Kronecker matrices per block, kept in float32 whatever the params'
+    # dtype: 64 blocks of 128 x 128 (Shampoo), one 1024 x 1024 of each (SOAP), 16 bytes a param.
+    ("shampoo", dict(learning_rate=0.1), 8, ((16 << 20) + 4, (16 << 20) + 4)),
+    ("soap", dict(learning_rate=0.1), 8, ((16 << 20) + 4, (16 << 20) + 4)),
     ("sign_sgd", dict(learning_rate=0.1), 0, 0),
     ("signum", dict(learning_rate=0.1), 4, 4),
     ("sm3", dict(learning_rate=0.1), 4, (2 * 1024 * 4, 2 * 1024 * 2)),  # per-dimension mu
