@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from gradtx import _checks
 from gradtx._trees import is_none
 
 BIND_HINT = ("bind it with jax.vmap(..., axis_name=...) (workers simulated on one device) or "
@@ -158,3 +159,25 @@ def check_transformation(fn: str, name: str, tx: Any) -> None:
     raise TypeError(
         f"gradtx.{fn}: {name} must be a GradientTransformation with init and "
         f"update, got {type(tx).__name__}. Hint: call the factory, e.g. gradtx.sgd(0.1).")
+
+
+def local_step(fn: str, axis_name: Any, inner: Any, pass_extra_args: bool, updates: Any,
+               inner_state: Any, params: Any, extra_args: dict) -> tuple[Any, Any, Any, jax.Array]:
+  """A worker's own step of `inner`, shared by local SGD, DiLoCo and EASGD.
+
+  Checks `params` and the axis, runs ``inner.update`` and leaves the worker's state and params
+  where they were when its gradient is not finite. Returns ``(u, inner_state, local, ok)``:
+  the inner update (zeros on a non-finite round), the new inner state, the worker's local
+  params ``params + u`` and whether its gradient was finite.
+  """
+  if params is None:
+    raise _checks.missing_params_error(fn)
+  check_axis_bound(fn, axis_name)
+  _checks.check_same_structure(fn, "params", params, "updates", updates)
+  extra_args = extra_args if pass_extra_args else {}
+  ok = all_finite(updates)
+  u, new_inner_state = inner.update(updates, inner_state, params, **extra_args)
+  u = select(ok, u, jax.tree.map(jnp.zeros_like, u))
+  new_inner_state = select(ok, new_inner_state, inner_state)
+  return u, new_inner_state, tree_add(params, u), ok
+

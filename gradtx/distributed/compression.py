@@ -18,7 +18,7 @@ from jax import lax
 
 from gradtx import _checks
 from gradtx._trees import is_none
-from gradtx.base import EmptyState, GradientTransformation, Updates
+from gradtx.base import GradientTransformation, Updates
 from gradtx.distributed import _axis
 
 __all__ = [

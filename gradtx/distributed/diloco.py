@@ -91,17 +91,9 @@ def diloco(inner: GradientTransformation, outer: GradientTransformation, sync_pe
                        outer_state=outer.init(params), anchor=params)
 
   def update_fn(updates, state, params=None, **extra_args):
-    if params is None:
-      raise _checks.missing_params_error(fn)
-    _axis.check_axis_bound(fn, axis_name)
-    _checks.check_same_structure(fn, "params", params, "updates", updates)
-    extra_args = extra_args if pass_extra_args else {}
-    ok = _axis.all_finite(updates)
-    u, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
-    u = _axis.select(ok, u, jax.tree.map(jnp.zeros_like, u))
-    inner_state = _axis.select(ok, inner_state, state.inner_state)
+    _, inner_state, local, ok = _axis.local_step(fn, axis_name, inner, pass_extra_args, updates,
+                                                 state.inner_state, params, extra_args)
     count = safe_increment(state.count)
-    local = _axis.tree_add(params, u)
 
     def outer_step(local, anchor, outer_state):
       delta = _axis.tree_sub(anchor, local)  # the outer gradient: theta - theta_i

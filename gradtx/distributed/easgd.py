@@ -94,15 +94,8 @@ def easgd(inner: GradientTransformation, alpha: float, sync_period: int, axis_na
                       center=params, stale_centers=stale)
 
   def update_fn(updates, state, params=None, **extra_args):
-    if params is None:
-      raise _checks.missing_params_error(fn)
-    _axis.check_axis_bound(fn, axis_name)
-    _checks.check_same_structure(fn, "params", params, "updates", updates)
-    extra_args = extra_args if pass_extra_args else {}
-    ok = _axis.all_finite(updates)
-    u, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
-    u = _axis.select(ok, u, jax.tree.map(jnp.zeros_like, u))
-    inner_state = _axis.select(ok, inner_state, state.inner_state)
+    u, inner_state, _, ok = _axis.local_step(fn, axis_name, inner, pass_extra_args, updates,
+                                                 state.inner_state, params, extra_args)
 
     def elastic(params, center, stale):
       finite = ok & _axis.all_finite(params)
