@@ -10,7 +10,6 @@ repository). `python tests/test_docs.py` prints the template dicts as they are n
 """
 
 import contextlib
-import functools
 import inspect
 import io
 import os
@@ -50,13 +49,16 @@ needs_sphinx = pytest.mark.skipif(not _have_sphinx(),
 @pytest.fixture(scope="session")
 def built_docs(tmp_path_factory):
   """Builds the site once: -W (warnings are errors), -n (nitpicky), --keep-going (report all)."""
-  return _build(tmp_path_factory)
+  if not _BUILT:  # once per process, even if pytest sets the session fixture up again
+    _BUILT.append(_build(tmp_path_factory))
+  return _BUILT[0]
 
 
-@functools.lru_cache(maxsize=1)
+_BUILT: list = []
+
+
 def _build(tmp_path_factory):
-  """Cached per process as well: the build (~40 s of CPU) must run once per worker even if pytest
-  sets the session fixture up again."""
+  """The build (~40 s of CPU)."""
   tmp = tmp_path_factory.mktemp("docs")
   src = tmp / "src"
   shutil.copytree(DOCS, src, ignore=shutil.ignore_patterns(*gradtx_docs.GENERATED, "_build",
