@@ -80,23 +80,36 @@ def test_vmapped_estimates_stay_under_a_cond():
   assert "sin" in primitives_outside_cond(jaxpr)
 
 
-def test_sophia_vmap_over_learning_rates_equals_loop():
-  lrs = jnp.asarray([0.01, 0.1, 0.3])
+# (alias, the swept hyperparameter as a factory of its value, its values, update extras)
+SWEEPS = {
+    "sophia": (lambda v: gradtx.contrib.sophia(v, update_interval=2), [0.01, 0.1, 0.3],
+               dict(obj_fn=LOSS)),
+    "adahessian": (lambda v: gradtx.adahessian(0.1, b2=v, update_interval=2),
+                   [0.9, 0.99, 0.999], dict(value_fn=LOSS)),
+    "entropy_sgd": (lambda v: gradtx.entropy_sgd(0.5, gamma=v, inner_steps=3),
+                    [0.01, 0.03, 0.1], dict(grad_fn=GRAD)),
+}
 
-  def train(lr):
-    tx = gradtx.contrib.sophia(lr, update_interval=2)
+
+@pytest.mark.parametrize("name", list(SWEEPS))
+def test_vmap_over_a_hyperparameter_equals_loop(name):
+  make, values, extra = SWEEPS[name]
+
+  def train(v):
+    tx = make(v)
 
     def body(carry, _):
       p, s = carry
-      u, s = tx.update(jax.grad(loss)(p), s, p, obj_fn=LOSS)
+      u, s = tx.update(jax.grad(loss)(p), s, p, **extra)
       return (gradtx.apply_updates(p, u), s), None
 
     return jax.lax.scan(body, (P0, tx.init(P0)), None, length=6)[0][0]
 
-  batched = jax.jit(jax.vmap(train))(lrs)
+  values = jnp.asarray(values)
+  batched = jax.jit(jax.vmap(train))(values)
   run = jax.jit(train)
-  for i, lr in enumerate(lrs):
-    for x, y in zip(jax.tree.leaves(batched), jax.tree.leaves(run(lr))):
+  for i, v in enumerate(values):
+    for x, y in zip(jax.tree.leaves(batched), jax.tree.leaves(run(v))):
       np.testing.assert_allclose(x[i], y, rtol=1e-6, atol=1e-7)
 
 
