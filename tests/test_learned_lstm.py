@@ -66,7 +66,7 @@ def test_lstm_update_equals_numpy_transcription(preprocess):
   for got, exp in zip(ups, want):
     for a, b in zip(jax.tree.leaves(got), exp):
       np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-7)  # f32 against the f64 loop
-  assert state.hidden[1]["b"][0].shape == (2, 2, 5) and int(state.count) == 4
+  assert state.hidden[1]["b"][0].shape == (5, 2, 2) and int(state.count) == 4
 
 
 def test_mlp_update_equals_numpy_transcription_and_reads_params():

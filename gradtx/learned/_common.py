@@ -35,16 +35,18 @@ def check_meta_params(fn: str, meta_params: Any, expected: Any) -> None:
         f"  expected: {describe_tree(expected)}\n  got:      {describe_tree(meta_params)}")
 
 
-def preprocess_gradient(g: jax.Array, p: float = 10.0) -> jax.Array:
+def preprocess_gradient(g: jax.Array, p: float = 10.0, axis: int = -1) -> jax.Array:
   r"""Andrychowicz et al.'s Appendix A preprocessing, two features per coordinate.
 
   .. math::
     \nabla \mapsto (\log|\nabla| / p, \operatorname{sign}\nabla) \text{ if } |\nabla| \ge e^{-p},
     \quad (-1, e^p \nabla) \text{ otherwise.}
+
+  The two features are stacked along ``axis`` of the result.
   """
   a = jnp.abs(g)
   big = a >= jnp.exp(-p)
   log_term = jnp.log(jnp.maximum(a, jnp.exp(-p))) / p  # safe log: no NaN gradient at g = 0
   first = jnp.where(big, log_term, -1.0)
   second = jnp.where(big, jnp.sign(g), jnp.exp(p) * g)
-  return jnp.stack([first, second], axis=-1)
+  return jnp.stack([first, second], axis=axis)

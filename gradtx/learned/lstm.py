@@ -53,8 +53,10 @@ class LSTMOptimizerState(NamedTuple):
 
   Attributes:
     count: The int32 step count.
-    hidden: Per layer, a tree like params whose leaves have one more trailing axis of length
-      ``hidden_size``: coordinate ``i`` of a parameter owns ``hidden[l][...][i, :]``.
+    hidden: Per layer, a tree like params whose leaves have one more LEADING axis of length
+      ``hidden_size``: coordinate ``i`` of a parameter owns ``hidden[l][...][:, i]`` (the
+      coordinates are the minor axis, so the shared LSTM's gate matmul and elementwise gate
+      arithmetic run over contiguous coordinates; see `lstm_optimizer`).
     cell: Per layer, the LSTM cell states, laid out like ``hidden``.
   """
 
@@ -63,13 +65,27 @@ class LSTMOptimizerState(NamedTuple):
   cell: tuple[Any, ...]
 
 
+_OWN_BATCH = 4096  # leaves with at least this many coordinates run through the LSTM alone
+
+
+def _sigmoid(z: jax.Array) -> jax.Array:
+  """sigma(z) = (1 + tanh(z / 2)) / 2: the logistic function through XLA's vectorised tanh, which
+  on CPU is ~25% cheaper than its logistic (an exp and a division); equal up to float rounding."""
+  return 0.5 + 0.5 * jnp.tanh(0.5 * z)
+
+
 def lstm_cell(layer: dict[str, jax.Array], x: jax.Array, h: jax.Array, c: jax.Array
               ) -> tuple[jax.Array, jax.Array]:
-  """One LSTM cell on a batch of coordinates; gates in the order (input, forget, cell, output)."""
-  z = jnp.concatenate([x, h], axis=-1) @ layer["w"] + layer["b"]  # [x_t, h_{t-1}] W + b
-  i, f, g, o = jnp.split(z, 4, axis=-1)
-  c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)  # c_t = f*c_{t-1} + i*g
-  h = jax.nn.sigmoid(o) * jnp.tanh(c)  # h_t = o * tanh(c_t)
+  """One LSTM cell on a batch of coordinates; gates in the order (input, forget, cell, output).
+
+  Coordinates are the LAST axis: ``x`` is (features, N), ``h`` and ``c`` are (hidden, N), and
+  ``layer["w"]`` is (features + hidden, 4 hidden) as `init_meta_params` lays it out.
+  """
+  xh = jnp.concatenate([x, h], axis=0)  # [x_t; h_{t-1}]
+  z = jnp.einsum("fk,fn->kn", layer["w"], xh) + layer["b"][:, None]  # W^T [x_t; h_{t-1}] + b
+  i, f, g, o = jnp.split(z, 4, axis=0)
+  c = _sigmoid(f) * c + _sigmoid(i) * jnp.tanh(g)  # c_t = f*c_{t-1} + i*g
+  h = _sigmoid(o) * jnp.tanh(c)  # h_t = o * tanh(c_t)
   return h, c
 
 
@@ -109,7 +125,7 @@ def lstm_optimizer(hidden_size: int = 20, num_layers: int = 2, preprocess: bool 
     >>> tx = opt.transformation(opt.init_meta_params(jax.random.key(0)))
     >>> state = tx.init({"w": jnp.zeros((2, 3))})
     >>> state.hidden[0]["w"].shape
-    (2, 3, 20)
+    (20, 2, 3)
 
   References:
     Andrychowicz et al., `Learning to learn by gradient descent by gradient descent
@@ -143,20 +159,20 @@ def lstm_optimizer(hidden_size: int = 20, num_layers: int = 2, preprocess: bool 
     dtype = jnp.result_type(meta_params["out"]["w"])
 
     def init_fn(params):
-      zeros = lambda q: jnp.zeros(jnp.shape(q) + (hidden_size,), dtype)
+      zeros = lambda q: jnp.zeros((hidden_size,) + jnp.shape(q), dtype)
       hidden = tuple(jax.tree.map(zeros, params) for _ in range(num_layers))
       return LSTMOptimizerState(jnp.zeros([], jnp.int32), hidden, hidden)
 
     def step(x, hs, cs):
-      """The LSTM on a flat vector of coordinates `x`; hs/cs: per layer, (coordinates, H)."""
-      x = _common.preprocess_gradient(x, p) if preprocess else x[:, None]
+      """The LSTM on a flat vector of coordinates `x`; hs/cs: per layer, (H, coordinates)."""
+      x = _common.preprocess_gradient(x, p, axis=0) if preprocess else x[None, :]
       new_h, new_c = [], []
       for layer, h, c in zip(meta_params["layers"], hs, cs):
         x, c = lstm_cell(layer, x, h, c)
         new_h.append(x)
         new_c.append(c)
-      out = x @ meta_params["out"]["w"] + meta_params["out"]["b"]  # W_out h^L_t + b_out
-      return output_scale * out[:, 0], new_h, new_c
+      out = jnp.einsum("ko,kn->n", meta_params["out"]["w"], x) + meta_params["out"]["b"][0]
+      return output_scale * out, new_h, new_c  # g_t = scale (W_out h^L_t + b_out)
 
     def update_fn(updates, state, params=None, **extra_args):
       del params, extra_args
@@ -170,20 +186,26 @@ def lstm_optimizer(hidden_size: int = 20, num_layers: int = 2, preprocess: bool 
       live = [i for i, g in enumerate(grads) if g is not None]
       new_u, new_h, new_c = list(grads), [list(h) for h in hs], [list(c) for c in cs]
       if live:
-        # Every coordinate of every leaf goes through the shared LSTM as ONE batch (one matmul
-        # per layer instead of one per leaf): the weights are shared across coordinates.
-        flat = lambda leaves, width: jnp.concatenate(
-            [jnp.reshape(leaves[i], (-1,) + width).astype(dtype) for i in live])
-        out, hl, cl = step(flat(grads, ()), [flat(h, (hidden_size,)) for h in hs],
-                           [flat(c, (hidden_size,)) for c in cs])
-        offsets = np.cumsum([0] + [int(np.prod(jnp.shape(grads[i]))) for i in live])
-        for k, i in enumerate(live):
-          lo, hi = int(offsets[k]), int(offsets[k + 1])
-          shape = jnp.shape(grads[i])
-          new_u[i] = jnp.reshape(out[lo:hi], shape).astype(jnp.result_type(grads[i]))
-          for l in range(num_layers):
-            new_h[l][i] = jnp.reshape(hl[l][lo:hi], shape + (hidden_size,))
-            new_c[l][i] = jnp.reshape(cl[l][lo:hi], shape + (hidden_size,))
+        # The weights are shared across coordinates, so any set of coordinates can go through the
+        # LSTM as one batch. Large leaves go alone (concatenating and slicing their states would
+        # copy them); the small ones share one batch (one matmul per layer instead of one each).
+        # Coordinates are the minor axis (hidden states are (H,) + shape): on the digits MLP this
+        # makes the step 1.7x faster than coordinates-major (benchmarks/learned.py).
+        big = [i for i in live if int(np.prod(jnp.shape(grads[i]))) >= _OWN_BATCH]
+        small = [i for i in live if i not in big]
+        for group in [[i] for i in big] + ([small] if small else []):
+          g_flat = jnp.concatenate([jnp.ravel(grads[i]).astype(dtype) for i in group])
+          flat = lambda leaves: jnp.concatenate(
+              [jnp.reshape(leaves[i], (hidden_size, -1)) for i in group], axis=1)
+          out, hl, cl = step(g_flat, [flat(h) for h in hs], [flat(c) for c in cs])
+          offsets = np.cumsum([0] + [int(np.prod(jnp.shape(grads[i]))) for i in group])
+          for k, i in enumerate(group):
+            lo, hi = int(offsets[k]), int(offsets[k + 1])
+            shape = jnp.shape(grads[i])
+            new_u[i] = jnp.reshape(out[lo:hi], shape).astype(jnp.result_type(grads[i]))
+            for l in range(num_layers):
+              new_h[l][i] = jnp.reshape(hl[l][:, lo:hi], (hidden_size,) + shape)
+              new_c[l][i] = jnp.reshape(cl[l][:, lo:hi], (hidden_size,) + shape)
       unflat = lambda leaves: treedef.unflatten(leaves)
       return unflat(new_u), LSTMOptimizerState(
           numerics.safe_increment(state.count), tuple(unflat(h) for h in new_h),
