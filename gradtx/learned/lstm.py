@@ -195,7 +195,7 @@ def lstm_optimizer(hidden_size: int = 20, num_layers: int = 2, preprocess: bool 
         small = [i for i in live if i not in big]
         for group in [[i] for i in big] + ([small] if small else []):
           g_flat = jnp.concatenate([jnp.ravel(grads[i]).astype(dtype) for i in group])
-          flat = lambda leaves: jnp.concatenate(
+          flat = lambda leaves, group=group: jnp.concatenate(
               [jnp.reshape(leaves[i], (hidden_size, -1)) for i in group], axis=1)
           out, hl, cl = step(g_flat, [flat(h) for h in hs], [flat(c) for c in cs])
           offsets = np.cumsum([0] + [int(np.prod(jnp.shape(grads[i]))) for i in group])

@@ -20,6 +20,7 @@ import numpy as np
 
 from gradtx import _checks
 from gradtx.learned import update_rule as _rules  # the module (imported before the name)
+from gradtx.learned.lstm import lstm_cell
 from gradtx.learned.tasks import Task
 from gradtx.update import apply_updates
 
@@ -251,11 +252,13 @@ def _rule_scorer(task, rule, num_steps, b1, b2, eps, num_periods):
 
 def _controller_init(key: jax.Array, hidden: int) -> dict:
   ks = jax.random.split(key, 4 + len(VOCAB))
+  bound = 1.0 / np.sqrt(hidden)  # PyTorch's LSTM initialisation U(-1/sqrt(H), 1/sqrt(H))
   return {
       "start": 0.1 * jax.random.normal(ks[0], (hidden,)),
-      "wx": 0.1 * jax.random.normal(ks[1], (hidden, hidden)),
-      "wh": 0.1 * jax.random.normal(ks[2], (hidden, hidden)),
-      "b": jnp.zeros(hidden),
+      # One LSTM layer, gates (input, forget, cell, output) as `lstm_optimizer`'s.
+      "lstm": {"w": jax.random.uniform(ks[1], (2 * hidden, 4 * hidden), minval=-bound,
+                                       maxval=bound),
+               "b": jnp.zeros(4 * hidden)},
       "embed": [0.1 * jax.random.normal(k, (v, hidden)) for k, v in zip(ks[4:], VOCAB)],
       "head": [jnp.zeros((hidden, v)) for v in VOCAB],  # zero heads: a uniform first policy
       "head_b": [jnp.zeros(v) for v in VOCAB],
@@ -264,13 +267,16 @@ def _controller_init(key: jax.Array, hidden: int) -> dict:
 
 def _controller_run(params: dict, noise: list | None, tokens: jax.Array | None, batch: int):
   """Samples (Gumbel `noise`, one (batch, vocab) array per slot, drawn on the host: no random
-  bits to compile) or scores (`tokens`) a batch of rules: (tokens, log-probs, entropies)."""
+  bits to compile) or scores (`tokens`) a batch of rules: (tokens, log-probs, entropies).
+
+  The controller is an LSTM (as Bello et al.'s) that emits the five tokens one by one, each
+  step reading the previous token's embedding; `lstm_cell` takes the batch as its last axis."""
   x = jnp.broadcast_to(params["start"], (batch, params["start"].shape[0]))
-  h = jnp.zeros_like(x)
+  h = c = jnp.zeros((x.shape[1], batch), x.dtype)  # (hidden, batch)
   out, logp, entropy = [], 0.0, 0.0
   for slot, v in enumerate(VOCAB):
-    h = jnp.tanh(x @ params["wx"] + h @ params["wh"] + params["b"])
-    logits = jax.nn.log_softmax(h @ params["head"][slot] + params["head_b"][slot])
+    h, c = lstm_cell(params["lstm"], x.T, h, c)
+    logits = jax.nn.log_softmax(h.T @ params["head"][slot] + params["head_b"][slot])
     if tokens is None:
       tok = jnp.argmax(logits + noise[slot], 1)  # Gumbel-max: a sample of softmax(logits)
     else:
@@ -327,7 +333,7 @@ def search_update_rules(
     b2: float = 0.999,
     eps: float = 1e-8,
     num_periods: int = 1,
-    controller_learning_rate: float = 0.05,
+    controller_learning_rate: float = 0.01,
     entropy_weight: float = 0.01,
     hidden_size: int = 32,
     tournament_size: int = 4,
@@ -342,12 +348,14 @@ def search_update_rules(
   rates and problem instances; see `evaluate_update_rules` for the score), for
   ``budget // batch_size`` rounds:
 
-  * ``"reinforce"`` (the paper's method): an RNN controller emits the five tokens one by one;
-    after each round it takes an Adam step on the REINFORCE objective
-    :math:`\nabla J = \mathbb{E}[(R - b) \nabla \log p(\text{rule})]` with an exponential moving
-    baseline :math:`b` and an entropy bonus. Simplified from the paper: a tanh RNN (not an
-    LSTM), one controller, no distributed workers, a training-loss reward (not validation
-    accuracy) and depth-one rules.
+  * ``"reinforce"`` (the paper's method): an LSTM controller (one layer of ``hidden_size``)
+    emits the five tokens one by one, each step reading the previous token's embedding; after
+    each round it takes an Adam step on the REINFORCE objective
+    :math:`\nabla J = \mathbb{E}[(R - b) / \operatorname{sd}(R)\, \nabla \log p(\text{rule})]`
+    with :math:`R = \max(\text{score}, 0)`, an exponential moving baseline :math:`b`, the
+    round's reward spread :math:`\operatorname{sd}(R)` and an entropy bonus. Simplified from
+    the paper: one controller, no distributed workers, a training-loss reward (not validation
+    accuracy), depth-one rules.
   * ``"random"``: rules drawn uniformly.
   * ``"evolution"``: a population of ``batch_size`` rules; each child mutates one slot of the
     winner of a random tournament, and the best ``batch_size`` of parents and children survive.
@@ -429,9 +437,16 @@ def search_update_rules(
     for c, s, lr in zip(np.asarray(codes), np.asarray(rewards), np.asarray(best_lr)):
       seen.setdefault(decode(c), (float(s), float(lr), tuple(int(x) for x in c)))
     if method == "reinforce":
-      baseline = jnp.mean(rewards) if baseline is None else 0.8 * baseline + 0.2 * jnp.mean(
-          rewards)
-      controller, opt_state = _controller_step(controller, opt_state, codes, rewards - baseline,
+      # The reward is bounded below by 0 (a rule whose runs diverged or did not reduce the loss
+      # scores 0, as the paper's accuracy reward is bounded): FAILED's -10 would otherwise
+      # dominate the gradient and the controller only learns to avoid failures. Advantages are
+      # divided by the round's reward spread, so `controller_learning_rate` does not depend on
+      # the task's reward scale.
+      reward = jnp.maximum(rewards, 0.0)
+      baseline = jnp.mean(reward) if baseline is None else 0.8 * baseline + 0.2 * jnp.mean(
+          reward)
+      advantages = (reward - baseline) / (jnp.std(reward) + 1e-3)  # (R - b) / sd(R)
+      controller, opt_state = _controller_step(controller, opt_state, codes, advantages,
                                                entropy_weight, controller_learning_rate)
     elif method == "evolution":
       new_codes, new_scores = np.asarray(codes), np.asarray(rewards)
