@@ -189,8 +189,9 @@ def lstm_optimizer(hidden_size: int = 20, num_layers: int = 2, preprocess: bool 
         # The weights are shared across coordinates, so any set of coordinates can go through the
         # LSTM as one batch. Large leaves go alone (concatenating and slicing their states would
         # copy them); the small ones share one batch (one matmul per layer instead of one each).
-        # Coordinates are the minor axis (hidden states are (H,) + shape): on the digits MLP this
-        # makes the step 1.7x faster than coordinates-major (benchmarks/learned.py).
+        # Coordinates are the minor axis (hidden states are (H,) + shape). On the digits MLP
+        # (benchmarks/learned.py) that layout alone is 1.4x faster than coordinates-major, and
+        # with the big-leaf split and the tanh sigmoid the step is 1.7x faster (14.9x -> 8.6x Adam).
         big = [i for i in live if int(np.prod(jnp.shape(grads[i]))) >= _OWN_BATCH]
         small = [i for i in live if i not in big]
         for group in [[i] for i in big] + ([small] if small else []):
